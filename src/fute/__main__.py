@@ -1,0 +1,3 @@
+from fute.cli import main
+
+main()
