@@ -1,5 +1,170 @@
-"""`fute embed dataset|model`: compute and store task embeddings."""
+"""`fute embed dataset|model`: compute task embeddings and store them.
+
+fute embed dataset sentiment-imdb --method fisher
+fute embed dataset my_reviews.csv --text review --label stars
+fute embed model vader
+fute embed model smollm2 --prompt sentiment   # every shipped sentiment prompt
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
+from fute.cli.output import (
+    JsonOption,
+    StoreOption,
+    emit_json,
+    err,
+    open_store,
+    out,
+    progress,
+    working,
+)
+from fute.errors import FuteError, ModelError
+
 app = typer.Typer(help="Compute task embeddings and store them.", no_args_is_help=True)
+
+MethodOption = typer.Option(
+    "fisher", "--method", help="Embedding method: fisher, prefix or mean-embedding."
+)
+SeedOption = typer.Option(0, "--seed", help="Seed of the space (head and prefix init, sampling).")
+MaxExamplesOption = typer.Option(
+    None, "--max-examples", min=2, help="Use a seeded sample of at most this many examples."
+)
+
+
+def _space(method: str, seed: int, max_examples: int | None, pool_size: int | None = None):
+    from fute.space import DEFAULT_POOL_SIZE, Space
+
+    hparams = {"max_examples": max_examples} if max_examples else {}
+    return Space(method=method, seed=seed, pool_size=pool_size or DEFAULT_POOL_SIZE, **hparams)
+
+
+def _report(emb, store, as_json: bool, row_id: int) -> dict:
+    info = {
+        "id": row_id,
+        "kind": emb.kind,
+        "name": emb.name,
+        "space_key": emb.space_key,
+        "size": int(emb.vector.size),
+        "store": str(store.path),
+        "seconds": emb.meta.get("seconds"),
+    }
+    if not as_json:
+        out.print(
+            f"stored {emb.kind} [bold]{emb.name}[/bold] (#{row_id}, {info['size']:,} values) "
+            f"in space {emb.space_key}"
+        )
+    return info
+
+
+@app.command("dataset")
+def embed_dataset(
+    data: str = typer.Argument(
+        ..., help="A catalogue name (see `fute data list`) or a CSV / JSONL / Parquet file."
+    ),
+    method: str = MethodOption,
+    seed: int = SeedOption,
+    max_examples: int = MaxExamplesOption,
+    split: str = typer.Option("train", "--split", help="Split of a catalogue data set."),
+    text: str = typer.Option(None, "--text", help="Text column of a file."),
+    pair: str = typer.Option(None, "--pair", help="Second-text column of a file (pair tasks)."),
+    label: str = typer.Option(None, "--label", help="Label column of a file."),
+    name: str = typer.Option(
+        None, "--name", help="Name to store it under [default: the data set's name]."
+    ),
+    store: Path = StoreOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Embed a labelled data set (its DTE) and store it."""
+    from fute.data.loaders import load_data
+
+    st = open_store(store)  # fail on a bad store before spending minutes
+    space = _space(method, seed, max_examples)
+    with working(f"loading {data}"):
+        examples = load_data(data, split=split, text=text, pair=pair, label=label)
+    with working(f"embedding {examples.name or data} ({len(examples)} examples, {method})"):
+        emb = space.dataset_embedding(examples, name=name or examples.name or Path(data).stem)
+    info = _report(emb, st, as_json, st.add(emb))
+    if as_json:
+        emit_json(info)
+
+
+def load_lm_backend(spec: str):
+    """An LM backend for `--prompt` runs: what `fute.models.load_model` gives for an LLM spec."""
+    from fute.models import load_model
+
+    obj = load_model(spec)
+    backend = getattr(obj, "backend", obj)  # a PromptedLM spec: keep its LM, swap the prompt
+    if not callable(getattr(backend, "score", None)):
+        raise ModelError(
+            f"{spec!r} is not a language model, so it takes no --prompt; drop --prompt to embed it as is"
+        )
+    return backend
+
+
+def _prompts(refs: list[str]):
+    from fute.models.prompts import TASK_ARITY, load_prompt, load_prompts
+
+    prompts = []
+    for ref in refs:  # a task name (all its shipped prompts), a prompt id, or a JSON file
+        prompts.extend(load_prompts(ref) if ref in TASK_ARITY else [load_prompt(ref)])
+    return list({p.id: p for p in prompts}.values())
+
+
+@app.command("model")
+def embed_model(
+    spec: str = typer.Argument(
+        ...,
+        help="vader, a transformers classifier (name or folder), a .joblib file, or an LLM (with --prompt).",
+    ),
+    prompt: list[str] = typer.Option(
+        None,
+        "--prompt",
+        help="Prompt id, JSON file or task name (repeatable); SPEC is then an LLM.",
+    ),
+    method: str = MethodOption,
+    seed: int = SeedOption,
+    max_examples: int = MaxExamplesOption,
+    pool_size: int = typer.Option(
+        None, "--pool-size", min=2, help="Pool inputs the model answers [default: 1000]."
+    ),
+    exclude: list[str] = typer.Option(
+        None, "--exclude", help="Pool source to leave out (a data set you will compare with)."
+    ),
+    name: str = typer.Option(
+        None, "--name", help="Name to store it under [default: the model's name]."
+    ),
+    store: Path = StoreOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Embed a black-box model (its MTE) or an LLM with each prompt, and store them."""
+    from fute.models import load_model
+    from fute.models.prompted import PromptedLM
+
+    st = open_store(store)
+    space = _space(method, seed, max_examples, pool_size)
+    if prompt:
+        backend = load_lm_backend(spec)
+        models = [(PromptedLM(backend, p), "prompted-lm") for p in _prompts(prompt)]
+        if name and len(models) > 1:
+            raise FuteError(
+                "--name names one embedding; leave it out when embedding several prompts"
+            )
+    else:
+        with working(f"loading {spec}"):
+            models = [(load_model(spec), None)]
+    results = []
+    with progress(transient=False) as bar:
+        task = bar.add_task(f"embedding {spec}", total=len(models))
+        for model, kind in models:
+            bar.update(task, description=f"embedding {getattr(model, 'name', spec)}")
+            emb = space.model_embedding(model, name=name, kind=kind, exclude=tuple(exclude or ()))
+            results.append(_report(emb, st, as_json, st.add(emb)))
+            bar.advance(task)
+    if as_json:
+        emit_json(results[0] if len(results) == 1 and not prompt else results)
+    elif len(results) > 1:
+        err.print(f"{len(results)} embeddings stored in {st.path}")

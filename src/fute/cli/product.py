@@ -1,7 +1,238 @@
-"""Top-level product commands: store, rank, report, demo."""
+"""Top-level product commands: `fute store ...`, `fute rank`, `fute report`, `fute demo`.
 
+Each command is one library call (`fute.store`, `fute.ranking`, `fute.report`, `fute.demo`)
+plus printing; every command that prints results takes `--json`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
 import typer
+from rich.table import Table
+
+from fute.cli.output import (
+    JsonOption,
+    StoreOption,
+    emit_json,
+    err,
+    kind_of,
+    open_store,
+    out,
+    working,
+)
+from fute.errors import FuteError
+
+store_app = typer.Typer(
+    help="List, show, delete and export stored task embeddings.", no_args_is_help=True
+)
+
+KindOption = typer.Option(None, "--kind", help="Only this kind: dataset, model or prompt.")
+SpaceOption = typer.Option(None, "--space", help="Only this space key.")
+
+
+def _when(t: float) -> str:
+    return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
+
+
+@store_app.command("list")
+def store_list(
+    kind: str = KindOption,
+    space: str = SpaceOption,
+    store: Path = StoreOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """List stored embeddings (no vectors are read)."""
+    st = open_store(store)
+    records = st.list(kind=kind_of(kind), space_key=space)
+    if as_json:
+        emit_json({"store": str(st.path), "embeddings": [r.to_dict() for r in records]})
+        return
+    if not records:
+        err.print(f"no embeddings in {st.path}; compute some with `fute embed` or `fute demo`")
+        return
+    table = Table(title=f"{len(records)} embeddings in {st.path}", title_justify="left")
+    for col in ("id", "kind", "name", "space", "size", "created"):
+        table.add_column(col, justify="right" if col in ("id", "size") else "left")
+    for r in records:
+        table.add_row(str(r.id), r.kind, r.name, r.space_key, f"{r.dim:,}", _when(r.created))
+    out.print(table)
+
+
+@store_app.command("show")
+def store_show(
+    ref: str = typer.Argument(..., help="Name or #id of a stored embedding."),
+    kind: str = KindOption,
+    space: str = SpaceOption,
+    store: Path = StoreOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Show one embedding: metadata and a summary of its vector."""
+    e = open_store(store).get(_ref(ref), kind=kind_of(kind), space_key=space)
+    v = np.asarray(e.vector, dtype=np.float64).ravel()
+    summary = {
+        "size": int(v.size),
+        "norm": float(np.linalg.norm(v)),
+        "mean": float(v.mean()),
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "head": [round(float(x), 6) for x in v[:8]],
+    }
+    info = {
+        "id": e.meta.get("store_id"),
+        "kind": e.kind,
+        "name": e.name,
+        "space_key": e.space_key,
+        "vector": summary,
+        "meta": {k: val for k, val in e.meta.items() if k != "store_id"},
+    }
+    if as_json:
+        emit_json(info)
+        return
+    out.print(f"[bold]{e.name}[/bold]  ({e.kind}, #{info['id']})")
+    out.print(f"space   {e.space_key}")
+    out.print(
+        f"vector  {summary['size']:,} values, norm {summary['norm']:.4g}, "
+        f"range [{summary['min']:.3g}, {summary['max']:.3g}]"
+    )
+    for key, val in sorted(info["meta"].items()):
+        out.print(f"{key:<8}{val}" if len(key) < 8 else f"{key}  {val}")
+
+
+@store_app.command("delete")
+def store_delete(
+    ref: str = typer.Argument(..., help="Name or #id of the embedding(s) to delete."),
+    kind: str = KindOption,
+    space: str = SpaceOption,
+    store: Path = StoreOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Delete embeddings by name (all kinds and spaces unless narrowed) or by #id."""
+    st = open_store(store)
+    n = st.delete(_ref(ref), kind=kind_of(kind), space_key=space)
+    if n == 0:
+        raise FuteError(f"no embedding {ref!r} in {st.path}; see `fute store list`")
+    if as_json:
+        emit_json({"deleted": n, "ref": ref})
+    else:
+        out.print(f"deleted {n} embedding{'s' if n != 1 else ''} {ref!r} from {st.path}")
+
+
+@store_app.command("export")
+def store_export(
+    dest: Path = typer.Argument(..., help="Output file: .npz (NumPy) or .parquet."),
+    space: str = SpaceOption,
+    store: Path = StoreOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Export vectors and metadata to NumPy (.npz) or Parquet."""
+    st = open_store(store)
+    with working(f"exporting {st.path}"):
+        path = st.export(dest, space_key=space)
+    n = len(st.list(space_key=space))
+    if as_json:
+        emit_json({"path": str(path), "embeddings": n})
+    else:
+        out.print(f"wrote {n} embeddings to {path}")
+
+
+def rank_cmd(
+    target: str = typer.Argument(
+        ..., help="Name or #id of a stored embedding (usually a data set)."
+    ),
+    kind: str = typer.Option(None, "--kind", help="Rank only this kind: dataset, model or prompt."),
+    top: int = typer.Option(10, "--top", min=1, help="How many candidates to show."),
+    space: str = SpaceOption,
+    target_kind: str = typer.Option(
+        None, "--target-kind", help="Kind of the target, when its name is ambiguous."
+    ),
+    store: Path = StoreOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Rank stored candidates by cosine similarity to TARGET, within TARGET's space."""
+    from fute.ranking import rank
+
+    st = open_store(store)
+    tgt = st.get(_ref(target), kind=kind_of(target_kind), space_key=space)
+    candidates = st.load(kind=kind_of(kind), space_key=tgt.space_key)
+    ranked = rank(tgt, candidates, top=top)
+    if as_json:
+        emit_json(
+            {
+                "target": {"name": tgt.name, "kind": tgt.kind, "id": tgt.meta.get("store_id")},
+                "space_key": tgt.space_key,
+                "results": [r.to_dict() for r in ranked],
+            }
+        )
+        return
+    if not ranked:
+        raise FuteError(
+            f"no {kind or 'other'} embeddings in space {tgt.space_key} to rank against {tgt.name!r}; "
+            "embed some with `fute embed`"
+        )
+    table = Table(
+        title=f"Most similar to {tgt.name} ({tgt.kind}) in {tgt.space_key}", title_justify="left"
+    )
+    for col, just in (("#", "right"), ("name", "left"), ("kind", "left"), ("cosine", "right")):
+        table.add_column(col, justify=just)
+    for r in ranked:
+        table.add_row(str(r.rank), r.embedding.name, r.embedding.kind, f"{r.similarity:.4f}")
+    out.print(table)
+
+
+def report_cmd(
+    out_dir: Path = typer.Option(
+        Path("fute-report"), "--out", help="Folder for index.html and the PNG files."
+    ),
+    title: str = typer.Option("fute report", "--title", help="Title of the page."),
+    store: Path = StoreOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Write an HTML report (heat-maps, a 2-D map, rankings) of everything in the store."""
+    from fute.report import write_report
+
+    st = open_store(store)
+    with working("drawing the report"):
+        index = write_report(st, out_dir, title=title)
+    if as_json:
+        emit_json(
+            {
+                "report": str(index.resolve()),
+                "files": sorted(p.name for p in index.parent.glob("*.png")),
+            }
+        )
+    else:
+        out.print(f"report: {index.resolve()}")
+
+
+def demo_cmd(
+    store: Path = StoreOption,
+    out_dir: Path = typer.Option(
+        None, "--out", help="Report folder [default: <cache>/demo-report]."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """The tour: data sets, models and prompted SmolLM2 in one space, a ranking and a report."""
+    from fute.demo import run_demo
+
+    result = run_demo(store_path=store, report_dir=out_dir, quiet=as_json)
+    if as_json:
+        emit_json(result)
+
+
+def _ref(ref: str) -> int | str:
+    """`#12` or `12` means the id 12 when no name is all digits; names stay strings."""
+    text = ref.strip()
+    if text.startswith("#") and text[1:].isdigit():
+        return int(text[1:])
+    return text
 
 
 def register(app: typer.Typer) -> None:
     """Add the product commands to the root app."""
+    app.add_typer(store_app, name="store")
+    app.command("rank")(rank_cmd)
+    app.command("report")(report_cmd)
+    app.command("demo")(demo_cmd)

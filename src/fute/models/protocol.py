@@ -13,7 +13,7 @@ input, never silently fixed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -45,10 +45,14 @@ def model_identity(model: object) -> str:
     return str(ident() if callable(ident) else (ident or model_name(model)))
 
 
-def checked_proba(model: object, inputs: Sequence[Input], probs: Any, atol: float = 1e-3) -> np.ndarray:
+def checked_proba(
+    model: object, inputs: Sequence[Input], probs: Any, atol: float = 1e-3
+) -> np.ndarray:
     """Validate a model's output for `inputs`; return it as float64 (n x L)."""
     name = model_name(model)
     labels = list(model.labels)
+    if isinstance(probs, Sequence) and len(probs) and isinstance(probs[0], Mapping):
+        probs = _rows_from_dicts(name, labels, inputs, probs)
     try:
         p = np.asarray(probs, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -71,6 +75,25 @@ def checked_proba(model: object, inputs: Sequence[Input], probs: Any, atol: floa
     _bad((p < 0).any(axis=1), "negative probabilities")
     _bad(np.abs(p.sum(axis=1) - 1.0) > atol, "probabilities that do not sum to 1")
     return p
+
+
+def _rows_from_dicts(
+    name: str, labels: list[str], inputs: Sequence[Input], rows: Sequence[Mapping]
+) -> list[list[float]]:
+    """`{label: probability}` rows in `labels` order; an undeclared or missing label is an error."""
+    out = []
+    for i, row in enumerate(rows):
+        keys = [str(k) for k in row]
+        extra = sorted(set(keys) - set(labels))
+        missing = sorted(set(labels) - set(keys))
+        if extra or missing:
+            what = f"undeclared labels {extra}" if extra else f"no probability for {missing}"
+            text = str(inputs[i])[:80] if i < len(inputs) else "?"
+            raise ModelError(
+                f"model {name!r} returned {what} for input {i} {text!r}; it declares {labels}"
+            )
+        out.append([row[label] for label in labels])
+    return out
 
 
 def check_arity(model: object, inputs: Sequence[Input]) -> None:

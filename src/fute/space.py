@@ -1,0 +1,240 @@
+"""A space: surrogate + method + hyper-parameters + seed. Embeddings of one space compare.
+
+    space = Space()                                   # MiniLM, fisher, seed 0
+    imdb = space.dataset_embedding("sentiment-imdb")  # DTE: trained on the labels
+    vader = space.model_embedding(VaderModel())       # MTE: trained on VADER's soft answers
+    imdb.similarity(vader)
+
+A DTE trains the method on a labelled data set. An MTE samples the unlabelled pool (seeded
+by the space, shaped like the model's inputs: one text or a pair), asks the model for its
+probabilities over its label names (cached on disk), and trains the same method on those
+soft targets. Heads are tied to label *names* in canonical order, so the DTE of a
+positive/negative data set and the MTE of a negative/positive model line up.
+
+The space key names everything the vectors depend on: the surrogate's name and weight hash,
+the method, a hash of the hyper-parameters (defaults filled in) and the seed. `cosine`
+refuses to compare vectors of two keys (`SpaceMismatchError`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from fute.embedding import KINDS, TaskEmbedding
+from fute.errors import FuteError, ModelError
+from fute.examples import Examples
+
+DEFAULT_POOL_SIZE = 1000
+_SURROGATES: dict[str, Any] = {}
+
+
+def load_surrogate(name_or_path: str | os.PathLike | None = None):
+    """`Surrogate.load`, memoised per process: loading and hashing MiniLM takes seconds."""
+    from fute.surrogate import Surrogate
+
+    key = str(name_or_path) if name_or_path is not None else ""
+    if key not in _SURROGATES:
+        _SURROGATES[key] = Surrogate.load(name_or_path)
+    return _SURROGATES[key]
+
+
+def versions() -> dict[str, str]:
+    import torch
+    import transformers
+
+    import fute
+
+    return {
+        "fute": fute.__version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+@contextlib.contextmanager
+def deterministic_torch():
+    """Deterministic kernels while embedding; the caller's setting is restored afterwards."""
+    import torch
+
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
+class Space:
+    """Surrogate + method + hyper-parameters + seed (see the module docstring).
+
+    `surrogate` is a loaded `Surrogate`, a hub name or folder, or None for the bundled
+    all-MiniLM-L6-v2. `hparams` are the method's hyper-parameters (see
+    ``fute.methods.<method>``); unknown names raise. `pool_size` is how many pool inputs
+    an MTE asks the model about (the paper: ~1000). `progress=False` silences progress bars
+    (None: shown on a terminal).
+    """
+
+    def __init__(
+        self,
+        surrogate=None,
+        method: str = "fisher",
+        seed: int = 0,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        progress: bool | None = None,
+        **hparams: Any,
+    ) -> None:
+        from fute.methods import make_method
+
+        if int(seed) != seed:
+            raise FuteError(f"seed must be an integer, got {seed!r}")
+        if int(pool_size) < 2:
+            raise FuteError(f"pool_size must be at least 2, got {pool_size}")
+        self.method = make_method(method, **hparams)
+        self.seed = int(seed)
+        self.pool_size = int(pool_size)
+        self.progress = progress
+        self._surrogate = surrogate
+
+    # -- identity ----------------------------------------------------------------------------
+    @property
+    def surrogate(self):
+        from fute.surrogate import Surrogate
+
+        if not isinstance(self._surrogate, Surrogate):
+            self._surrogate = load_surrogate(self._surrogate)
+        return self._surrogate
+
+    @property
+    def hparams(self) -> dict:
+        """Every hyper-parameter the vectors depend on, defaults filled in."""
+        return {**self.method.hparams(), "pool_size": self.pool_size}
+
+    @property
+    def hparams_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.hparams, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def key(self) -> str:
+        """``surrogate@weights16/method/hparams12/seedN``: equal keys, comparable vectors."""
+        s = self.surrogate
+        return f"{s.name}@{s.weights_sha256[:16]}/{self.method.name}/{self.hparams_hash[:12]}/seed{self.seed}"
+
+    def describe(self) -> dict:
+        return {
+            "key": self.key,
+            "surrogate": self.surrogate.name,
+            "surrogate_sha256": self.surrogate.weights_sha256,
+            "method": self.method.name,
+            "hparams": self.hparams,
+            "seed": self.seed,
+        }
+
+    def __repr__(self) -> str:
+        given = self._surrogate if not hasattr(self._surrogate, "name") else self._surrogate.name
+        return f"Space(surrogate={given!r}, method={self.method.name!r}, seed={self.seed})"
+
+    # -- embeddings --------------------------------------------------------------------------
+    def _embed(self, examples: Examples, kind: str, name: str, meta: dict) -> TaskEmbedding:
+        start = time.perf_counter()
+        with deterministic_torch():
+            result = self.method.embed(self.surrogate, examples, self.seed, progress=self.progress)
+        meta = {
+            **meta,
+            "space": self.describe(),
+            "training": result.info,
+            "versions": versions(),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+        return TaskEmbedding(vector=result.vector, space_key=self.key, kind=kind, name=name, meta=meta)
+
+    def dataset_embedding(self, data, name: str | None = None, split: str = "train") -> TaskEmbedding:
+        """The DTE of a labelled data set: an `Examples`, a catalogue name or a file path."""
+        if not isinstance(data, Examples):
+            from fute.data.loaders import load_data
+
+            data = load_data(data, split=split)
+        data.validate()
+        if not data.is_labelled:
+            raise FuteError(f"{data.name or 'data'} has no labels; a dataset embedding needs labelled data")
+        meta = {
+            "data": {
+                "name": data.name,
+                "content_sha256": data.content_hash(),
+                "n": len(data),
+                "arity": data.arity,
+                "labels": list(data.label_names),
+                "provenance": data.provenance,
+            }
+        }
+        return self._embed(data, "dataset", name or data.name or "dataset", meta)
+
+    def model_embedding(
+        self, model, name: str | None = None, kind: str | None = None, exclude=()
+    ) -> TaskEmbedding:
+        """The MTE of a black-box model, from its soft answers on the space's pool sample.
+
+        `exclude` names pool sources to leave out (the data sets the MTE will be compared
+        with, to avoid leakage). `kind` defaults to ``prompted-lm`` for models with a
+        prompt and ``model`` otherwise.
+        """
+        from fute.models.answers import cached_predict
+        from fute.models.protocol import model_identity, model_name
+
+        if getattr(self.method, "uses_labels", True) is False:
+            raise FuteError(
+                f"method {self.method.name!r} ignores labels, so every model would get the same "
+                "vector; use method='fisher' or 'prefix' for model embeddings"
+            )
+        for attr in ("labels", "arity", "predict_proba"):
+            if not hasattr(model, attr):
+                raise ModelError(f"{model_name(model)!r} has no {attr!r}; see fute.models.protocol")
+        kind = kind or ("prompted-lm" if getattr(model, "prompt", None) is not None else "model")
+        if kind not in KINDS:
+            raise FuteError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        arity = int(model.arity)
+        pool = self.pool(arity, exclude)
+        probs = cached_predict(model, pool, progress=self.progress)
+        name = name or model_name(model)
+        soft = Examples.from_soft_labels(
+            pool.texts,
+            probs,
+            list(model.labels),
+            text_pairs=pool.text_pairs,
+            name=name,
+            provenance={"pool": pool.provenance},
+        ).validate()
+        meta = {
+            "model": {
+                "name": model_name(model),
+                "identity": model_identity(model),
+                "labels": list(soft.label_names),
+                "arity": arity,
+                "answers_sha256": hashlib.sha256(np.ascontiguousarray(probs).tobytes()).hexdigest(),
+                "mean_probs": dict(zip(soft.label_names, soft.soft_labels.mean(0).round(4).tolist(), strict=True)),
+            },
+            "pool": {
+                "n": len(pool),
+                "seed": self.seed,
+                "exclude": sorted(exclude),
+                "content_sha256": pool.content_hash(),
+            },
+        }
+        return self._embed(soft, kind, name, meta)
+
+    def pool(self, arity: int, exclude=()) -> Examples:
+        """The space's pool sample for one input arity: the same for every model."""
+        from fute.data.pool import sample_pool
+
+        return sample_pool(self.pool_size, arity=arity, seed=self.seed, exclude=tuple(exclude))
