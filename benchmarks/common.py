@@ -179,7 +179,9 @@ def cached_embedding(key: str, compute: Callable[[], Any]):
     vec_path, meta_path = folder / f"{key[:40]}.npy", folder / f"{key[:40]}.json"
     if vec_path.is_file() and meta_path.is_file():
         info = json.loads(meta_path.read_text())
-        return TaskEmbedding(np.load(vec_path), info["space_key"], info["kind"], info["name"], info["meta"])
+        return TaskEmbedding(
+            np.load(vec_path), info["space_key"], info["kind"], info["name"], info["meta"]
+        )
     emb = compute()
     info = {"space_key": emb.space_key, "kind": emb.kind, "name": emb.name, "meta": emb.meta}
     _atomic_write(meta_path, lambda p: p.write_text(json.dumps(info, default=str)))

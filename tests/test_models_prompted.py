@@ -17,8 +17,11 @@ pytestmark = pytest.mark.slow
 
 REVIEWS = ["An absolute joy, I loved every minute.", "Boring, predictable and far too long.", "It was fine.", "The worst meal I have had in years."]
 PAIRS = [("The bridge opened in 1932.", "The bridge opened before 1950."), ("The bridge opened in 1932.", "The bridge opened in 2001.")]
-# Q4_1 weights de-quantised to fp32 vs llama.cpp's quantised kernels: log-probs agree to ~0.01
-CROSS_BACKEND_ATOL = 0.02
+# The same Q4_1 weights: transformers de-quantises them to fp32, llama.cpp multiplies them
+# with activations quantised to 8 bits. Tokens are identical; word log-likelihoods differ by
+# up to ~0.1 nat, which moves label probabilities by up to ~0.06 (measured on this file's
+# reviews). The stated cross-backend tolerance on probabilities is therefore 0.08.
+CROSS_BACKEND_ATOL = 0.08
 
 
 @pytest.fixture(scope="module")
@@ -69,29 +72,38 @@ def test_cached_answers_of_prompted_lm(lm, tmp_path):
     assert len(list((tmp_path / "answers").glob("*.sqlite"))) == 2
 
 
-def llama_cpp_works() -> str:
-    """'' when llama-cpp-python can run a forward pass here, else why not (it may crash)."""
-    probe = "from llama_cpp import Llama; import sys; m = Llama(model_path=sys.argv[1], logits_all=True, verbose=False); m.eval(m.tokenize(b'hi'))"
-    try:
-        rc = subprocess.run([sys.executable, "-c", probe, str(smollm2_gguf_path())], capture_output=True, timeout=120).returncode
-    except subprocess.TimeoutExpired:
-        return "llama-cpp-python probe timed out"
-    return "" if rc == 0 else f"llama-cpp-python cannot evaluate on this machine (probe exit code {rc})"
+def working_n_batch() -> int:
+    """The llama.cpp batch size that runs here: 512, else 1 (some builds' batched CPU
+    kernels crash with SIGSEGV; token-by-token evaluation avoids them), else 0."""
+    probe = (
+        "import sys; from llama_cpp import Llama; n = int(sys.argv[2]); "
+        "m = Llama(model_path=sys.argv[1], logits_all=True, n_batch=n, n_ubatch=n, verbose=False); "
+        "m.eval(m.tokenize(b'Review: it was fine. Sentiment:'))"
+    )
+    for n in (512, 1):
+        cmd = [sys.executable, "-c", probe, str(smollm2_gguf_path()), str(n)]
+        try:
+            if subprocess.run(cmd, capture_output=True, timeout=120).returncode == 0:
+                return n
+        except subprocess.TimeoutExpired:
+            pass
+    return 0
 
 
 @pytest.fixture(scope="module")
-def llama_ok():
+def n_batch():
     pytest.importorskip("llama_cpp")
-    why = llama_cpp_works()
-    if why:
-        pytest.skip(why)
+    n = working_n_batch()
+    if not n:
+        pytest.skip("llama-cpp-python cannot evaluate a prompt on this machine")
+    return n
 
 
 @pytest.mark.llamacpp
-def test_llamacpp_matches_transformers(lm, llama_ok):
+def test_llamacpp_matches_transformers(lm, n_batch):
     for prompt in ("sent-good-bad", "sent-chat-label"):
         a = predict(PromptedLM(lm, prompt), REVIEWS)
-        b = predict(PromptedLM(LlamaCppLM(smollm2_gguf_path()), prompt), REVIEWS)
+        b = predict(PromptedLM(LlamaCppLM(smollm2_gguf_path(), n_batch=n_batch), prompt), REVIEWS)
         np.testing.assert_allclose(a, b, atol=CROSS_BACKEND_ATOL)
 
 
@@ -102,10 +114,10 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(llama_ok):
+def server(n_batch):
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf_path()), "--host", "127.0.0.1", "--port", str(port), "--model_alias", "smollm2"],
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf_path()), "--host", "127.0.0.1", "--port", str(port), "--model_alias", "smollm2", "--n_batch", str(n_batch), "--n_ubatch", str(n_batch)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

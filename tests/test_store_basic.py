@@ -42,7 +42,12 @@ def test_float16_storage_is_compact_and_close(tmp_path):
     s16.add(e)
     assert s16.list()[0].dtype == "float16"
     np.testing.assert_allclose(s16.get("big").vector, e.vector, rtol=1e-3, atol=1e-3)
-    blob = lambda s: sqlite3.connect(s.path).execute("SELECT length(vector) FROM embeddings").fetchone()[0]  # noqa: E731
+
+    def blob(s):
+        return (
+            sqlite3.connect(s.path).execute("SELECT length(vector) FROM embeddings").fetchone()[0]
+        )
+
     assert blob(s16) < 0.55 * blob(s32)
 
 
@@ -51,7 +56,9 @@ def test_sparse_vectors_are_compressed(tmp_path):
     v[::1000] = 1.0
     store = Store(tmp_path / "s.sqlite")
     store.add(TaskEmbedding(v, SPACE, "model", "sparse"))
-    size = sqlite3.connect(store.path).execute("SELECT length(vector) FROM embeddings").fetchone()[0]
+    size = (
+        sqlite3.connect(store.path).execute("SELECT length(vector) FROM embeddings").fetchone()[0]
+    )
     assert size < 0.1 * v.nbytes
     np.testing.assert_array_equal(store.get("sparse").vector, v)
 
@@ -63,7 +70,9 @@ def test_add_replaces_same_kind_name_and_space_only(tmp_path):
     store.add(emb("x", kind="model", seed=3))  # other kind: kept apart
     store.add(emb("x", space="other-space", seed=4))  # other space: kept apart
     assert len(store) == 3
-    np.testing.assert_array_equal(store.get("x", kind="dataset", space_key=SPACE).vector, emb("x", seed=2).vector)
+    np.testing.assert_array_equal(
+        store.get("x", kind="dataset", space_key=SPACE).vector, emb("x", seed=2).vector
+    )
     with pytest.raises(StoreError, match="names 3 embeddings"):
         store.get("x")
 
@@ -99,7 +108,9 @@ def test_missing_and_invalid_embeddings_raise_store_errors(tmp_path):
     with pytest.raises(StoreError, match="unknown kind"):
         store.add(TaskEmbedding(np.ones(3), SPACE, "classifier", "k"))
     with pytest.raises(StoreError, match="overflows float16"):
-        Store(tmp_path / "h.sqlite", vector_dtype="float16").add(TaskEmbedding(np.full(3, 1e6), SPACE, "model", "h"))
+        Store(tmp_path / "h.sqlite", vector_dtype="float16").add(
+            TaskEmbedding(np.full(3, 1e6), SPACE, "model", "h")
+        )
     assert len(store) == 0
 
 
@@ -129,7 +140,9 @@ def test_rollback_when_a_transaction_fails_mid_way(tmp_path):
     np.testing.assert_array_equal(store.get("a").vector, emb("a", seed=1).vector)
 
 
-@pytest.mark.parametrize("content", [b"hello, this is not a database" * 50, b"SQLite format 3\x00" + b"\xff" * 5000])
+@pytest.mark.parametrize(
+    "content", [b"hello, this is not a database" * 50, b"SQLite format 3\x00" + b"\xff" * 5000]
+)
 def test_corrupt_file_gives_one_line_store_error(tmp_path, content):
     path = tmp_path / "store.sqlite"
     path.write_bytes(content)

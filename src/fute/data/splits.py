@@ -15,7 +15,9 @@ SPLIT_SEED = 0
 FRACTIONS = {"train": 0.8, "dev": 0.1, "test": 0.1}
 
 
-def split_indices(keys: list[str], seed: int = SPLIT_SEED, fractions: dict[str, float] = FRACTIONS) -> dict[str, list[int]]:
+def split_indices(
+    keys: list[str], seed: int = SPLIT_SEED, fractions: dict[str, float] = FRACTIONS
+) -> dict[str, list[int]]:
     """Map each split name to sorted row indices. `keys` identify rows (the input text)."""
     groups = sorted({_digest(k) for k in keys})
     rng = np.random.default_rng(seed)

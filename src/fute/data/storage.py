@@ -43,7 +43,9 @@ def write_dataset(folder: Path, splits: dict[str, dict[str, list]], meta: dict) 
     try:
         for split, columns in splits.items():
             pq.write_table(pa.table(columns), tmp / f"{split}.parquet")
-        (tmp / "meta.json").write_text(json.dumps({**meta, "format": FORMAT_VERSION}, indent=1) + "\n")
+        (tmp / "meta.json").write_text(
+            json.dumps({**meta, "format": FORMAT_VERSION}, indent=1) + "\n"
+        )
         if folder.exists():  # a stale or older-format copy
             shutil.rmtree(folder)
         os.replace(tmp, folder)

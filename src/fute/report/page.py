@@ -119,7 +119,10 @@ def _describe_source(meta: dict) -> str:
 
 
 def _fmt_time(t: object) -> str:
+    """Creation times come as epoch seconds (the store) or ISO strings (the space)."""
     try:
+        if isinstance(t, str):
+            return _dt.datetime.fromisoformat(t).strftime("%Y-%m-%d %H:%M")
         return _dt.datetime.fromtimestamp(float(t)).strftime("%Y-%m-%d %H:%M")
     except (TypeError, ValueError, OSError):
         return ""

@@ -2,7 +2,8 @@
 
 The context is evaluated once; each multi-token answer word continues from the context's
 KV cache (llama.cpp drops the cache past `n_tokens` on the next `eval`). `logits_all=True`
-is required: without it llama-cpp-python leaves the scores at zero.
+is required: without it llama-cpp-python leaves the scores at zero. `n_batch=1` evaluates
+token by token, a slow way round llama.cpp builds whose batched CPU kernels crash.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class LlamaCppLM:
         *,
         n_ctx: int = 2048,
         n_threads: int | None = None,
+        n_batch: int = 512,
         name: str | None = None,
     ) -> None:
         self.model_path = Path(model_path)
@@ -43,6 +45,7 @@ class LlamaCppLM:
         self.name = name or self.model_path.stem
         self.n_ctx = n_ctx
         self.n_threads = n_threads
+        self.n_batch = n_batch
         self._llm = None
         self._sha = None
 
@@ -57,6 +60,8 @@ class LlamaCppLM:
                 model_path=str(self.model_path),
                 n_ctx=self.n_ctx,
                 n_threads=self.n_threads,
+                n_batch=self.n_batch,
+                n_ubatch=self.n_batch,
                 logits_all=True,
                 verbose=False,
             )

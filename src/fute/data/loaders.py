@@ -1,0 +1,184 @@
+"""The user's own data: CSV, JSONL and Parquet files, Hugging Face data sets, catalogue names.
+
+`load_data` is the one entry point. Columns are taken from the flags, or detected when
+the choice is unambiguous (a column named text/sentence/..., label/labels/...). Every
+problem a user can fix gets a one-line `DataError` saying what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from fute.data.catalog import _registry, get_entry, load_dataset
+from fute.errors import DataError
+from fute.examples import Examples
+
+TEXT_NAMES = ("text", "sentence", "sentence1", "premise", "question", "review", "content", "input")
+PAIR_NAMES = ("text_pair", "sentence2", "hypothesis", "pair", "text2")
+LABEL_NAMES = ("label", "labels", "class", "target", "category", "y")
+_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def load_data(
+    name_or_path: str | os.PathLike,
+    split: str = "train",
+    text: str | None = None,
+    pair: str | None = None,
+    label: str | None = None,
+) -> Examples:
+    """Examples from a catalogue name, a CSV / JSONL / Parquet file, `hub:NAME[:CONFIG]`,
+    or a folder written by `datasets.Dataset.save_to_disk`."""
+    spec = str(name_or_path)
+    if spec.startswith("hub:"):
+        return load_hub(spec[4:], split=split, text=text, pair=pair, label=label)
+    path = Path(spec).expanduser()
+    if spec in _registry():
+        return load_dataset(spec, split=split)
+    if path.is_dir():
+        return load_hub(str(path), split=split, text=text, pair=pair, label=label)
+    if path.suffix.lower() in _SUFFIXES or path.exists() or os.sep in spec:
+        return load_file(path, text=text, pair=pair, label=label)
+    get_entry(spec)  # raises with the nearest catalogue names
+    raise AssertionError("unreachable")
+
+
+def load_file(path: str | os.PathLike, text=None, pair=None, label=None) -> Examples:
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataError(f"file not found: {path}; check the path")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give a CSV, JSONL or Parquet file")
+    kind = _SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(
+            f"{path.name}: unsupported file type {path.suffix!r}; use .csv, .jsonl or .parquet"
+        )
+    if path.stat().st_size == 0:
+        raise DataError(f"{path} is empty; it needs a header and at least two rows")
+    frame = _read(path, kind)
+    return frame_to_examples(
+        frame, path.stem, text=text, pair=pair, label=label, provenance={"file": str(path)}
+    )
+
+
+def _read(path: Path, kind: str) -> pd.DataFrame:
+    try:
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        raw = path.read_bytes()
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{path.name} is not UTF-8 (bad byte at offset {exc.start}); re-save it as UTF-8"
+            ) from None
+        if kind == "jsonl":
+            return pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
+    except DataError:
+        raise
+    except (ValueError, pd.errors.ParserError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"cannot parse {path.name} as {kind}: {first}") from None
+
+
+def _pick(
+    frame: pd.DataFrame,
+    given: str | None,
+    known: tuple[str, ...],
+    what: str,
+    flag: str,
+    required: bool,
+) -> str | None:
+    cols = [str(c) for c in frame.columns]
+    if given is not None:
+        if given not in cols:
+            raise DataError(f"no column {given!r} for the {what}; columns are {cols}")
+        return given
+    found = [c for c in cols if c.lower() in known]
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise DataError(f"several columns could be the {what} ({found}); choose one with {flag}")
+    if required:
+        raise DataError(f"cannot tell which column is the {what} among {cols}; name it with {flag}")
+    return None
+
+
+def frame_to_examples(
+    frame: pd.DataFrame, name: str, text=None, pair=None, label=None, provenance: dict | None = None
+) -> Examples:
+    """Validate a table and turn it into labelled Examples."""
+    if frame.empty:
+        raise DataError(f"{name} has no rows")
+    tcol = _pick(frame, text, TEXT_NAMES, "text", "--text", True)
+    pcol = _pick(frame, pair, PAIR_NAMES, "text pair", "--pair", False)
+    lcol = _pick(frame, label, LABEL_NAMES, "label", "--label", True)
+    if pcol == tcol:
+        pcol = None
+    labels = frame[lcol]
+    if labels.isna().any() or (labels.astype(str).str.strip() == "").any():
+        bad = int((labels.isna() | (labels.astype(str).str.strip() == "")).to_numpy().argmax())
+        raise DataError(
+            f"{name}: column {lcol!r} has empty labels (first at row {bad}); fill or drop them"
+        )
+    texts = frame[tcol].fillna("").astype(str).tolist()
+    pairs = frame[pcol].fillna("").astype(str).tolist() if pcol else None
+    ex = Examples.from_labels(
+        texts,
+        labels.astype(str).tolist(),
+        text_pairs=pairs,
+        name=name,
+        provenance={
+            **(provenance or {}),
+            "columns": {"text": tcol, "text_pair": pcol, "label": lcol},
+        },
+    )
+    return ex.validate()
+
+
+def load_hub(spec: str, split: str = "train", text=None, pair=None, label=None) -> Examples:
+    """A Hugging Face data set by name (`NAME[:CONFIG]`, needs internet the first time) or a
+    folder saved with `save_to_disk`: both go through the same conversion."""
+    try:
+        import datasets
+    except ImportError:
+        raise DataError(
+            "reading Hugging Face data sets needs the `datasets` package: pip install 'fute[hub]'"
+        ) from None
+    local = Path(spec).expanduser()
+    try:
+        if local.is_dir():
+            ds = datasets.load_from_disk(str(local))
+            source = {"hub_path": str(local)}
+        else:
+            hub_name, _, config = spec.partition(":")
+            ds = datasets.load_dataset(hub_name, config or None)
+            source = {"hub": hub_name, "config": config or None}
+    except (FileNotFoundError, ValueError, ConnectionError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"cannot load Hugging Face data set {spec!r}: {first}") from None
+    if isinstance(ds, datasets.DatasetDict):
+        if split not in ds:
+            raise DataError(f"{spec} has no split {split!r}; choose one of {sorted(ds)}")
+        ds = ds[split]
+    frame = ds.to_pandas()
+    names = ds.features.get(label or "label")
+    if isinstance(names, datasets.ClassLabel):  # integer ids -> the data set's label names
+        col = label or "label"
+        frame[col] = [names.int2str(int(i)) for i in frame[col]]
+    name = local.name if local.is_dir() else spec
+    return frame_to_examples(
+        frame, name, text=text, pair=pair, label=label, provenance={**source, "split": split}
+    )

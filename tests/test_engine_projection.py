@@ -1,0 +1,38 @@
+"""The sparse random projection: seeded, linear, and faithful to inner products."""
+
+import numpy as np
+import pytest
+
+from fute.errors import FuteError
+from fute.projection import SparseProjection
+
+
+def test_projection_is_seeded_and_linear():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=5000), rng.normal(size=5000)
+    p = SparseProjection(5000, 256, seed=1)
+    assert p(x).tobytes() == SparseProjection(5000, 256, seed=1)(x).tobytes()
+    assert p(x).tobytes() != SparseProjection(5000, 256, seed=2)(x).tobytes()
+    np.testing.assert_allclose(p(2 * x + y), 2 * p(x) + p(y), rtol=1e-5, atol=1e-4)
+
+
+def test_projection_keeps_cosines_of_heavy_tailed_vectors():
+    """Fisher-like vectors (few large entries, shared support) keep their cosines."""
+    rng = np.random.default_rng(0)
+    n = 200_000
+    base = rng.lognormal(sigma=2.0, size=n)
+    vectors = [base * rng.lognormal(sigma=s, size=n) for s in np.linspace(0.2, 2.0, 12)]
+    p = SparseProjection(n, 2048, seed=0)
+    proj = [p(v) for v in vectors]
+
+    def cos(a, b):
+        return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+    full = [cos(vectors[i], vectors[j]) for i in range(12) for j in range(i + 1, 12)]
+    small = [cos(proj[i], proj[j]) for i in range(12) for j in range(i + 1, 12)]
+    assert np.max(np.abs(np.array(full) - np.array(small))) < 0.05
+
+
+def test_projection_checks_the_length():
+    with pytest.raises(FuteError, match="length 10"):
+        SparseProjection(10, 4)(np.ones(11))

@@ -1,0 +1,62 @@
+"""The shared benchmark helpers: caching, metric bundles, summaries and result files."""
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import common  # noqa: E402
+
+
+def test_cached_json_computes_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("FUTE_CACHE", str(tmp_path))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"accuracy": 0.75}
+
+    key = common.cache_key("x", 1, [2, 3])
+    assert common.cached_json("test", key, compute) == {"accuracy": 0.75}
+    assert common.cached_json("test", key, compute) == {"accuracy": 0.75}
+    assert len(calls) == 1
+    assert common.cache_key("x", 1, [2, 3]) == key != common.cache_key("x", 1, [3, 2])
+
+
+def test_ranking_metrics_bundle_and_summary():
+    m = common.ranking_metrics(
+        [3, 2, 1], [0.9, 0.5, 0.1], ["ndcg", "ndcg@2", "rho", "regret@1", "spearman", "kendall"]
+    )
+    assert m == pytest.approx(
+        {"ndcg": 1, "ndcg@2": 1, "rho": 1, "regret@1": 0, "spearman": 1, "kendall": 1}
+    )
+    with pytest.raises(ValueError, match="unknown metric"):
+        common.ranking_metrics([1, 2], [1, 2], ["auc"])
+    s = common.mean_std([1.0, 2.0, 3.0, float("nan")])
+    assert s == pytest.approx({"mean": 2.0, "std": 1.0, "n": 3})
+    assert common.fmt(s) == "2.000 ± 1.000"
+    assert common.fmt(common.mean_std([0.5])) == "0.500"
+    assert common.fmt(common.mean_std([])) == "-"
+    assert common.bold_best([{"mean": 2.0}, {"mean": 1.0}], "regret@1") == [False, True]
+    assert common.bold_best([{"mean": 2.0}, {"mean": 1.0}], "ndcg") == [True, False]
+
+
+def test_write_results_records_provenance(tmp_path):
+    env = common.environment()
+    assert env["versions"]["fute"] != "not installed"
+    assert "python" in env["command"] or "pytest" in env["command"]
+    stages = common.Stages()
+    with stages("step"):
+        pass
+    md = common.provenance_markdown(env, {"cap": 3}, stages)
+    json_path, md_path = common.write_results(
+        "demo", {"env": env, "value": math.pi}, "# t\n\n" + md, tmp_path
+    )
+    data = json.loads(json_path.read_text())
+    assert data["value"] == pytest.approx(math.pi) and "finished" in data
+    text = md_path.read_text()
+    assert "cap=3" in text and env["git"]["commit"][:12] in text
