@@ -28,7 +28,15 @@ import multiprocessing as mp
 import resource
 import time
 
-from common import Stages, add_common_args, environment, markdown_table, provenance_markdown, results_dir, write_results
+from common import (
+    Stages,
+    add_common_args,
+    environment,
+    markdown_table,
+    provenance_markdown,
+    results_dir,
+    write_results,
+)
 
 VARIANTS = ("mean-gradient", "fisher-hooks", "fisher-hooks+words", "fisher-loop", "fisher-vmap")
 
@@ -63,17 +71,30 @@ def _pass(variant: str, surrogate, items, targets, encoder, head, batch_size: in
             logits = forward(surrogate.collate([items[i] for i in idx]))
             soft_cross_entropy(logits, targets[idx]).mean().backward()
     elif variant.startswith("fisher-hooks"):
-        fisher_diagonal(encoder, head, surrogate, items, targets, batch_size, variant.endswith("words"), progress=False)
+        fisher_diagonal(
+            encoder,
+            head,
+            surrogate,
+            items,
+            targets,
+            batch_size,
+            variant.endswith("words"),
+            progress=False,
+        )
     elif variant == "fisher-loop":
         fisher_diagonal_loop(encoder, head, surrogate, items, targets)
     elif variant == "fisher-vmap":
         from torch.func import functional_call, grad, vmap
 
-        params = {k: v.detach() for k, v in encoder.named_parameters() if "word_embeddings" not in k}
+        params = {
+            k: v.detach() for k, v in encoder.named_parameters() if "word_embeddings" not in k
+        }
         sums = {k: torch.zeros_like(v) for k, v in params.items()}
 
         def loss(p, ids, mask, y):
-            out = functional_call(encoder, p, (ids.unsqueeze(0),), {"attention_mask": mask.unsqueeze(0)})
+            out = functional_call(
+                encoder, p, (ids.unsqueeze(0),), {"attention_mask": mask.unsqueeze(0)}
+            )
             pooled = (out.last_hidden_state * mask[None, :, None]).sum(1) / mask.sum()
             return soft_cross_entropy(head(pooled), y.unsqueeze(0)).sum()
 
@@ -121,10 +142,18 @@ def _measure(variant: str, n: int, max_length: int, batch_size: int, repeats: in
             }
         )
     except Exception as exc:  # noqa: BLE001 - a variant that cannot run is a result too
-        queue.put({"variant": variant, "ok": False, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"})
+        queue.put(
+            {
+                "variant": variant,
+                "ok": False,
+                "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+            }
+        )
 
 
-def run_variant(variant: str, n: int, max_length: int, batch_size: int, repeats: int, timeout: float) -> dict:
+def run_variant(
+    variant: str, n: int, max_length: int, batch_size: int, repeats: int, timeout: float
+) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_measure, args=(variant, n, max_length, batch_size, repeats, queue))
@@ -134,7 +163,11 @@ def run_variant(variant: str, n: int, max_length: int, batch_size: int, repeats:
         proc.terminate()
         proc.join()
         return {"variant": variant, "ok": False, "error": f"timed out after {timeout:.0f} s"}
-    return queue.get() if not queue.empty() else {"variant": variant, "ok": False, "error": f"exit code {proc.exitcode}"}
+    return (
+        queue.get()
+        if not queue.empty()
+        else {"variant": variant, "ok": False, "error": f"exit code {proc.exitcode}"}
+    )
 
 
 def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
@@ -155,7 +188,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_common_args(parser)
     parser.add_argument("--examples", type=int, default=128)
-    parser.add_argument("--loop-examples", type=int, default=32, help="the loop is slow: fewer examples")
+    parser.add_argument(
+        "--loop-examples", type=int, default=32, help="the loop is slow: fewer examples"
+    )
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
@@ -233,7 +268,13 @@ def main() -> None:
     )
     write_results(
         "fisher_speed",
-        {"environment": env, "settings": settings, "matmul_peak_gflops": peak, "variants": rows, "ratios": ratios},
+        {
+            "environment": env,
+            "settings": settings,
+            "matmul_peak_gflops": peak,
+            "variants": rows,
+            "ratios": ratios,
+        },
         md,
         results_dir(args),
     )

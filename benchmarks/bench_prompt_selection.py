@@ -264,7 +264,7 @@ def fute_scores(task: Task, models, train_sets: dict, seeds, hparams: dict, stag
     out: dict = {}
     for method in FUTE_METHODS:
         for seed in seeds:
-            space = Space(method=method, seed=seed, **hparams)
+            space = Space(method=method, seed=seed, progress=False, **hparams)
             with stages(f"{task.name}: {method} MTEs, seed {seed}"):
                 mtes = [
                     cached_embedding(
@@ -346,9 +346,10 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
     lines = [
         "# Prompt selection: FUTE vs label-free baselines",
         "",
-        f"SmolLM2-135M-Instruct, {settings['n_prompts']} prompt ranking(s) per data set; truth = each "
+        f"SmolLM2-135M-Instruct; prompts per task {settings['n_prompts']}; truth = each "
         f"prompt's score on up to {settings['max_examples']} labelled examples (held-out splits, "
-        "topped up from train where they are small; the DTE never sees them). Mean ± std over seeds {settings['seeds']} (FUTE: "
+        "topped up from train where they are small; the DTE never sees them). "
+        f"Mean ± std over seeds {settings['seeds']} (FUTE: "
         "embedding space; random: draw); other baselines are deterministic. Higher is better "
         "except regret@1 (accuracy points lost against the best prompt). Bold: best in column.",
         "",
@@ -375,17 +376,20 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         lines += verdict(ev[truth_name], methods) + [""]
     methods = [m for m in METHOD_ORDER if m in ev["accuracy"]]
     datasets = list(truth)
+    for k in METRICS:
+        lines += [
+            f"## {k} per data set (truth = accuracy)",
+            "",
+            markdown_table(
+                ["method", *datasets],
+                [
+                    [m, *(fmt(ev["accuracy"][m]["per_dataset"][d][k]) for d in datasets)]
+                    for m in methods
+                ],
+            ),
+            "",
+        ]
     lines += [
-        "## NDCG per data set (truth = accuracy)",
-        "",
-        markdown_table(
-            ["method", *datasets],
-            [
-                [m, *(fmt(ev["accuracy"][m]["per_dataset"][d]["ndcg"]) for d in datasets)]
-                for m in methods
-            ],
-        ),
-        "",
         "## The truth: prompt accuracies per data set",
         "",
         markdown_table(

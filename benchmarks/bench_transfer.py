@@ -406,11 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     stages = Stages()
     recipe: Recipe = args.recipe
 
-    import torch
-
     from fute.data.catalog import load_dataset
 
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     with stages("load data"):
         sources = {
             s: load_dataset(s, split="train").sample(recipe.source_examples, seed=0).validate()

@@ -111,3 +111,29 @@ def mean_embedding_dtes():
 
     space = Space(method="mean-embedding", progress=False)
     return tuple(space.dataset_embedding(d) for d in small_datasets())
+
+
+TINY_FISHER = {  # the smallest fisher space that still trains: seconds per embedding
+    "max_examples": 16,
+    "max_steps": 1,
+    "eval_every": 1,
+    "fisher_examples": 8,
+    "fisher_batch_size": 8,
+    "max_length": 32,
+}
+
+
+@functools.cache
+def tiny_fisher_embeddings():
+    """All three kinds in one real (tiny) fisher space: hand-written DTEs, VADER, SmolLM2 + 2 prompts."""
+    from fute.models import PromptedLM, VaderModel, default_lm
+    from fute.models.prompts import load_prompts
+    from fute.space import Space
+
+    space = Space(method="fisher", pool_size=16, progress=False, **TINY_FISHER)
+    out = [space.dataset_embedding(d) for d in small_datasets()]
+    out.append(space.model_embedding(VaderModel(), name="vader"))
+    lm = default_lm()
+    for prompt in load_prompts("sentiment")[:2]:
+        out.append(space.model_embedding(PromptedLM(lm, prompt), name=f"smollm2/{prompt.id}"))
+    return tuple(out)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from reportdata import TEXTS
 
 pytestmark = pytest.mark.slow  # each `fute embed` loads the real surrogate (~10-20 s)

@@ -29,7 +29,9 @@ def test_batched_fisher_equals_per_example_loop(surrogate, pairs):
     items = surrogate.tokenize(TEXTS, pairs, 32)
     encoder = surrogate.fresh_encoder()
     head = label_head(surrogate.hidden_size, ["negative", "positive"], seed=0)
-    batched, fisher = fisher_diagonal(encoder, head, surrogate, items, TARGETS, batch_size=2, progress=False)
+    batched, fisher = fisher_diagonal(
+        encoder, head, surrogate, items, TARGETS, batch_size=2, progress=False
+    )
     loop = fisher_diagonal_loop(encoder, head, surrogate, items, TARGETS)
     assert fisher.uncovered == []
     np.testing.assert_allclose(batched, loop, rtol=1e-3, atol=1e-9)
@@ -42,7 +44,9 @@ def test_word_embeddings_are_optional_and_exact(surrogate):
     encoder = surrogate.fresh_encoder()
     head = label_head(surrogate.hidden_size, ["negative", "positive"], seed=0)
     without, _ = fisher_diagonal(encoder, head, surrogate, items, TARGETS[:3], progress=False)
-    full, _ = fisher_diagonal(encoder, head, surrogate, items, TARGETS[:3], word_embeddings=True, progress=False)
+    full, _ = fisher_diagonal(
+        encoder, head, surrogate, items, TARGETS[:3], word_embeddings=True, progress=False
+    )
     loop = fisher_diagonal_loop(encoder, head, surrogate, items, TARGETS[:3], word_embeddings=True)
     assert full.size - without.size == encoder.get_input_embeddings().weight.numel()
     np.testing.assert_allclose(full, loop, rtol=1e-3, atol=1e-9)
@@ -71,7 +75,9 @@ def test_squared_mean_gradient_is_not_the_fisher(surrogate):
     from fute.methods.training import soft_cross_entropy
 
     logits = classifier_forward(encoder, head)(surrogate.collate(items))
-    grads = torch.autograd.grad(soft_cross_entropy(logits, TARGETS).mean(), [params[n] for n in probe.param_names])
+    grads = torch.autograd.grad(
+        soft_cross_entropy(logits, TARGETS).mean(), [params[n] for n in probe.param_names]
+    )
     squared_mean = torch.cat([g.reshape(-1) for g in grads]).pow(2).numpy()
     assert np.all(squared_mean <= fisher * (1 + 1e-4) + 1e-12)  # Jensen: (mean g)^2 <= mean g^2
     assert squared_mean.sum() < 0.9 * fisher.sum()

@@ -27,7 +27,9 @@ def test_without_a_prefix_the_attention_is_unchanged():
     register_prefix_attention()
     encoder = surrogate.fresh_encoder()
     encoder.config._attn_implementation = "fute_prefix"
-    batch = surrogate.collate(surrogate.tokenize(["short", "a longer sentence with padding around"], None, 32))
+    batch = surrogate.collate(
+        surrogate.tokenize(["short", "a longer sentence with padding around"], None, 32)
+    )
     with torch.no_grad():
         ours = encoder(**batch.model_inputs()).last_hidden_state
         stock = surrogate.encoder(**batch.model_inputs()).last_hidden_state
@@ -40,7 +42,9 @@ def test_prefix_changes_the_output_and_leaves_the_surrogate_alone():
     model, _ = PrefixMethod(positions=2).build(surrogate, ["a", "b"], seed=1)
     batch = surrogate.collate(surrogate.tokenize(["hello world"], None, 16))
     with torch.no_grad():
-        assert not torch.allclose(model(batch), surrogate.encoder(**batch.model_inputs()).last_hidden_state)
+        assert not torch.allclose(
+            model(batch), surrogate.encoder(**batch.model_inputs()).last_hidden_state
+        )
     assert surrogate.encoder.config._attn_implementation != "fute_prefix"
     from fute.surrogate import weights_hash
 

@@ -30,7 +30,10 @@ def test_projection_keeps_cosines_of_heavy_tailed_vectors():
 
     full = [cos(vectors[i], vectors[j]) for i in range(12) for j in range(i + 1, 12)]
     small = [cos(proj[i], proj[j]) for i in range(12) for j in range(i + 1, 12)]
-    assert np.max(np.abs(np.array(full) - np.array(small))) < 0.05
+    from scipy.stats import spearmanr
+
+    assert spearmanr(full, small).statistic > 0.95
+    assert np.max(np.abs(np.array(full) - np.array(small))) < 0.1
 
 
 def test_projection_checks_the_length():

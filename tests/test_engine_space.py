@@ -11,11 +11,17 @@ from fute.space import Space, load_surrogate
 
 # Tiny budgets: these tests check mechanics, not meaning (see test_engine_meaning.py).
 FAST = {
-    "fisher": dict(max_examples=24, max_steps=3, fisher_examples=8, dev_fraction=0.0, projection_dim=256),
+    "fisher": dict(
+        max_examples=24, max_steps=3, fisher_examples=8, dev_fraction=0.0, projection_dim=256
+    ),
     "prefix": dict(max_examples=24, max_steps=3, positions=4, dev_fraction=0.0),
 }
 
-TEXTS = [f"{w} {n}" for w in ("great fun", "awful mess", "loved it", "boring and slow") for n in ("movie", "film", "show")] * 2
+TEXTS = [
+    f"{w} {n}"
+    for w in ("great fun", "awful mess", "loved it", "boring and slow")
+    for n in ("movie", "film", "show")
+] * 2
 LABELS = [lab for lab in ("positive", "negative", "positive", "negative") for _ in range(3)] * 2
 
 
@@ -74,7 +80,9 @@ def test_labels_are_tied_to_heads_by_name_not_position(method):
 
 
 def test_metadata_records_provenance_versions_and_training():
-    e = Space(method="prefix", progress=False, **FAST["prefix"]).dataset_embedding(data(), name="toy set")
+    e = Space(method="prefix", progress=False, **FAST["prefix"]).dataset_embedding(
+        data(), name="toy set"
+    )
     assert e.kind == "dataset" and e.name == "toy set"
     meta = e.meta
     assert meta["data"]["content_sha256"] == data().content_hash()

@@ -15,8 +15,16 @@ from fute.models.backends.transformers_lm import smollm2_gguf_path
 
 pytestmark = pytest.mark.slow
 
-REVIEWS = ["An absolute joy, I loved every minute.", "Boring, predictable and far too long.", "It was fine.", "The worst meal I have had in years."]
-PAIRS = [("The bridge opened in 1932.", "The bridge opened before 1950."), ("The bridge opened in 1932.", "The bridge opened in 2001.")]
+REVIEWS = [
+    "An absolute joy, I loved every minute.",
+    "Boring, predictable and far too long.",
+    "It was fine.",
+    "The worst meal I have had in years.",
+]
+PAIRS = [
+    ("The bridge opened in 1932.", "The bridge opened before 1950."),
+    ("The bridge opened in 1932.", "The bridge opened in 2001."),
+]
 # The same Q4_1 weights: transformers de-quantises them to fp32, llama.cpp multiplies them
 # with activations quantised to 8 bits. Tokens are identical; word log-likelihoods differ by
 # up to ~0.1 nat, which moves label probabilities by up to ~0.06 (measured on this file's
@@ -38,7 +46,10 @@ def full_sequence_logprob(lm, context, word):
 
 def test_scores_equal_unbatched_full_sequence(lm):
     words = [" positive", " entailment", " does not mention"]  # 1, 2 and 3 tokens
-    contexts = ["Review: short. Sentiment:", "A much longer review that goes on and on about the plot. Sentiment:"]
+    contexts = [
+        "Review: short. Sentiment:",
+        "A much longer review that goes on and on about the plot. Sentiment:",
+    ]
     got = lm.score(contexts, words)
     want = [[full_sequence_logprob(lm, c, w) for w in words] for c in contexts]
     np.testing.assert_allclose(got, want, atol=1e-4)
@@ -53,7 +64,10 @@ def test_prompted_probabilities(lm):
     np.testing.assert_allclose(p, single, atol=1e-5)
     # log-sum-exp over the label's words, then softmax over labels
     words = {"negative": [" bad", " poor", " awful"], "positive": [" good", " great", " excellent"]}
-    lse = [np.logaddexp.reduce([full_sequence_logprob(lm, model.context(REVIEWS[0]), w) for w in ws]) for ws in words.values()]
+    lse = [
+        np.logaddexp.reduce([full_sequence_logprob(lm, model.context(REVIEWS[0]), w) for w in ws])
+        for ws in words.values()
+    ]
     np.testing.assert_allclose(p[0], np.exp(lse) / np.exp(lse).sum(), atol=1e-4)
 
 
@@ -117,7 +131,23 @@ def free_port() -> int:
 def server(n_batch):
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf_path()), "--host", "127.0.0.1", "--port", str(port), "--model_alias", "smollm2", "--n_batch", str(n_batch), "--n_ubatch", str(n_batch)],
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(smollm2_gguf_path()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--model_alias",
+            "smollm2",
+            "--n_batch",
+            str(n_batch),
+            "--n_ubatch",
+            str(n_batch),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -138,6 +168,12 @@ def server(n_batch):
 
 
 @pytest.mark.llamacpp
+@pytest.mark.xfail(
+    strict=True,
+    reason="llama-cpp-python 0.3.36's server pairs each echoed prompt token with the logits "
+    "at its own position instead of the one before, so its prompt log-probabilities are "
+    "shifted by one token; vLLM returns them correctly",
+)
 def test_openai_server_matches_transformers(lm, server):
     a = predict(PromptedLM(lm, "sent-good-bad"), REVIEWS)
     b = predict(PromptedLM(OpenAILM(server, "smollm2", concurrency=1), "sent-good-bad"), REVIEWS)

@@ -18,7 +18,9 @@ def examples(task: str) -> Examples:
         return load_dataset(name).sample(20, seed=0)
     except Exception:  # data not prepared on this machine: fall back to inline examples
         if task == "sentiment":
-            return Examples.from_labels(["Loved every minute.", 'A "dull" {{ mess }}.'], ["positive", "negative"])
+            return Examples.from_labels(
+                ["Loved every minute.", 'A "dull" {{ mess }}.'], ["positive", "negative"]
+            )
         return Examples.from_labels(
             ["The museum opened in 1998.", "Rain fell all day."],
             ["contradiction", "neutral"],
@@ -26,7 +28,10 @@ def examples(task: str) -> Examples:
         )
 
 
-@pytest.mark.parametrize(("task", "labels"), [("sentiment", ("negative", "positive")), ("nli", ("contradiction", "entailment", "neutral"))])
+@pytest.mark.parametrize(
+    ("task", "labels"),
+    [("sentiment", ("negative", "positive")), ("nli", ("contradiction", "entailment", "neutral"))],
+)
 def test_library_is_large_varied_and_renders(task, labels):
     prompts = load_prompts(task)
     assert len(prompts) >= 13
@@ -46,7 +51,12 @@ def test_library_is_large_varied_and_renders(task, labels):
 
 
 def test_user_prompt_files(tmp_path, monkeypatch):
-    mine = {"id": "my-prompt", "task": "sentiment", "template": "{{ text }} Verdict:", "verbalizer": {"positive": "good", "negative": ["bad"]}}
+    mine = {
+        "id": "my-prompt",
+        "task": "sentiment",
+        "template": "{{ text }} Verdict:",
+        "verbalizer": {"positive": "good", "negative": ["bad"]},
+    }
     path = tmp_path / "mine.json"
     path.write_text(json.dumps(mine))
     assert load_prompt(str(path)).verbalizer == {"negative": ("bad",), "positive": ("good",)}
@@ -65,7 +75,12 @@ def test_user_prompt_files(tmp_path, monkeypatch):
     ],
 )
 def test_bad_prompt_files_are_refused(tmp_path, change, message):
-    d = {"id": "bad", "task": "sentiment", "template": "{{ text }} Verdict:", "verbalizer": {"positive": "good", "negative": "bad"}} | change
+    d = {
+        "id": "bad",
+        "task": "sentiment",
+        "template": "{{ text }} Verdict:",
+        "verbalizer": {"positive": "good", "negative": "bad"},
+    } | change
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(d))
     with pytest.raises(ModelError, match=message):

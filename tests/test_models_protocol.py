@@ -49,7 +49,9 @@ def test_wrong_arity_is_refused():
 
 
 def test_vader_maps_compound_to_probabilities():
-    p = predict(VaderModel(), ["I love this, it is wonderful!", "This is terrible and sad.", "A table."])
+    p = predict(
+        VaderModel(), ["I love this, it is wonderful!", "This is terrible and sad.", "A table."]
+    )
     assert p[0, 1] > 0.8 and p[1, 0] > 0.7
     assert p[2].tolist() == [0.5, 0.5]  # no sentiment words: compound 0
 

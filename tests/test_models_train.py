@@ -10,8 +10,18 @@ pytestmark = pytest.mark.slow
 
 
 def test_minilm_classifier_round_trip(tmp_path):
-    pos = ["I loved this film", "what a wonderful day", "great service, very happy", "brilliant and moving"]
-    neg = ["I hated this film", "what an awful day", "terrible service, very angry", "boring and painful"]
+    pos = [
+        "I loved this film",
+        "what a wonderful day",
+        "great service, very happy",
+        "brilliant and moving",
+    ]
+    neg = [
+        "I hated this film",
+        "what an awful day",
+        "terrible service, very angry",
+        "boring and painful",
+    ]
     data = Examples.from_labels((pos + neg) * 4, (["positive"] * 4 + ["negative"] * 4) * 4)
     out = train_minilm_classifier(data, tmp_path / "minilm", epochs=3, batch_size=8, lr=1e-4)
     for model in (HFClassifier(out), load_model(str(out)), load_model(f"hf:{out}")):

@@ -1,5 +1,6 @@
 """Evaluation: ranking metrics and label-free prompt-selection baselines, as pure functions."""
 
+from fute.evaluation.labels import align_label_columns
 from fute.evaluation.metrics import kendall, ndcg, ndcg_at_k, regret_at_k, spearman, vu_rho
 from fute.evaluation.prompt_baselines import (
     global_entropy,
@@ -14,6 +15,7 @@ from fute.evaluation.prompt_baselines import (
 )
 
 __all__ = [
+    "align_label_columns",
     "global_entropy",
     "kendall",
     "local_entropy",

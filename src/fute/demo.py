@@ -1,0 +1,319 @@
+"""`fute demo` (`make demo`): the whole product in one command, on the embedded defaults.
+
+It builds one fisher space over the bundled MiniLM surrogate holding
+
+* the DTEs of a dozen catalogue data sets (sentiment, NLI, fact checking, topic, spam,
+  intent),
+* the MTEs of three sentiment models of different kinds: VADER (rules), a TF-IDF logistic
+  regression and a fine-tuned MiniLM classifier (both trained here, on a sentiment set that
+  is not the target),
+* the MTE of SmolLM2-135M-Instruct with each shipped sentiment prompt,
+
+then prints which prompts and models the space ranks highest for one sentiment data set,
+and writes the HTML report.
+
+Everything lands in the default store under the cache, so afterwards `fute rank`,
+`fute store list` and `fute report` work on it. Work already done is skipped: prepared
+data, trained models, the models' answers (`fute.models.answers`) and stored embeddings,
+so a second run only re-reads the store, ranks and redraws.
+
+The budget (`DemoPlan`): the demo must finish in about 20 minutes on a 2-core CPU from a
+fresh clone, so its space is smaller than a research run's: at most 128 training examples
+and 8 optimiser steps per embedding, the Fisher over 32 examples, and 128 pool inputs per
+model (the paper uses ~1000). The embeddings are real but noisier than `benchmarks/` ones;
+raise the caps with `DemoPlan(...)` for a slower, steadier picture.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from fute.errors import FuteError
+from fute.paths import cache_subdir
+
+DEMO_DATASETS = (
+    "sentiment-imdb",
+    "sentiment-yelp",
+    "sentiment-amazon",
+    "sentiment-rotten-tomatoes",
+    "multiemo-hotels",
+    "nli-epistemic",
+    "nli-presuppositions",
+    "fact-fever",
+    "topic-bbc",
+    "spam-assassin",
+    "intent-bigbench",
+    "commonsense-strategyqa",
+)
+
+DEMO_HPARAMS = {  # per embedding: ~10 s of training + Fisher on an idle 2-core CPU
+    "max_examples": 128,
+    "max_steps": 8,
+    "eval_every": 4,
+    "fisher_examples": 32,
+    "fisher_batch_size": 32,
+    "max_length": 64,
+}
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """What the demo computes; the defaults fit the 20-minute budget (see the module doc)."""
+
+    datasets: tuple[str, ...] = DEMO_DATASETS
+    target: str = "sentiment-imdb"
+    method: str = "fisher"
+    seed: int = 0
+    pool_size: int = 128
+    hparams: dict = field(default_factory=lambda: dict(DEMO_HPARAMS))
+    classifier_data: str = "sentiment-pang-lee"
+    classifier_examples: int = 512
+    prompt_task: str = "sentiment"
+    top: int = 5
+
+    def check(self) -> None:
+        if self.target not in self.datasets:
+            raise FuteError(
+                f"demo target {self.target!r} must be one of its data sets {list(self.datasets)}"
+            )
+        if self.classifier_data == self.target:
+            raise FuteError("train the demo classifiers on another data set than the target")
+
+
+@dataclass
+class _Run:
+    """Bookkeeping of one demo run: the overall bar, per-phase times, what was skipped."""
+
+    progress: Progress
+    task: int
+    console: Console
+    times: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    done: dict[str, int] = field(default_factory=dict)
+    _phase: str = ""
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        self._phase = name
+        start = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - start
+        self.times[name] = round(seconds, 2)
+        done, skipped = self.done.get(name, 0), self.skipped.get(name, 0)
+        note = f"{done} computed, {skipped} already there" if done or skipped else ""
+        self.console.print(f"[green]✓[/green] {name:<26} {seconds:7.1f} s  [dim]{note}[/dim]")
+
+    def step(self, label: str, already_done: bool, work: Callable[[], object]) -> object:
+        """One unit of the overall bar: skipped when its result exists, else run."""
+        self.progress.update(self.task, description=f"{self._phase}: {label}")
+        result = None
+        if already_done:
+            self.skipped[self._phase] = self.skipped.get(self._phase, 0) + 1
+        else:
+            result = work()
+            self.done[self._phase] = self.done.get(self._phase, 0) + 1
+        self.progress.advance(self.task)
+        return result
+
+
+def _prompts(task: str) -> list:
+    from fute.models.prompts import load_prompts
+
+    prompts = load_prompts(task)
+    if not prompts:
+        raise FuteError(f"no shipped prompts for task {task!r}")
+    return prompts
+
+
+def _train_models(run: _Run, plan: DemoPlan, folder: Path) -> dict[str, Path]:
+    """TF-IDF + logistic regression and a fine-tuned MiniLM, trained once and kept in the cache."""
+    from fute.data.catalog import load_dataset
+    from fute.models.train import train_minilm_classifier, train_tfidf_logreg
+
+    data = load_dataset(plan.classifier_data, "train").sample(plan.classifier_examples, plan.seed)
+    tfidf = folder / f"tfidf-logreg-{plan.classifier_data}-{plan.classifier_examples}.joblib"
+    minilm = folder / f"minilm-{plan.classifier_data}-{plan.classifier_examples}"
+
+    def tfidf_work() -> None:
+        tmp = tfidf.with_name(tfidf.name + ".partial.joblib")
+        train_tfidf_logreg(data, tmp, seed=plan.seed)
+        os.replace(tmp, tfidf)
+
+    def minilm_work() -> None:
+        import shutil
+
+        tmp = minilm.with_name(minilm.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        train_minilm_classifier(data, tmp, max_examples=plan.classifier_examples, seed=plan.seed)
+        shutil.rmtree(minilm, ignore_errors=True)
+        os.replace(tmp, minilm)  # a killed run leaves only the .partial folder behind
+
+    run.step("TF-IDF logistic regression", tfidf.is_file(), tfidf_work)
+    run.step("MiniLM classifier", (minilm / "config.json").is_file(), minilm_work)
+    return {"tfidf": tfidf, "minilm": minilm}
+
+
+def _ranking_table(title: str, rows: list) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("name")
+    table.add_column("cosine", justify="right")
+    for r in rows:
+        table.add_row(str(r.rank), r.embedding.name, f"{r.similarity:.4f}")
+    return table
+
+
+def run_demo(
+    store_path: str | os.PathLike | None = None,
+    report_dir: str | os.PathLike | None = None,
+    plan: DemoPlan | None = None,
+    quiet: bool = False,
+) -> dict:
+    """Run the demo; return what it did (phase times, ranking, report path) as a dict.
+
+    `quiet=True` sends the narration to stderr (for `fute demo --json`).
+    """
+    from fute.data.catalog import get_entry
+    from fute.data.pool import prepare_pool
+    from fute.data.prepare import prepare
+    from fute.models import PromptedLM, SklearnModel, VaderModel, default_lm
+    from fute.models.adapters import HFClassifier
+    from fute.ranking import rank
+    from fute.report import write_report
+    from fute.space import Space
+    from fute.store import Store
+
+    plan = plan or DemoPlan()
+    plan.check()
+    for name in {*plan.datasets, plan.classifier_data}:
+        get_entry(name)  # unknown names fail now, not after minutes of work
+    console = Console(stderr=quiet, highlight=False)
+    store = Store(store_path)
+    report_dir = Path(report_dir) if report_dir else cache_subdir("demo") / "report"
+    prompts = _prompts(plan.prompt_task)
+    n_units = 2 + 2 + len(plan.datasets) + 3 + len(prompts) + 1 + 1
+    space = Space(
+        method=plan.method, seed=plan.seed, pool_size=plan.pool_size, progress=False, **plan.hparams
+    )
+    console.print(
+        f"[bold]fute demo[/bold]: {len(plan.datasets)} data sets, 3 models, SmolLM2 x {len(prompts)} prompts "
+        f"-> store {store.path}"
+    )
+    started = time.perf_counter()
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    with bar:
+        run = _Run(bar, bar.add_task("starting", total=n_units), console)
+
+        with run.phase("prepare data"):
+            names = [*plan.datasets, plan.classifier_data]
+            run.step("data sets", False, lambda: prepare(names, pool=False, quiet=True))
+            run.step("unlabelled pool", False, lambda: prepare_pool(quiet=True))
+            key = space.key  # loads and fingerprints the surrogate
+            console.print(f"  space {key}")
+
+        with run.phase("train models"):
+            trained = _train_models(run, plan, cache_subdir("demo") / "models")
+
+        def store_embedding(kind: str, name: str, compute: Callable[[], object]) -> None:
+            run.step(name, store.contains(kind, name, key), lambda: store.add(compute()))
+
+        with run.phase("dataset embeddings"):
+            for name in plan.datasets:
+                store_embedding("dataset", name, lambda name=name: space.dataset_embedding(name))
+
+        exclude = (plan.target,)  # its inputs must not be among the pool inputs models answer
+        models = {
+            "vader": VaderModel,
+            f"tfidf-logreg@{plan.classifier_data}": lambda: SklearnModel(trained["tfidf"]),
+            f"minilm-classifier@{plan.classifier_data}": lambda: HFClassifier(trained["minilm"]),
+        }
+        with run.phase("model embeddings"):
+            for name, make in models.items():
+                store_embedding(
+                    "model",
+                    name,
+                    lambda n=name, m=make: space.model_embedding(
+                        m(), name=n, kind="model", exclude=exclude
+                    ),
+                )
+
+        with run.phase("LLM + prompt embeddings"):
+            backend = None
+            for prompt in prompts:
+                name = f"smollm2/{prompt.id}"
+
+                def embed_prompt(prompt=prompt, name=name):
+                    nonlocal backend
+                    backend = backend or default_lm()  # loaded only if some prompt needs it
+                    model = PromptedLM(backend, prompt)
+                    return space.model_embedding(
+                        model, name=name, kind="prompted-lm", exclude=exclude
+                    )
+
+                store_embedding("prompted-lm", name, embed_prompt)
+
+        with run.phase("ranking"):
+            embeddings = store.load(space_key=key)
+            target = next(e for e in embeddings if e.kind == "dataset" and e.name == plan.target)
+            ranked = {
+                kind: rank(target, [e for e in embeddings if e.kind == kind], top=plan.top)
+                for kind in ("prompted-lm", "model", "dataset")
+            }
+            run.step("cosine similarities", False, lambda: None)
+
+        with run.phase("report"):
+            index = run.step(
+                "heat-maps, map, tables",
+                False,
+                lambda: write_report(embeddings, report_dir, title="fute demo"),
+            )
+
+    total = time.perf_counter() - started
+    console.print()
+    console.print(
+        _ranking_table(
+            f"Prompts for SmolLM2 on {plan.target} (most similar first)", ranked["prompted-lm"]
+        )
+    )
+    console.print(_ranking_table(f"Models for {plan.target}", ranked["model"]))
+    console.print(_ranking_table(f"Data sets nearest to {plan.target}", ranked["dataset"]))
+    console.print(f"\n[bold]total {total:.1f} s[/bold]; report: {index}")
+    console.print(
+        f"next: fute rank {plan.target} --kind prompt   ·   fute store list   ·   fute report --out DIR"
+    )
+    return {
+        "space_key": key,
+        "store": str(store.path),
+        "report": str(index),
+        "seconds": round(total, 2),
+        "phases": run.times,
+        "computed": run.done,
+        "skipped": run.skipped,
+        "plan": asdict(plan),
+        "target": plan.target,
+        "ranking": {kind: [r.to_dict() for r in rows] for kind, rows in ranked.items()},
+    }
