@@ -27,6 +27,8 @@ demo: $(STAMP)
 	$(BIN)/fute demo
 
 test: $(STAMP)
+	# the report test renders the HTML page in Debian's headless chromium
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/fute data prepare --quiet
 	$(BIN)/python -m pytest -q tests
 

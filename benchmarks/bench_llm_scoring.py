@@ -71,13 +71,15 @@ def generate_one_at_a_time(model: PromptedLM, inputs: list[str]) -> np.ndarray:
     return np.stack(out)
 
 
-def forward_flops(lm, n_tokens: int) -> float:
-    """2 x parameters (without the embedding lookup) per token: the matmul work of a forward."""
+def forward_flops(lm, n_tokens: int, n_sequences: int) -> float:
+    """Matmul work of the scorer's forwards: 2 x (parameters without the token embedding)
+    per token, plus the output projection for the one kept position per sequence
+    (`logits_to_keep=1`). Attention score products are left out (short prompts)."""
     params = sum(p.numel() for p in lm._model.parameters())
     embed = lm._model.get_input_embeddings().weight.numel()
-    tied = lm._model.config.tie_word_embeddings
-    matmul_params = params - (0 if tied else embed)  # a tied embedding is the output matmul
-    return 2.0 * matmul_params * n_tokens
+    vocab, hidden = lm._model.get_output_embeddings().weight.shape
+    body = params - embed - (0 if lm._model.config.tie_word_embeddings else vocab * hidden)
+    return 2.0 * body * n_tokens + 2.0 * vocab * hidden * n_sequences
 
 
 def main() -> None:
@@ -107,7 +109,7 @@ def main() -> None:
         for i in range(0, len(order), args.batch_size)
     )
     peak = matmul_peak_flops()
-    achieved = forward_flops(lm, padded_tokens) / ours_s
+    achieved = forward_flops(lm, padded_tokens, len(inputs)) / ours_s
 
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),

@@ -52,7 +52,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_common_args(parser)
-    parser.add_argument("--datasets", type=int, default=24, help="how many catalogue data sets (>= 20)")
+    parser.add_argument(
+        "--datasets", type=int, default=24, help="how many catalogue data sets (>= 20)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     caps = QUICK_CAPS if args.quick else CAPS
@@ -92,8 +94,14 @@ def main() -> None:
             }
             results.append(r)
             rows.append(
-                [dim, f"{r['spearman']:.4f}", f"{r['kendall']:.4f}", f"{r['max_abs_cosine_error']:.4f}",
-                 f"{r['nearest_neighbour_kept']:.0%}", f"{dim * 4 / 1024:.0f} KiB"]  # fmt: skip
+                [
+                    dim,
+                    f"{r['spearman']:.4f}",
+                    f"{r['kendall']:.4f}",
+                    f"{r['max_abs_cosine_error']:.4f}",
+                    f"{r['nearest_neighbour_kept']:.0%}",
+                    f"{dim * 4 / 1024:.0f} KiB",
+                ]  # fmt: skip
             )
     n_full = vectors[0].size
     settings = {"datasets": len(names), "pairs": len(pairs[0]), "seed": args.seed, **caps}
@@ -105,7 +113,8 @@ def main() -> None:
             f"{len(pairs[0])} pairs. Spearman / Kendall between full and projected cosine similarities.",
             "",
             markdown_table(
-                ["dim", "Spearman", "Kendall", "max |cos error|", "nearest neighbour kept", "size"], rows
+                ["dim", "Spearman", "Kendall", "max |cos error|", "nearest neighbour kept", "size"],
+                rows,
             ),
             "",
             f"Full cosine similarities range from {full[pairs].min():.3f} to {full[pairs].max():.3f}.",
@@ -117,8 +126,13 @@ def main() -> None:
     )
     write_results(
         "projection",
-        {"environment": env, "settings": settings, "datasets": names, "results": results,
-         "full_cosines": full.tolist()},  # fmt: skip
+        {
+            "environment": env,
+            "settings": settings,
+            "datasets": names,
+            "results": results,
+            "full_cosines": full.tolist(),
+        },  # fmt: skip
         md,
         results_dir(args),
     )

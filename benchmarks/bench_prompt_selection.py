@@ -43,6 +43,7 @@ from common import (
     markdown_table,
     mean_std,
     provenance_markdown,
+    quiet_libraries,
     ranking_metrics,
     results_dir,
     write_results,
@@ -91,6 +92,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sentiment-sets", nargs="+", default=list(SENTIMENT_SETS))
     p.add_argument("--nli-sets", nargs="+", default=list(NLI_SETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="embedding-space seeds")
+    p.add_argument(
+        "--backend",
+        choices=("transformers", "llamacpp"),
+        default="transformers",
+        help="how SmolLM2-135M-Instruct runs (llamacpp: the bundled Q4 GGUF, often faster on CPU)",
+    )
     p.add_argument("--max-examples", type=int, default=500, help="labelled examples per data set")
     p.add_argument("--pool-size", type=int, default=200, help="pool inputs per prompt MTE")
     p.add_argument(
@@ -116,6 +123,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.pool_size = min(args.pool_size, 16)
         args.max_prompts = args.max_prompts or 4
     return args
+
+
+def make_lm(backend: str):
+    """SmolLM2-135M-Instruct through transformers (`fute.models.default_lm`) or llama.cpp."""
+    if backend == "llamacpp":
+        from fute.models.backends import LlamaCppLM
+        from fute.models.backends.transformers_lm import smollm2_gguf_path
+
+        return LlamaCppLM(smollm2_gguf_path())
+    from fute.models import default_lm
+
+    return default_lm()
 
 
 def space_hparams(pairs: list[str]) -> dict:
@@ -192,29 +211,33 @@ def truth_of(probs: np.ndarray, data) -> dict:
 
 
 class TokenScorer:
-    """Log-likelihood of every token of whole texts under the benchmark's causal LM (for SPELL).
+    """Log-likelihood of every token of whole texts under a transformers causal LM (for SPELL).
 
-    The backend's `score` gives only the answer words' likelihood; perplexity needs the
-    whole filled prompt, so this loads the same weights once more for full-sequence logits.
+    The backends' `score` gives only the answer words' likelihood; perplexity needs the
+    whole filled prompt. This loads the transformers copy of the benchmark's LLM (the same
+    weights whichever backend answers the prompts) for full-sequence logits.
     """
 
-    def __init__(self, backend, batch_size: int = 8) -> None:
-        self.backend = backend
+    def __init__(self, folder, batch_size: int = 8, max_length: int = 1024) -> None:
+        from fute.models.backends.transformers_lm import folder_fingerprint
+
+        self.folder = str(folder)
+        self.identity = f"transformers:{folder_fingerprint(folder)}"
         self.batch_size = batch_size
-        self._model = None
+        self.max_length = max_length
+        self._model = self._tok = None
 
     def __call__(self, texts: list[str]) -> list[list[float]]:
         import torch
-        from transformers import AutoModelForCausalLM
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if self._model is None:
-            self._model = AutoModelForCausalLM.from_pretrained(self.backend.name_or_path).eval()
+            self._tok = AutoTokenizer.from_pretrained(self.folder)
+            self._model = AutoModelForCausalLM.from_pretrained(self.folder).eval()
         out: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
-            ids = [
-                self.backend.encode(t, context=True)[-self.backend.max_length :]
-                for t in texts[start : start + self.batch_size]
-            ]
+            chunk = texts[start : start + self.batch_size]
+            ids = [self._tok(t)["input_ids"][-self.max_length :] for t in chunk]
             width = max(len(x) for x in ids)
             batch = torch.zeros((len(ids), width), dtype=torch.long)
             mask = torch.zeros((len(ids), width), dtype=torch.long)
@@ -224,8 +247,7 @@ class TokenScorer:
             with torch.inference_mode():
                 logits = self._model(input_ids=batch, attention_mask=mask).logits.double()
             logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, batch[:, 1:, None])[..., 0]
-            for i, x in enumerate(ids):
-                out.append(logp[i, : len(x) - 1].tolist())
+            out += [logp[i, : len(x) - 1].tolist() for i, x in enumerate(ids)]
         return out
 
 
@@ -242,16 +264,12 @@ def dataset_answers(models, data, label_names) -> np.ndarray:
 
 
 def perplexities(scorer: TokenScorer, models, inputs) -> list[list[list[float]]]:
-    from fute.models.answers import input_hash
-
+    """Token log-likelihoods of each prompt filled with each input, cached by the exact texts."""
     out = []
     for m in models:
-        key = cache_key(
-            "token-logprobs", m.backend.identity(), m.prompt.hash(), [input_hash(x) for x in inputs]
-        )
-        out.append(
-            cached_json("token-logprobs", key, lambda m=m: scorer([m.context(x) for x in inputs]))
-        )
+        texts = [m.context(x) for x in inputs]
+        key = cache_key("token-logprobs", scorer.identity, texts)
+        out.append(cached_json("token-logprobs", key, lambda texts=texts: scorer(texts)))
     return out
 
 
@@ -441,16 +459,17 @@ def verdict(ev_truth: dict, methods: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     env = environment()
+    quiet_libraries()
     stages = Stages()
     hparams = {"pool_size": args.pool_size, **space_hparams(args.space_arg)}
 
-    from fute.models import default_lm
+    from fute.models.backends.transformers_lm import smollm2_folder
     from fute.models.prompted import PromptedLM
     from fute.models.prompts import load_prompts
 
     tasks = [Task("sentiment", tuple(args.sentiment_sets)), Task("nli", tuple(args.nli_sets))]
-    lm = default_lm()
-    scorer = TokenScorer(lm)
+    lm = make_lm(args.backend)
+    scorer = TokenScorer(smollm2_folder())
     truth: dict = {}
     scores: dict = {}
     n_prompts: dict = {}
@@ -501,6 +520,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = {
         "datasets": [d for t in tasks for d in t.datasets],
+        "llm": f"SmolLM2-135M-Instruct via {args.backend}",
         "n_prompts": n_prompts,
         "seeds": args.seeds,
         "max_examples": args.max_examples,

@@ -30,6 +30,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,7 @@ from common import (
     markdown_table,
     mean_std,
     provenance_markdown,
+    quiet_libraries,
     ranking_metrics,
     results_dir,
     write_results,
@@ -132,6 +134,13 @@ def base_folder() -> str:
     return str(default_surrogate_path())
 
 
+@cache
+def base_tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(base_folder())
+
+
 def new_classifier(label_names, seed: int):
     """MiniLM + a freshly initialised head, drawn from `seed` (identical for equal seeds)."""
     import torch
@@ -204,13 +213,11 @@ def accuracy(model, tokenizer, data, recipe: Recipe) -> float:
 
 def source_model_dir(source: str, data, seed: int, recipe: Recipe) -> Path:
     """The classifier fine-tuned on `source` (a transformers folder, cached)."""
-    from transformers import AutoTokenizer
-
     key = cache_key("source-model", base_folder(), data.content_hash(), seed, asdict(recipe))
     target = bench_cache("transfer-models") / f"{source}-seed{seed}-{key[:16]}"
     if (target / "config.json").is_file():
         return target
-    tokenizer = AutoTokenizer.from_pretrained(base_folder())
+    tokenizer = base_tokenizer()
     model = fine_tune(
         new_classifier(data.label_names, seed), tokenizer, data, recipe.source_epochs, recipe, seed
     )
@@ -226,9 +233,9 @@ def source_model_dir(source: str, data, seed: int, recipe: Recipe) -> Path:
 
 def target_accuracy(source_dir: Path | None, train, dev, seed: int, recipe: Recipe) -> float:
     """Dev accuracy after fine-tuning on `train`, starting from the source's encoder (or MiniLM)."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
-    tokenizer = AutoTokenizer.from_pretrained(base_folder())
+    tokenizer = base_tokenizer()
     model = new_classifier(train.label_names, seed)  # same head for every source at this seed
     if source_dir is not None:
         source = AutoModelForSequenceClassification.from_pretrained(source_dir)
@@ -348,6 +355,7 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         markdown_table(["method", *METRICS], rows),
         "",
         *verdict(ev, methods),
+        *flat_truth_note(truth, targets),
         "",
         "## NDCG and rho per target",
         "",
@@ -378,6 +386,19 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
     return "\n".join(lines)
 
 
+def flat_truth_note(truth: dict, targets: list[str]) -> list[str]:
+    """Name the targets on which every source gives the same gain: nothing there to rank
+    (NDCG is undefined and rho is 1 for any order), so their rows say little."""
+    flat = [
+        t for t in targets if len({round(g["mean"], 12) for g in truth[t]["gains"].values()}) == 1
+    ]
+    if not flat:
+        return []
+    return [
+        f"- every source gives the same gain on {', '.join(flat)}: those rankings are not informative."
+    ]
+
+
 def verdict(ev: dict, methods: list[str]) -> list[str]:
     out = []
     fute = [m for m in methods if m.startswith(("dte-", "mte-"))]
@@ -403,6 +424,7 @@ def verdict(ev: dict, methods: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     env = environment()
+    quiet_libraries()
     stages = Stages()
     recipe: Recipe = args.recipe
 

@@ -44,6 +44,16 @@ for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def quiet_libraries() -> None:
+    """No per-load progress bars from transformers: the stage log is the progress report."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
 # ------------------------------------------------------------------------------ provenance
 
 

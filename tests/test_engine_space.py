@@ -12,9 +12,14 @@ from fute.space import Space, load_surrogate
 # Tiny budgets: these tests check mechanics, not meaning (see test_engine_meaning.py).
 FAST = {
     "fisher": dict(
-        max_examples=24, max_steps=3, fisher_examples=8, dev_fraction=0.0, projection_dim=256
+        max_examples=24,
+        max_steps=3,
+        batch_size=8,
+        fisher_examples=8,
+        dev_fraction=0.0,
+        projection_dim=256,
     ),
-    "prefix": dict(max_examples=24, max_steps=3, positions=4, dev_fraction=0.0),
+    "prefix": dict(max_examples=24, max_steps=3, batch_size=8, positions=4, dev_fraction=0.0),
 }
 
 TEXTS = [

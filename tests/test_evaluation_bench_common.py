@@ -60,3 +60,42 @@ def test_write_results_records_provenance(tmp_path):
     assert data["value"] == pytest.approx(math.pi) and "finished" in data
     text = md_path.read_text()
     assert "cap=3" in text and env["git"]["commit"][:12] in text
+
+
+def test_prompt_benchmark_keeps_truth_and_dte_examples_apart():
+    import bench_prompt_selection as bench
+
+    # the UCI imdb set has only 100 + 101 held-out examples: 299 come from train
+    data, dte, splits = bench.eval_and_dte_sets("sentiment-imdb", 500, 1000)
+    assert len(data) == 500 and len(dte) == 1000 - 201 - 299
+    assert "train" in splits["eval"]
+    assert not set(data.texts) & set(dte.texts)
+    data, dte, splits = bench.eval_and_dte_sets("sentiment-rotten-tomatoes", 300, 50)
+    assert (len(data), len(dte), splits["eval"]) == (300, 50, "test+dev")
+    assert not set(data.texts) & set(dte.texts)
+
+
+def test_prompt_benchmark_evaluation_averages_per_seed():
+    import bench_prompt_selection as bench
+
+    truth = {
+        ds: {
+            "prompt_ids": ["a", "b", "c"],
+            "prompts": {
+                p: {"accuracy": acc, "macro_f1": acc}
+                for p, acc in zip("abc", (0.9, 0.6, 0.5), strict=True)
+            },
+        }
+        for ds in ("d1", "d2")
+    }
+    scores = {
+        "perfect": {"d1": {"-": [3, 2, 1]}, "d2": {"-": [3, 2, 1]}},
+        "seeded": {"d1": {0: [3, 2, 1], 1: [1, 2, 3]}, "d2": {0: [3, 2, 1], 1: [3, 2, 1]}},
+    }
+    ev = bench.evaluate(scores, truth)["accuracy"]
+    assert ev["perfect"]["average"]["ndcg"] == {"mean": 1.0, "std": 0.0, "n": 1}
+    assert ev["perfect"]["average"]["regret@1"]["mean"] == 0.0
+    # seed 1 reverses d1: regret@1 = 0.4 on d1, 0 on d2 -> per-seed averages 0 and 0.2
+    assert ev["seeded"]["average"]["regret@1"]["mean"] == pytest.approx(0.1)
+    assert ev["seeded"]["average"]["regret@1"]["n"] == 2
+    assert ev["seeded"]["per_dataset"]["d1"]["spearman"]["mean"] == pytest.approx(0.0)

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Space", "Surrogate", "TaskEmbedding", "dataset_embedding", "model_embedding", "__version__"]
+__all__ = [
+    "Space",
+    "Surrogate",
+    "TaskEmbedding",
+    "dataset_embedding",
+    "model_embedding",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from fute.embedding import TaskEmbedding
@@ -33,7 +40,12 @@ def __getattr__(name: str) -> Any:
 
 
 def dataset_embedding(
-    data: Any, method: str = "fisher", seed: int = 0, surrogate: Any = None, name: str | None = None, **kw: Any
+    data: Any,
+    method: str = "fisher",
+    seed: int = 0,
+    surrogate: Any = None,
+    name: str | None = None,
+    **kw: Any,
 ) -> TaskEmbedding:
     """The dataset task embedding of `data` (an `Examples`, catalogue name or file path).
 
@@ -56,4 +68,6 @@ def model_embedding(
     """The model task embedding of a black-box `model` (see `fute.models.protocol`)."""
     from fute.space import Space
 
-    return Space(surrogate, method=method, seed=seed, **kw).model_embedding(model, name=name, exclude=exclude)
+    return Space(surrogate, method=method, seed=seed, **kw).model_embedding(
+        model, name=name, exclude=exclude
+    )

@@ -28,7 +28,9 @@ class SparseProjection:
 
     def __init__(self, n: int, dim: int = 4096, seed: int = 0, hashes: int = 4) -> None:
         if n <= 0 or dim <= 0 or hashes <= 0:
-            raise FuteError(f"projection needs positive sizes, got n={n}, dim={dim}, hashes={hashes}")
+            raise FuteError(
+                f"projection needs positive sizes, got n={n}, dim={dim}, hashes={hashes}"
+            )
         self.n, self.dim, self.seed, self.hashes = int(n), int(dim), int(seed), int(hashes)
 
     def _chunk_seed(self, start: int) -> int:
@@ -52,4 +54,10 @@ class SparseProjection:
         return out.astype(np.float32)
 
     def describe(self) -> dict:
-        return {"kind": "sparse-sign", "n": self.n, "dim": self.dim, "hashes": self.hashes, "seed": self.seed}
+        return {
+            "kind": "sparse-sign",
+            "n": self.n,
+            "dim": self.dim,
+            "hashes": self.hashes,
+            "seed": self.seed,
+        }

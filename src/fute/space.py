@@ -157,9 +157,13 @@ class Space:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "seconds": round(time.perf_counter() - start, 2),
         }
-        return TaskEmbedding(vector=result.vector, space_key=self.key, kind=kind, name=name, meta=meta)
+        return TaskEmbedding(
+            vector=result.vector, space_key=self.key, kind=kind, name=name, meta=meta
+        )
 
-    def dataset_embedding(self, data, name: str | None = None, split: str = "train") -> TaskEmbedding:
+    def dataset_embedding(
+        self, data, name: str | None = None, split: str = "train"
+    ) -> TaskEmbedding:
         """The DTE of a labelled data set: an `Examples`, a catalogue name or a file path."""
         if not isinstance(data, Examples):
             from fute.data.loaders import load_data
@@ -167,7 +171,9 @@ class Space:
             data = load_data(data, split=split)
         data.validate()
         if not data.is_labelled:
-            raise FuteError(f"{data.name or 'data'} has no labels; a dataset embedding needs labelled data")
+            raise FuteError(
+                f"{data.name or 'data'} has no labels; a dataset embedding needs labelled data"
+            )
         meta = {
             "data": {
                 "name": data.name,
@@ -222,7 +228,9 @@ class Space:
                 "labels": list(soft.label_names),
                 "arity": arity,
                 "answers_sha256": hashlib.sha256(np.ascontiguousarray(probs).tobytes()).hexdigest(),
-                "mean_probs": dict(zip(soft.label_names, soft.soft_labels.mean(0).round(4).tolist(), strict=True)),
+                "mean_probs": dict(
+                    zip(soft.label_names, soft.soft_labels.mean(0).round(4).tolist(), strict=True)
+                ),
             },
             "pool": {
                 "n": len(pool),

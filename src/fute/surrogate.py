@@ -93,6 +93,7 @@ class Surrogate:
             source = str(name_or_path)
             name = Path(source).name if Path(source).expanduser().is_dir() else source
         verbosity = hf_logging.get_verbosity()
+        bars = hf_logging.is_progress_bar_enabled()
         hf_logging.set_verbosity_error()  # the "unused pooler weights" notice is expected
         hf_logging.disable_progress_bar()
         try:
@@ -107,12 +108,15 @@ class Surrogate:
             ) from None
         finally:
             hf_logging.set_verbosity(verbosity)
-            hf_logging.enable_progress_bar()
+            if bars:  # restore the caller's choice (the demo turns them off)
+                hf_logging.enable_progress_bar()
         encoder.eval()
         if getattr(encoder.config, "is_encoder_decoder", False) or getattr(
             encoder.config, "is_decoder", False
         ):
-            raise ModelError(f"surrogate {name!r} is not an encoder-only model; use a BERT-like encoder")
+            raise ModelError(
+                f"surrogate {name!r} is not an encoder-only model; use a BERT-like encoder"
+            )
         return cls(name=name, tokenizer=tokenizer, encoder=encoder, source=source)
 
     @property
@@ -154,7 +158,11 @@ class Surrogate:
         pad = int(self.tokenizer.pad_token_id or 0)
         ids = torch.full((len(items), width), pad, dtype=torch.long)
         mask = torch.zeros((len(items), width), dtype=torch.long)
-        types = torch.zeros((len(items), width), dtype=torch.long) if "token_type_ids" in items[0] else None
+        types = (
+            torch.zeros((len(items), width), dtype=torch.long)
+            if "token_type_ids" in items[0]
+            else None
+        )
         for i, it in enumerate(items):
             n = len(it["input_ids"])
             ids[i, :n] = torch.tensor(it["input_ids"])

@@ -34,7 +34,9 @@ class Method(Protocol):
     name: str
     params: Any  # a frozen dataclass of hyper-parameters
 
-    def embed(self, surrogate, examples, seed: int, progress: bool | None = None) -> MethodResult: ...
+    def embed(
+        self, surrogate, examples, seed: int, progress: bool | None = None
+    ) -> MethodResult: ...
 
 
 def resolve_params(cls: type, method: str, hparams: dict) -> Any:
@@ -55,7 +57,9 @@ def resolve_params(cls: type, method: str, hparams: dict) -> Any:
 
 def positive(name: str, value: float, allow_zero: bool = False) -> None:
     if not (value >= 0 if allow_zero else value > 0):
-        raise FuteError(f"hyper-parameter {name} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+        raise FuteError(
+            f"hyper-parameter {name} must be {'>= 0' if allow_zero else '> 0'}, got {value}"
+        )
 
 
 def make_method(name: str, **hparams: Any) -> Method:

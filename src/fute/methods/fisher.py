@@ -126,12 +126,18 @@ class PerExampleFisher:
             if module is word and not word_embeddings:
                 continue
             self.modules.append((name, module))
-            covered.update(f"{name}.{p}" if name else p for p, _ in module.named_parameters(recurse=False))
+            covered.update(
+                f"{name}.{p}" if name else p for p, _ in module.named_parameters(recurse=False)
+            )
         self.param_names = [n for n, _ in encoder.named_parameters() if n in covered]
         params = dict(encoder.named_parameters())
         self.sums = {n: torch.zeros_like(params[n], dtype=torch.float32) for n in self.param_names}
-        excluded = {f"{n}.weight" for n, m in encoder.named_modules() if m is word and not word_embeddings}
-        self.uncovered = [n for n, _ in encoder.named_parameters() if n not in covered and n not in excluded]
+        excluded = {
+            f"{n}.weight" for n, m in encoder.named_modules() if m is word and not word_embeddings
+        }
+        self.uncovered = [
+            n for n, _ in encoder.named_parameters() if n not in covered and n not in excluded
+        ]
         self.count = 0
         self._handles: list = []
         self._leaves: list[torch.Tensor] = []
@@ -146,18 +152,24 @@ class PerExampleFisher:
         g = g.reshape(g.shape[0], -1, g.shape[-1])
         rows = max(1, _BLOCK_ELEMENTS // (module.in_features * module.out_features))
         for s in range(0, a.shape[0], rows):  # blocks bound the b x out x in memory
-            self._add(f"{prefix}weight", torch.bmm(g[s : s + rows].transpose(1, 2), a[s : s + rows]))
+            self._add(
+                f"{prefix}weight", torch.bmm(g[s : s + rows].transpose(1, 2), a[s : s + rows])
+            )
         if module.bias is not None:
             self._add(f"{prefix}bias", g.sum(1))
 
-    def _layer_norm(self, prefix: str, module: nn.LayerNorm, xhat: torch.Tensor, g: torch.Tensor) -> None:
+    def _layer_norm(
+        self, prefix: str, module: nn.LayerNorm, xhat: torch.Tensor, g: torch.Tensor
+    ) -> None:
         dims = tuple(range(1, g.dim() - len(module.normalized_shape)))
         if module.weight is not None:
             self._add(f"{prefix}weight", (g * xhat).sum(dims))
         if module.bias is not None:
             self._add(f"{prefix}bias", g.sum(dims))
 
-    def _embedding(self, prefix: str, module: nn.Embedding, ids: torch.Tensor, g: torch.Tensor) -> None:
+    def _embedding(
+        self, prefix: str, module: nn.Embedding, ids: torch.Tensor, g: torch.Tensor
+    ) -> None:
         if ids.shape[0] != self._batch:
             raise ModelError(
                 f"embedding {prefix[:-1]!r} is broadcast over the batch, so per-example gradients "
@@ -166,7 +178,9 @@ class PerExampleFisher:
         n, d = module.num_embeddings, g.shape[-1]
         example = torch.arange(ids.shape[0]).unsqueeze(1).expand_as(ids)
         keys, inverse = torch.unique((example * n + ids).reshape(-1), return_inverse=True)
-        per_pair = torch.zeros(keys.numel(), d, dtype=g.dtype).index_add_(0, inverse, g.reshape(-1, d))
+        per_pair = torch.zeros(keys.numel(), d, dtype=g.dtype).index_add_(
+            0, inverse, g.reshape(-1, d)
+        )
         self.sums[f"{prefix}weight"].index_add_(0, keys % n, per_pair.pow(2))
 
     def _forward_hook(self, name: str):
@@ -214,7 +228,9 @@ class PerExampleFisher:
         """The Fisher diagonal (mean over examples), parameters in the encoder's order."""
         if self.count == 0:
             raise FuteError("no examples went through the Fisher pass")
-        return torch.cat([self.sums[n].reshape(-1) for n in self.param_names]).div_(self.count).numpy()
+        return (
+            torch.cat([self.sums[n].reshape(-1) for n in self.param_names]).div_(self.count).numpy()
+        )
 
     def layout(self) -> list[tuple[str, int]]:
         return [(n, int(self.sums[n].numel())) for n in self.param_names]
@@ -252,7 +268,13 @@ def fisher_diagonal(
     head.eval()
     with (
         PerExampleFisher(encoder, word_embeddings) as fisher,
-        tqdm(total=len(items), desc="fisher", unit="ex", disable=(not progress) if progress is not None else None, leave=False) as bar,
+        tqdm(
+            total=len(items),
+            desc="fisher",
+            unit="ex",
+            disable=(not progress) if progress is not None else None,
+            leave=False,
+        ) as bar,
     ):
         for idx in batches(len(items), batch_size, None):
             fisher.start_batch(len(idx))
@@ -298,7 +320,9 @@ class FisherMethod:
     def hparams(self) -> dict:
         return asdict(self.params)
 
-    def embed(self, surrogate: Surrogate, examples, seed: int, progress: bool | None = None) -> MethodResult:
+    def embed(
+        self, surrogate: Surrogate, examples, seed: int, progress: bool | None = None
+    ) -> MethodResult:
         p = self.params
         data = examples.sample(p.max_examples, derived_seed(seed, "cap"))
         items = surrogate.tokenize(data.texts, data.text_pairs, p.max_length)

@@ -47,7 +47,9 @@ class MeanEmbeddingMethod:
     def hparams(self) -> dict:
         return asdict(self.params)
 
-    def embed(self, surrogate: Surrogate, examples, seed: int, progress: bool | None = None) -> MethodResult:
+    def embed(
+        self, surrogate: Surrogate, examples, seed: int, progress: bool | None = None
+    ) -> MethodResult:
         from tqdm.auto import tqdm
 
         p = self.params
@@ -57,14 +59,24 @@ class MeanEmbeddingMethod:
         encoder = surrogate.encoder
         with (
             torch.no_grad(),
-            tqdm(total=len(items), desc="mean-embedding", unit="ex", disable=(not progress) if progress is not None else None, leave=False) as bar,
+            tqdm(
+                total=len(items),
+                desc="mean-embedding",
+                unit="ex",
+                disable=(not progress) if progress is not None else None,
+                leave=False,
+            ) as bar,
         ):
             for idx in batches(len(items), p.batch_size, None):
                 batch = surrogate.collate([items[i] for i in idx])
-                vec = mean_pool(encoder(**batch.model_inputs()).last_hidden_state, batch.attention_mask)
+                vec = mean_pool(
+                    encoder(**batch.model_inputs()).last_hidden_state, batch.attention_mask
+                )
                 if p.normalize:
                     vec = torch.nn.functional.normalize(vec, dim=-1)
                 total += vec.sum(0).double()
                 bar.update(len(idx))
         vector = (total / len(items)).numpy().astype(np.float32)
-        return MethodResult(vector=vector, info={"n_examples": len(data), "full_dim": int(vector.size)})
+        return MethodResult(
+            vector=vector, info={"n_examples": len(data), "full_dim": int(vector.size)}
+        )

@@ -106,11 +106,18 @@ class PrefixedEncoder(nn.Module):
             p.requires_grad_(False)
         layers = attention_modules(encoder)
         hidden = layers[0].num_attention_heads * layers[0].attention_head_size
-        init = torch.randn(len(layers), 2, positions, hidden, generator=generator(seed, "prefix")) * init_std
+        init = (
+            torch.randn(len(layers), 2, positions, hidden, generator=generator(seed, "prefix"))
+            * init_std
+        )
         self.prefix = nn.Parameter(init)
         for i, m in enumerate(layers):
             # stored outside the module tree so the encoder's state dict stays the surrogate's
-            object.__setattr__(m, "fute_prefix", LayerPrefix(self.prefix, i, m.num_attention_heads, m.attention_head_size))
+            object.__setattr__(
+                m,
+                "fute_prefix",
+                LayerPrefix(self.prefix, i, m.num_attention_heads, m.attention_head_size),
+            )
         encoder.config._attn_implementation = ATTN_IMPLEMENTATION
 
     def forward(self, batch: Batch) -> torch.Tensor:
@@ -177,12 +184,18 @@ class PrefixMethod:
     def hparams(self) -> dict:
         return asdict(self.params)
 
-    def build(self, surrogate: Surrogate, label_names, seed: int) -> tuple[PrefixedEncoder, nn.Linear]:
+    def build(
+        self, surrogate: Surrogate, label_names, seed: int
+    ) -> tuple[PrefixedEncoder, nn.Linear]:
         """The prefixed encoder and head, initialised from the seed (used by tests too)."""
-        model = PrefixedEncoder(surrogate.fresh_encoder(), self.params.positions, seed, self.params.init_std)
+        model = PrefixedEncoder(
+            surrogate.fresh_encoder(), self.params.positions, seed, self.params.init_std
+        )
         return model, label_head(surrogate.hidden_size, label_names, seed)
 
-    def embed(self, surrogate: Surrogate, examples, seed: int, progress: bool | None = None) -> MethodResult:
+    def embed(
+        self, surrogate: Surrogate, examples, seed: int, progress: bool | None = None
+    ) -> MethodResult:
         p = self.params
         data = examples.sample(p.max_examples, derived_seed(seed, "cap"))
         items = surrogate.tokenize(data.texts, data.text_pairs, p.max_length)

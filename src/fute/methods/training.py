@@ -31,7 +31,9 @@ def generator(seed: int, *parts: object) -> torch.Generator:
     return torch.Generator().manual_seed(derived_seed(seed, *parts))
 
 
-def label_head(in_features: int, label_names: Sequence[str], seed: int, std: float = 0.02) -> nn.Linear:
+def label_head(
+    in_features: int, label_names: Sequence[str], seed: int, std: float = 0.02
+) -> nn.Linear:
     """A linear head whose row for label ``name`` is drawn from (seed, name) alone.
 
     The row of "positive" is the same vector in every embedding of the space, whatever the
@@ -66,7 +68,9 @@ class TrainSettings:
     weight_decay: float = 0.0
 
 
-def dev_split(n: int, fraction: float, seed: int, min_dev: int = 16, max_dev: int = 256) -> tuple[list[int], list[int]]:
+def dev_split(
+    n: int, fraction: float, seed: int, min_dev: int = 16, max_dev: int = 256
+) -> tuple[list[int], list[int]]:
     """Seeded train/dev indices; no dev split (early stopping off) for tiny data sets."""
     n_dev = min(max_dev, int(round(n * fraction)))
     if fraction <= 0 or n_dev < min_dev or n - n_dev < min_dev:
@@ -147,7 +151,13 @@ def fit(
     set_mode(True)
     with (
         torch.random.fork_rng(devices=[]),
-        tqdm(total=total, desc=desc, unit="step", disable=(not progress) if progress is not None else None, leave=False) as bar,
+        tqdm(
+            total=total,
+            desc=desc,
+            unit="step",
+            disable=(not progress) if progress is not None else None,
+            leave=False,
+        ) as bar,
     ):
         torch.manual_seed(derived_seed(seed, "dropout"))
         while step < total and not stopped_early:

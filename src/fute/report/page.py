@@ -66,9 +66,9 @@ def _space_section(
     slug = f"{index}-{_slug(key)}"
     sims = similarity_matrix(embs)
     heat = heatmap_png(
-        embs, sims, out_dir / f"heatmap-{slug}.png", f"Cosine similarity, space {key}"
+        embs, sims, out_dir / f"heatmap-{slug}.png", "Cosine similarity of every pair"
     )
-    mp, method = map_png(embs, sims, out_dir / f"map-{slug}.png", f"Map of space {key}")
+    mp, method = map_png(embs, sims, out_dir / f"map-{slug}.png", "Map of the space")
     counts = {k: sum(e.kind == k for e in embs) for k in KIND_STYLE}
     section = SpaceSection(
         key=key,

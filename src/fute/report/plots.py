@@ -77,7 +77,7 @@ def heatmap_png(
                     color="white" if m[i, j] < (vmin + vmax) / 2 else "black",
                 )
     cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    cbar.set_label("cosine similarity (colour range clipped to the 2nd-98th percentile)")
+    cbar.set_label("cosine similarity")
     ax.set_title(title, fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
