@@ -38,7 +38,14 @@ from common import (
     write_results,
 )
 
-VARIANTS = ("mean-gradient", "fisher-hooks", "fisher-hooks+words", "fisher-loop", "fisher-vmap")
+VARIANTS = (
+    "mean-gradient",
+    "fisher-hooks",
+    "fisher-hooks+words",
+    "fisher-loop",
+    "fisher-loop+words",
+    "fisher-vmap",
+)
 
 
 def _setup(n: int, max_length: int):
@@ -62,11 +69,12 @@ def _pass(variant: str, surrogate, items, targets, encoder, head, batch_size: in
     import torch
 
     from fute.methods.fisher import classifier_forward, fisher_diagonal, fisher_diagonal_loop
-    from fute.methods.training import batches, soft_cross_entropy
+    from fute.methods.training import batches, length_batches, soft_cross_entropy
 
     if variant == "mean-gradient":
+        # the same length-sorted batches as the Fisher pass: equal padding, a fair ceiling
         forward = classifier_forward(encoder, head)
-        for idx in batches(len(items), batch_size, None):
+        for idx in length_batches(items, batch_size):
             encoder.zero_grad(set_to_none=True)
             logits = forward(surrogate.collate([items[i] for i in idx]))
             soft_cross_entropy(logits, targets[idx]).mean().backward()
@@ -81,8 +89,8 @@ def _pass(variant: str, surrogate, items, targets, encoder, head, batch_size: in
             variant.endswith("words"),
             progress=False,
         )
-    elif variant == "fisher-loop":
-        fisher_diagonal_loop(encoder, head, surrogate, items, targets)
+    elif variant.startswith("fisher-loop"):
+        fisher_diagonal_loop(encoder, head, surrogate, items, targets, variant.endswith("words"))
     elif variant == "fisher-vmap":
         from torch.func import functional_call, grad, vmap
 
@@ -108,14 +116,20 @@ def _pass(variant: str, surrogate, items, targets, encoder, head, batch_size: in
         raise ValueError(variant)
 
 
-def _measure(variant: str, n: int, max_length: int, batch_size: int, repeats: int, queue) -> None:
-    """Child process: time `variant`, count its FLOPs once, report peak memory."""
+def _measure(
+    variant: str, n: int, pool: int, max_length: int, batch_size: int, repeats: int, queue
+) -> None:
+    """Child process: time `variant`, count its FLOPs once, report peak memory.
+
+    Every variant draws the same `pool` examples; a slow variant uses the first `n` of them.
+    """
     try:
         import torch
         from torch.utils.flop_counter import FlopCounterMode
 
         torch.manual_seed(0)
-        setup = _setup(n, max_length)
+        surrogate, items, targets, encoder, head = _setup(pool, max_length)
+        setup = (surrogate, items[:n], targets[:n], encoder, head)
         _pass(variant, *setup, batch_size=batch_size)  # warm-up (allocator, first-call costs)
         times = []
         for _ in range(repeats):
@@ -123,7 +137,9 @@ def _measure(variant: str, n: int, max_length: int, batch_size: int, repeats: in
             _pass(variant, *setup, batch_size=batch_size)
             times.append(time.perf_counter() - start)
         flops = None
-        if variant != "fisher-loop":  # the loop's FLOPs equal the hooks' minus batching
+        if not variant.startswith(
+            "fisher-loop"
+        ):  # the loop's FLOPs equal the hooks' minus batching
             counter = FlopCounterMode(display=False)
             with counter:
                 _pass(variant, *setup, batch_size=batch_size)
@@ -152,11 +168,13 @@ def _measure(variant: str, n: int, max_length: int, batch_size: int, repeats: in
 
 
 def run_variant(
-    variant: str, n: int, max_length: int, batch_size: int, repeats: int, timeout: float
+    variant: str, n: int, pool: int, max_length: int, batch_size: int, repeats: int, timeout: float
 ) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_measure, args=(variant, n, max_length, batch_size, repeats, queue))
+    proc = ctx.Process(
+        target=_measure, args=(variant, n, pool, max_length, batch_size, repeats, queue)
+    )
     proc.start()
     proc.join(timeout)
     if proc.is_alive():
@@ -203,9 +221,21 @@ def main() -> None:
         peak = matmul_peak()
     rows = []
     for variant in VARIANTS:
-        n = args.loop_examples if variant in ("fisher-loop", "fisher-vmap") else args.examples
+        n = (
+            args.loop_examples
+            if variant.startswith(("fisher-loop", "fisher-vmap"))
+            else args.examples
+        )
         with stages(variant):
-            r = run_variant(variant, n, args.max_length, args.batch_size, args.repeats, timeout=900)
+            r = run_variant(
+                variant,
+                n,
+                args.examples,
+                args.max_length,
+                args.batch_size,
+                args.repeats,
+                timeout=900,
+            )
         if r["ok"] and r["flops"]:
             r["gflops_per_s"] = r["flops"] / r["seconds"] / 1e9
             r["fraction_of_matmul_peak"] = r["gflops_per_s"] / peak
@@ -222,6 +252,7 @@ def main() -> None:
     ratios = {
         "fisher_vs_mean_gradient": ratio("fisher-hooks", "mean-gradient"),
         "fisher_vs_loop": ratio("fisher-hooks", "fisher-loop"),
+        "fisher_words_vs_loop_words": ratio("fisher-hooks+words", "fisher-loop+words"),
         "fisher_vs_vmap": ratio("fisher-hooks", "fisher-vmap"),
     }
     settings = {
@@ -261,6 +292,7 @@ def main() -> None:
             "",
             f"- Fisher (hooks) / plain forward+backward: **{show(ratios['fisher_vs_mean_gradient'])}** (target >= 0.5)",
             f"- Fisher (hooks) / per-example loop: **{show(ratios['fisher_vs_loop'])}** (target >= 3)",
+            f"- with the word-embedding matrix: Fisher (hooks+words) / loop+words: {show(ratios['fisher_words_vs_loop_words'])}",
             f"- Fisher (hooks) / torch.func.vmap: {show(ratios['fisher_vs_vmap'])}",
             "",
             provenance_markdown(env, settings, stages),

@@ -153,7 +153,9 @@ class Examples:
         if len(self) == 0:
             raise DataError(f"{what} has no rows")
         if self.text_pairs is not None and len(self.text_pairs) != len(self.texts):
-            raise DataError(f"{what}: {len(self.texts)} texts but {len(self.text_pairs)} text pairs")
+            raise DataError(
+                f"{what}: {len(self.texts)} texts but {len(self.text_pairs)} text pairs"
+            )
         empty = [i for i, t in enumerate(self.texts) if not str(t).strip()]
         if self.text_pairs is not None:
             empty += [i for i, t in enumerate(self.text_pairs) if not str(t).strip()]
@@ -170,7 +172,15 @@ class Examples:
         if self.soft_labels is not None:
             p = np.asarray(self.soft_labels)
             if p.shape != (len(self), len(self.label_names)):
-                raise DataError(f"{what}: soft labels have shape {p.shape}, expected {(len(self), len(self.label_names))}")
-            if not np.all(np.isfinite(p)) or (p < 0).any() or not np.allclose(p.sum(1), 1, atol=1e-4):
-                raise DataError(f"{what}: soft labels must be finite, non-negative and sum to 1 per row")
+                raise DataError(
+                    f"{what}: soft labels have shape {p.shape}, expected {(len(self), len(self.label_names))}"
+                )
+            if (
+                not np.all(np.isfinite(p))
+                or (p < 0).any()
+                or not np.allclose(p.sum(1), 1, atol=1e-4)
+            ):
+                raise DataError(
+                    f"{what}: soft labels must be finite, non-negative and sum to 1 per row"
+                )
         return self

@@ -18,6 +18,7 @@ from fute import __version__
 from fute.cli import data as data_cmds
 from fute.cli import embed as embed_cmds
 from fute.cli import product as product_cmds
+from fute.cli import prompts as prompt_cmds
 from fute.errors import FuteError
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 app.add_typer(data_cmds.app, name="data")
 app.add_typer(embed_cmds.app, name="embed")
+app.add_typer(prompt_cmds.app, name="prompts")
 product_cmds.register(app)
 
 
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(exc))
     except typer.Abort:
         fail("aborted", 130)
-    except click_exc.NoArgsIsHelpError as exc:
+    except click_exc.NoArgsIsHelpError:
         sys.exit(0)
     except click_exc.ClickException as exc:
         exc.show()

@@ -75,7 +75,7 @@ def prepare_cmd(
 
 @app.command("show")
 def show_cmd(
-    name: str = typer.Argument(..., help="Catalogue name, data file, or hub:NAME[:CONFIG]."),
+    name: str = typer.Argument(..., help="Catalogue name, data file, or hub:NAME(:CONFIG)."),
     split: str = typer.Option("train", "--split"),
     n: int = typer.Option(5, "-n", help="Rows to print."),
     text: str = typer.Option(None, "--text", help="Text column (files)."),

@@ -75,7 +75,7 @@ def embed_dataset(
     pair: str = typer.Option(None, "--pair", help="Second-text column of a file (pair tasks)."),
     label: str = typer.Option(None, "--label", help="Label column of a file."),
     name: str = typer.Option(
-        None, "--name", help="Name to store it under [default: the data set's name]."
+        None, "--name", help="Name to store it under (default: the data set's name)."
     ),
     store: Path = StoreOption,
     as_json: bool = JsonOption,
@@ -131,13 +131,13 @@ def embed_model(
     seed: int = SeedOption,
     max_examples: int = MaxExamplesOption,
     pool_size: int = typer.Option(
-        None, "--pool-size", min=2, help="Pool inputs the model answers [default: 1000]."
+        None, "--pool-size", min=2, help="Pool inputs the model answers (default: 1000)."
     ),
     exclude: list[str] = typer.Option(
         None, "--exclude", help="Pool source to leave out (a data set you will compare with)."
     ),
     name: str = typer.Option(
-        None, "--name", help="Name to store it under [default: the model's name]."
+        None, "--name", help="Name to store it under (default: the model's name)."
     ),
     store: Path = StoreOption,
     as_json: bool = JsonOption,

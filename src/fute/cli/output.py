@@ -38,7 +38,7 @@ StoreOption = typer.Option(
     None,
     "--store",
     envvar="FUTE_STORE",
-    help="SQLite store file [default: <cache>/store.sqlite].",
+    help="SQLite store file (default: <cache>/store.sqlite).",
     show_default=False,
 )
 JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout.")

@@ -210,7 +210,7 @@ def report_cmd(
 def demo_cmd(
     store: Path = StoreOption,
     out_dir: Path = typer.Option(
-        None, "--out", help="Report folder [default: <cache>/demo-report]."
+        None, "--out", help="Report folder (default: <cache>/demo-report)."
     ),
     as_json: bool = JsonOption,
 ) -> None:

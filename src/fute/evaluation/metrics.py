@@ -175,7 +175,9 @@ def regret_at_k(pred_scores, true_scores, k: int) -> float:
         values = np.sort(true[group])[::-1]
         probs = np.array([comb(m - 1 - i, j - 1) for i in range(m)], dtype=np.float64)
         probs /= comb(m, j)
-        best_in_top = float(probs @ np.maximum(values, best_in_top))
+        capped = np.maximum(values, best_in_top)
+        # an expectation of equal values is that value exactly (no rounding residue)
+        best_in_top = float(capped[0]) if capped[0] == capped[-1] else float(probs @ capped)
         break
     return float(max(0.0, true.max() - best_in_top))
 

@@ -38,16 +38,17 @@ from fute.errors import FuteError, ModelError
 from fute.methods import MethodResult, positive, resolve_params
 from fute.methods.training import (
     TrainSettings,
-    batches,
     derived_seed,
     fit,
     label_head,
+    length_batches,
     soft_cross_entropy,
 )
 from fute.surrogate import Batch, Surrogate, mean_pool
 
 # Bound on the size of one per-example gradient block (batch x out x in floats, ~64 MB).
 _BLOCK_ELEMENTS = 16_000_000
+_FUSED = True
 
 
 @dataclass(frozen=True)
@@ -145,16 +146,26 @@ class PerExampleFisher:
 
     # -- hooks -----------------------------------------------------------------------------
     def _add(self, name: str, per_example: torch.Tensor) -> None:
-        self.sums[name] += per_example.pow(2).sum(0)
+        # `per_example` is a fresh tensor: square it in place instead of allocating a copy
+        self.sums[name] += per_example.square_().sum(0)
 
     def _linear(self, prefix: str, module: nn.Linear, a: torch.Tensor, g: torch.Tensor) -> None:
         a = a.reshape(a.shape[0], -1, a.shape[-1])
         g = g.reshape(g.shape[0], -1, g.shape[-1])
-        rows = max(1, _BLOCK_ELEMENTS // (module.in_features * module.out_features))
-        for s in range(0, a.shape[0], rows):  # blocks bound the b x out x in memory
-            self._add(
-                f"{prefix}weight", torch.bmm(g[s : s + rows].transpose(1, 2), a[s : s + rows])
-            )
+        total = self.sums[f"{prefix}weight"]
+        if _FUSED:
+            # one example at a time: its gradient (out x in) stays in cache and is squared
+            # into the running sum in the same pass (addcmul_), no b x out x in tensor
+            gt = g.transpose(1, 2)
+            for i in range(a.shape[0]):
+                grad = torch.mm(gt[i], a[i])
+                total.addcmul_(grad, grad)
+        else:
+            rows = max(1, _BLOCK_ELEMENTS // (module.in_features * module.out_features))
+            for s in range(0, a.shape[0], rows):  # blocks bound the b x out x in memory
+                self._add(
+                    f"{prefix}weight", torch.bmm(g[s : s + rows].transpose(1, 2), a[s : s + rows])
+                )
         if module.bias is not None:
             self._add(f"{prefix}bias", g.sum(1))
 
@@ -276,7 +287,7 @@ def fisher_diagonal(
             leave=False,
         ) as bar,
     ):
-        for idx in batches(len(items), batch_size, None):
+        for idx in length_batches(items, batch_size):
             fisher.start_batch(len(idx))
             logits = forward(surrogate.collate([items[i] for i in idx]))
             fisher.backward(soft_cross_entropy(logits, targets[idx]).sum(), len(idx))

@@ -86,6 +86,16 @@ def batches(n: int, batch_size: int, rng: np.random.Generator | None) -> Iterato
         yield order[start : start + batch_size].tolist()
 
 
+def length_batches(items: Sequence[dict], batch_size: int) -> Iterator[list[int]]:
+    """Index batches of similar-length items (stable sort by length): far less padding.
+
+    For passes whose result does not depend on the batch order (sums, evaluation).
+    """
+    order = sorted(range(len(items)), key=lambda i: (len(items[i]["input_ids"]), i))
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
 def mean_loss(
     forward: ForwardFn,
     surrogate: Surrogate,
@@ -95,7 +105,7 @@ def mean_loss(
 ) -> float:
     total = 0.0
     with torch.no_grad():
-        for idx in batches(len(items), batch_size, None):
+        for idx in length_batches(items, batch_size):
             logits = forward(surrogate.collate([items[i] for i in idx]))
             total += float(soft_cross_entropy(logits, targets[idx]).sum())
     return total / max(1, len(items))

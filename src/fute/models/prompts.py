@@ -213,5 +213,5 @@ def load_prompt(id_or_path: str | os.PathLike | Prompt) -> Prompt:
         if p.id == str(id_or_path):
             return p
     raise ModelError(
-        f"unknown prompt {str(id_or_path)!r}; see `load_prompts()` for the ids, or give a JSON file"
+        f"unknown prompt {str(id_or_path)!r}; see `fute prompts list` for the ids, or give a JSON file"
     )
