@@ -168,16 +168,25 @@ def server(n_batch):
 
 
 @pytest.mark.llamacpp
-@pytest.mark.xfail(
-    strict=True,
-    reason="llama-cpp-python 0.3.36's server pairs each echoed prompt token with the logits "
-    "at its own position instead of the one before, so its prompt log-probabilities are "
-    "shifted by one token; vLLM returns them correctly",
-)
 def test_openai_server_matches_transformers(lm, server):
-    a = predict(PromptedLM(lm, "sent-good-bad"), REVIEWS)
-    b = predict(PromptedLM(OpenAILM(server, "smollm2", concurrency=1), "sent-good-bad"), REVIEWS)
+    """A chat prompt starts with SmolLM2's BOS token (<|im_start|>), for which
+    llama-cpp-python's server aligns echoed log-probabilities correctly."""
+    a = predict(PromptedLM(lm, "sent-chat-label"), REVIEWS)
+    remote = OpenAILM(server, "smollm2", concurrency=2, chat_template=lm.tokenizer.chat_template)
+    b = predict(PromptedLM(remote, "sent-chat-label"), REVIEWS)
     np.testing.assert_allclose(a, b, atol=CROSS_BACKEND_ATOL)
+    assert (a.argmax(1) == b.argmax(1)).all()
+
+
+@pytest.mark.llamacpp
+def test_openai_server_with_shifted_logprobs_is_refused(server):
+    """Plain prompts do not start with BOS: this server then shifts its echoed
+    log-probabilities by one token, which the alignment probe must catch."""
+    from fute.errors import ModelError
+
+    remote = OpenAILM(server, "smollm2", concurrency=1)
+    with pytest.raises(ModelError, match="shifted by one token"):
+        predict(PromptedLM(remote, "sent-good-bad"), REVIEWS[:1])
 
 
 def test_openai_unreachable_server_is_a_clear_error():
