@@ -134,6 +134,7 @@ class PerExampleFisher:
         self._handles: list = []
         self._leaves: list[torch.Tensor] = []
         self._batch = 0
+        self._lengths: list[int] | None = None
 
     # -- hooks -----------------------------------------------------------------------------
     def _add(self, name: str, per_example: torch.Tensor) -> None:
@@ -148,8 +149,11 @@ class PerExampleFisher:
             # one example at a time: its gradient (out x in) stays in cache and is squared
             # into the running sum in the same pass (addcmul_), no b x out x in tensor
             gt = g.transpose(1, 2)
-            for i in range(a.shape[0]):
-                grad = torch.mm(gt[i], a[i])
+            lengths = self._lengths
+            if lengths is None or len(lengths) != a.shape[0] or a.shape[1] < max(lengths):
+                lengths = [a.shape[1]] * a.shape[0]
+            for i, n in enumerate(lengths):
+                grad = torch.mm(gt[i, :, :n], a[i, :n])
                 total.addcmul_(grad, grad)
         else:
             rows = max(1, _BLOCK_ELEMENTS // (module.in_features * module.out_features))
@@ -213,9 +217,12 @@ class PerExampleFisher:
         self._handles = []
 
     # -- driving ---------------------------------------------------------------------------
-    def start_batch(self, batch_size: int) -> None:
+    def start_batch(self, batch_size: int, lengths: Sequence[int] | None = None) -> None:
+        """Begin a batch; `lengths` (real tokens per example, padding after them) lets the
+        hooks skip padded positions, whose gradients are exactly zero."""
         self._leaves = []
         self._batch = batch_size
+        self._lengths = list(lengths) if lengths is not None else None
 
     def backward(self, summed_loss: torch.Tensor, batch_size: int) -> None:
         """Run the hooks for one batch: autograd computes activation gradients only."""
@@ -279,7 +286,7 @@ def fisher_diagonal(
         ) as bar,
     ):
         for idx in length_batches(items, batch_size):
-            fisher.start_batch(len(idx))
+            fisher.start_batch(len(idx), [len(items[i]["input_ids"]) for i in idx])
             logits = forward(surrogate.collate([items[i] for i in idx]))
             fisher.backward(soft_cross_entropy(logits, targets[idx]).sum(), len(idx))
             bar.update(len(idx))
