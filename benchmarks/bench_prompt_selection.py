@@ -98,7 +98,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="transformers",
         help="how SmolLM2-135M-Instruct runs (llamacpp: the bundled Q4 GGUF, often faster on CPU)",
     )
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        default="bfloat16",
+        help="precision of the transformers LLM (truth, baselines and MTEs all use it)",
+    )
     p.add_argument("--max-examples", type=int, default=500, help="labelled examples per data set")
+    p.add_argument(
+        "--max-words",
+        type=int,
+        default=128,
+        help="each text is cut to its first N words before anything sees it (0: no cut)",
+    )
     p.add_argument("--pool-size", type=int, default=200, help="pool inputs per prompt MTE")
     p.add_argument(
         "--ppl-examples", type=int, default=100, help="inputs per data set for perplexity"
@@ -125,7 +137,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def make_lm(backend: str):
+def make_lm(backend: str, dtype: str):
     """SmolLM2-135M-Instruct through transformers (`fute.models.default_lm`) or llama.cpp."""
     if backend == "llamacpp":
         from fute.models.backends import LlamaCppLM
@@ -134,7 +146,21 @@ def make_lm(backend: str):
         return LlamaCppLM(smollm2_gguf_path())
     from fute.models import default_lm
 
-    return default_lm()
+    return default_lm(dtype=dtype)
+
+
+def clip_words(data, max_words: int):
+    """`data` with every text (and text pair) cut to its first `max_words` words."""
+    from dataclasses import replace
+
+    if max_words <= 0:
+        return data
+
+    def clip(texts):
+        return [" ".join(t.split()[:max_words]) if len(t.split()) > max_words else t for t in texts]
+
+    pairs = clip(data.text_pairs) if data.text_pairs is not None else None
+    return replace(data, texts=clip(data.texts), text_pairs=pairs)
 
 
 def space_hparams(pairs: list[str]) -> dict:
@@ -218,11 +244,14 @@ class TokenScorer:
     weights whichever backend answers the prompts) for full-sequence logits.
     """
 
-    def __init__(self, folder, batch_size: int = 8, max_length: int = 1024) -> None:
+    def __init__(
+        self, folder, batch_size: int = 8, max_length: int = 1024, dtype: str = "float32"
+    ) -> None:
         from fute.models.backends.transformers_lm import folder_fingerprint
 
         self.folder = str(folder)
-        self.identity = f"transformers:{folder_fingerprint(folder)}"
+        self.dtype = dtype
+        self.identity = f"transformers:{folder_fingerprint(folder)}:{dtype}"
         self.batch_size = batch_size
         self.max_length = max_length
         self._model = self._tok = None
@@ -233,7 +262,9 @@ class TokenScorer:
 
         if self._model is None:
             self._tok = AutoTokenizer.from_pretrained(self.folder)
-            self._model = AutoModelForCausalLM.from_pretrained(self.folder).eval()
+            self._model = AutoModelForCausalLM.from_pretrained(
+                self.folder, dtype=getattr(torch, self.dtype)
+            ).eval()
         out: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
             chunk = texts[start : start + self.batch_size]
@@ -468,8 +499,8 @@ def main(argv: list[str] | None = None) -> int:
     from fute.models.prompts import load_prompts
 
     tasks = [Task("sentiment", tuple(args.sentiment_sets)), Task("nli", tuple(args.nli_sets))]
-    lm = make_lm(args.backend)
-    scorer = TokenScorer(smollm2_folder())
+    lm = make_lm(args.backend, args.dtype)
+    scorer = TokenScorer(smollm2_folder(), dtype=args.dtype)
     truth: dict = {}
     scores: dict = {}
     n_prompts: dict = {}
@@ -482,9 +513,9 @@ def main(argv: list[str] | None = None) -> int:
         train_sets = {}
         for ds in task.datasets:
             with stages(f"{ds}: load data"):
-                data, train_sets[ds], splits = eval_and_dte_sets(
-                    ds, args.max_examples, args.dte_examples
-                )
+                data, train, splits = eval_and_dte_sets(ds, args.max_examples, args.dte_examples)
+                data = clip_words(data, args.max_words)
+                train_sets[ds] = clip_words(train, args.max_words)
                 data.validate()
                 train_sets[ds].validate()
             with stages(f"{ds}: LLM answers ({len(models)} prompts x {len(data)})"):
@@ -520,7 +551,9 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = {
         "datasets": [d for t in tasks for d in t.datasets],
-        "llm": f"SmolLM2-135M-Instruct via {args.backend}",
+        "llm": f"SmolLM2-135M-Instruct via {args.backend}"
+        + (f" ({args.dtype})" if args.backend == "transformers" else ""),
+        "max_words": args.max_words,
         "n_prompts": n_prompts,
         "seeds": args.seeds,
         "max_examples": args.max_examples,

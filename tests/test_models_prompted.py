@@ -55,6 +55,20 @@ def test_scores_equal_unbatched_full_sequence(lm):
     np.testing.assert_allclose(got, want, atol=1e-4)
 
 
+def test_shared_prefix_gives_the_same_scores(lm):
+    """Contexts of one template share a prefix that runs once; scores must not change."""
+    words = [" positive", " entailment", " does not mention"]
+    head = "Read the review and say how the writer feels about the film.\nReview: "
+    contexts = [head + r + "\nSentiment:" for r in REVIEWS]
+    shared, _ = lm._shared_prefix([lm.encode(c, context=True) for c in contexts])
+    assert shared >= 10  # the instruction is shared, so the fast path really runs
+    got = default_lm(batch_size=3).score(contexts, words)  # two batches: the cache is copied
+    plain = default_lm(share_prefix=False).score(contexts, words)
+    np.testing.assert_allclose(got, plain, atol=1e-4)
+    want = [[full_sequence_logprob(lm, c, w) for w in words] for c in contexts]
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
 def test_prompted_probabilities(lm):
     model = PromptedLM(lm, "sent-good-bad")
     p = predict(model, REVIEWS)

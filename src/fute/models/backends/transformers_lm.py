@@ -3,10 +3,18 @@
 One forward pass over a batch of left-padded contexts gives the log-probability of every
 answer word's first token; words of several tokens continue from the contexts' KV cache,
 repeated once per such word, in a second forward pass. Nothing is generated.
+
+Contexts made from one prompt template share their first tokens (system message,
+instruction). With ``share_prefix=True`` (the default) the longest token prefix common to
+all contexts of a `score` call runs once, at batch size 1, and every batch continues from
+a copy of its KV cache: the same computation as running each context whole (the prefix's
+keys and values do not depend on what follows), with fewer FLOPs; results agree with
+``share_prefix=False`` to float rounding (~1e-6 in float32).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import os
@@ -96,6 +104,18 @@ def folder_fingerprint(folder: str | os.PathLike) -> str:
     return _folder_fingerprint(folder, mtimes)
 
 
+def shared_prefix_length(ctx: Sequence[Sequence[int]], minimum: int = 4) -> int:
+    """Tokens common to the start of every context, leaving each at least one of its own;
+    0 for fewer than two contexts or a prefix shorter than `minimum`."""
+    if len(ctx) < 2:
+        return 0
+    limit = min(len(c) for c in ctx) - 1
+    shared = 0
+    while shared < limit and all(c[shared] == ctx[0][shared] for c in ctx):
+        shared += 1
+    return shared if shared >= minimum else 0
+
+
 class TransformersLM:
     """A causal LM from the Hugging Face hub (name) or a local folder, for scoring answers.
 
@@ -112,11 +132,13 @@ class TransformersLM:
         device: str | None = None,
         dtype: str = "float32",
         name: str | None = None,
+        share_prefix: bool = True,
     ) -> None:
         self.name_or_path = str(name_or_path)
         self.name = name or Path(self.name_or_path).name or self.name_or_path
         self.batch_size = batch_size
         self.max_length = max_length
+        self.share_prefix = share_prefix
         self.device = device
         self.dtype = dtype
         self._model = None
@@ -177,14 +199,38 @@ class TransformersLM:
             if not ids:
                 raise ModelError(f"answer word {word!r} has no tokens for {self.name}")
         out = np.zeros((len(contexts), len(continuations)), dtype=np.float64)
+        shared, prefix_cache = self._shared_prefix(ctx_ids)
         # similar lengths share a batch: less padding, and a fixed order for a given call
         order = sorted(range(len(ctx_ids)), key=lambda i: (len(ctx_ids[i]), i))
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
-            out[rows] = self._score_batch([ctx_ids[i] for i in rows], cont_ids)
+            cache = copy.deepcopy(prefix_cache) if prefix_cache is not None else None
+            out[rows] = self._score_batch(
+                [ctx_ids[i][shared:] for i in rows], cont_ids, shared, cache
+            )
         return out
 
-    def _score_batch(self, ctx: list[list[int]], cont: list[list[int]]) -> np.ndarray:
+    def _shared_prefix(self, ctx: list[list[int]]):
+        """(length, KV cache at batch size 1) of the token prefix common to all contexts.
+
+        At least one token of every context stays outside the prefix (its last position
+        gives the answer's first log-probability); prefixes under 4 tokens are not shared.
+        """
+        import torch
+
+        shared = shared_prefix_length(ctx) if self.share_prefix else 0
+        if not shared:
+            return 0, None
+        ids = torch.tensor([ctx[0][:shared]], device=self._device)
+        with torch.inference_mode():
+            out = self._model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        return shared, out.past_key_values
+
+    def _score_batch(
+        self, ctx: list[list[int]], cont: list[list[int]], shared: int = 0, cache=None
+    ) -> np.ndarray:
+        """Scores of `cont` after each context; `ctx` holds the contexts' tokens after the
+        first `shared` ones, whose KV cache (batch size 1) is `cache`."""
         import torch
 
         pad = self._tok.pad_token_id
@@ -195,7 +241,10 @@ class TransformersLM:
         for i, c in enumerate(ctx):  # left padding: every context ends at the last column
             ids[i, width - len(c) :] = torch.tensor(c)
             mask[i, width - len(c) :] = 1
-        position = (mask.cumsum(-1) - 1).clamp(min=0)
+        position = shared + (mask.cumsum(-1) - 1).clamp(min=0)
+        if cache is not None:  # padding sits between the shared prefix and each context's rest
+            cache.batch_repeat_interleave(n)
+            mask = torch.cat([torch.ones((n, shared), dtype=torch.long), mask], dim=1)
         multi = [j for j, c in enumerate(cont) if len(c) > 1]
         dev = self._device
         scores = np.zeros((n, len(cont)), dtype=np.float64)
@@ -204,7 +253,8 @@ class TransformersLM:
                 input_ids=ids.to(dev),
                 attention_mask=mask.to(dev),
                 position_ids=position.to(dev),
-                use_cache=bool(multi),
+                past_key_values=cache,
+                use_cache=bool(multi) or cache is not None,
                 logits_to_keep=1,
             )
             logp = torch.log_softmax(first.logits[:, -1].double(), dim=-1).cpu()
