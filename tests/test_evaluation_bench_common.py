@@ -99,3 +99,17 @@ def test_prompt_benchmark_evaluation_averages_per_seed():
     assert ev["seeded"]["average"]["regret@1"]["mean"] == pytest.approx(0.1)
     assert ev["seeded"]["average"]["regret@1"]["n"] == 2
     assert ev["seeded"]["per_dataset"]["d1"]["spearman"]["mean"] == pytest.approx(0.0)
+
+
+def test_prompt_benchmark_word_cap_cuts_texts_and_pairs_only():
+    import bench_prompt_selection as bench
+
+    from fute.examples import Examples
+
+    data = Examples.from_labels(
+        ["one two three four", "short"], ["a", "b"], text_pairs=["x y z", "p"], name="t"
+    )
+    cut = bench.clip_words(data, 2)
+    assert cut.texts == ["one two", "short"] and cut.text_pairs == ["x y", "p"]
+    assert cut.labels == data.labels and cut.label_names == data.label_names
+    assert bench.clip_words(data, 0) is data
