@@ -101,8 +101,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--dtype",
         choices=("float32", "bfloat16"),
-        default="bfloat16",
-        help="precision of the transformers LLM (truth, baselines and MTEs all use it)",
+        default="float32",
+        help="precision of the transformers LLM (truth, baselines and MTEs all use it); "
+        "bfloat16 pays off only on CPUs with native bf16 (AVX512-BF16, AMX) or GPUs",
     )
     p.add_argument("--max-examples", type=int, default=500, help="labelled examples per data set")
     p.add_argument(
@@ -400,7 +401,7 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         "topped up from train where they are small; the DTE never sees them). "
         f"Mean ± std over seeds {settings['seeds']} (FUTE: "
         "embedding space; random: draw); other baselines are deterministic. Higher is better "
-        "except regret@1 (accuracy points lost against the best prompt). Bold: best in column.",
+        "except regret@1 (accuracy lost against the best prompt, as a fraction: 0.05 = 5 points). Bold: best in column.",
         "",
     ]
     for truth_name in TRUTHS:

@@ -16,7 +16,7 @@ Each method ranks the sources for each target by cosine similarity to the target
 * ``random``: one draw per seed.
 
 Metrics per target and averaged: NDCG (gains min-max scaled), Vu et al.'s rho and regret@3
-(accuracy points), Spearman. No setting is tuned on the targets: the fine-tuning recipe is
+(accuracy lost, as a fraction), Spearman. No setting is tuned on the targets: the fine-tuning recipe is
 fixed up front and written into the result.
 
     python benchmarks/bench_transfer.py           # full run (make bench-transfer)
@@ -107,7 +107,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sources", nargs="+", default=list(SOURCES))
     p.add_argument("--targets", nargs="+", default=list(TARGETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="fine-tuning seeds")
-    p.add_argument("--space-seeds", nargs="+", type=int, default=[0], help="embedding-space seeds")
+    p.add_argument(
+        "--space-seeds", nargs="+", type=int, default=[0, 1, 2], help="embedding-space seeds"
+    )
     p.add_argument("--pool-size", type=int, default=200, help="pool inputs per source-model MTE")
     for f in Recipe.__dataclass_fields__.values():
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
@@ -116,6 +118,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.sources = args.sources[:3]
         args.targets = args.targets[:1]
         args.seeds = args.seeds[:2]
+        args.space_seeds = args.space_seeds[:1]
         args.pool_size = min(args.pool_size, 16)
         args.source_examples = min(args.source_examples, 32)
         args.target_examples = min(args.target_examples, 32)
@@ -347,7 +350,7 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         "source -> target fine-tuning minus target-only fine-tuning, mean over fine-tuning "
         f"seeds {settings['seeds']}. Rankings: mean ± std over embedding-space seeds "
         f"{settings['space_seeds']} (random: over draws). Higher is better except rho (rank "
-        "of the truly best source, 1 = perfect) and regret@3 (accuracy points lost). "
+        "of the truly best source, 1 = perfect) and regret@3 (gain lost against the best source, as a fraction of accuracy: 0.05 = 5 points). "
         "Bold: best in column.",
         "",
         "## Averaged over targets",
@@ -378,12 +381,24 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         markdown_table(
             ["source", *targets],
             [[s, *(fmt(truth[t]["gains"][s]) for t in targets)] for s in sources]
-            + [["(target only: accuracy)", *(fmt(truth[t]["target_only"]) for t in targets)]],
+            + [["(target only: accuracy)", *(fmt(truth[t]["target_only"]) for t in targets)]]
+            + [["(spread of mean gains / mean std)", *(noise_cell(truth[t]) for t in targets)]],
         ),
+        "",
+        "Where the spread of the mean gains over sources is not much larger than their "
+        "seed-to-seed std, the true order of the sources is mostly noise and no method can "
+        "rank them reliably there.",
         "",
         provenance_markdown(env, settings, stages),
     ]
     return "\n".join(lines)
+
+
+def noise_cell(t: dict) -> str:
+    """max - min of the sources' mean gains, and the mean of their std over seeds."""
+    means = [g["mean"] for g in t["gains"].values()]
+    stds = [g["std"] for g in t["gains"].values()]
+    return f"{max(means) - min(means):.3f} / {float(np.mean(stds)):.3f}"
 
 
 def flat_truth_note(truth: dict, targets: list[str]) -> list[str]:

@@ -85,7 +85,7 @@ def _version(module: str) -> str:
 def machine() -> dict:
     info = {
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": cpu_model(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
     }
@@ -93,6 +93,7 @@ def machine() -> dict:
         import torch
 
         info["torch_threads"] = torch.get_num_threads()
+        info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
         info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     except ImportError:
         pass
@@ -137,6 +138,18 @@ class Stages:
 
 
 # ------------------------------------------------------------------------------ caching
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def matmul_peak(size: int = 2048, repeats: int = 10, dtype: str = "float32") -> float:
@@ -337,7 +350,7 @@ def provenance_markdown(env: dict, settings: dict, stages: Stages) -> str:
         f"- command: `{env['command']}`",
         f"- commit: {commit}",
         f"- versions: {versions}",
-        f"- machine: {m.get('cpu_count')} CPUs ({m.get('processor')}), "
+        f"- machine: {m.get('cpu_count')} CPUs ({m.get('processor')}, {m.get('cpu_capability', '?')}), "
         f"{m.get('memory_gib', '?')} GiB, torch threads {m.get('torch_threads')}, "
         f"GPU {m.get('cuda') or 'none'}; {m.get('platform')}",
         f"- started {env['started']}; wall time by stage (s): "
