@@ -103,7 +103,6 @@ def test_prompt_benchmark_evaluation_averages_per_seed():
 
 def test_prompt_benchmark_word_cap_cuts_texts_and_pairs_only():
     import bench_prompt_selection as bench
-
     from fute.examples import Examples
 
     data = Examples.from_labels(
