@@ -107,7 +107,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sources", nargs="+", default=list(SOURCES))
     p.add_argument("--targets", nargs="+", default=list(TARGETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="fine-tuning seeds")
-    p.add_argument("--space-seeds", nargs="+", type=int, default=[0], help="embedding-space seeds")
+    p.add_argument(
+        "--space-seeds", nargs="+", type=int, default=[0, 1, 2], help="embedding-space seeds"
+    )
     p.add_argument("--pool-size", type=int, default=200, help="pool inputs per source-model MTE")
     for f in Recipe.__dataclass_fields__.values():
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
