@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib.util
+import inspect
 import os
 import shutil
 import tempfile
@@ -116,6 +117,12 @@ def shared_prefix_length(ctx: Sequence[Sequence[int]], minimum: int = 4) -> int:
     return shared if shared >= minimum else 0
 
 
+def _returned_cache(output):
+    """The KV cache a forward pass with `use_cache=True` returned, whatever its field name."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
+
+
 class TransformersLM:
     """A causal LM from the Hugging Face hub (name) or a local folder, for scoring answers.
 
@@ -167,6 +174,9 @@ class TransformersLM:
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._model.to(device).eval()
         self._device = device
+        # transformers >= 5.2x names the KV cache argument `cache` (`past_key_values` before)
+        params = inspect.signature(self._model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
 
     def identity(self) -> str:
         if Path(self.name_or_path).is_dir():
@@ -224,7 +234,7 @@ class TransformersLM:
         ids = torch.tensor([ctx[0][:shared]], device=self._device)
         with torch.inference_mode():
             out = self._model(input_ids=ids, use_cache=True, logits_to_keep=1)
-        return shared, out.past_key_values
+        return shared, _returned_cache(out)
 
     def _score_batch(
         self, ctx: list[list[int]], cont: list[list[int]], shared: int = 0, cache=None
@@ -253,7 +263,7 @@ class TransformersLM:
                 input_ids=ids.to(dev),
                 attention_mask=mask.to(dev),
                 position_ids=position.to(dev),
-                past_key_values=cache,
+                **{self._cache_arg: cache},
                 use_cache=bool(multi) or cache is not None,
                 logits_to_keep=1,
             )
@@ -263,7 +273,7 @@ class TransformersLM:
                 return scores
             # continue every context with each multi-token word, from the shared KV cache
             m, steps = len(multi), max(len(cont[j]) for j in multi) - 1
-            cache = first.past_key_values
+            cache = _returned_cache(first)
             cache.batch_repeat_interleave(m)
             tail = torch.full((n * m, steps), pad, dtype=torch.long)
             tail_mask = torch.zeros((n * m, steps), dtype=torch.long)
@@ -277,7 +287,7 @@ class TransformersLM:
                 input_ids=tail.to(dev),
                 attention_mask=full_mask.to(dev),
                 position_ids=tail_pos.to(dev),
-                past_key_values=cache,
+                **{self._cache_arg: cache},
                 use_cache=False,
             )
             logp_tail = torch.log_softmax(more.logits.double(), dim=-1).cpu()
