@@ -21,13 +21,16 @@ Nothing is tuned here: every setting is fixed before the run and written to the 
 
     python benchmarks/bench_prompt_selection.py           # full run (make bench-prompts)
     python benchmarks/bench_prompt_selection.py --quick   # tiny caps, pipeline check
+    python benchmarks/bench_prompt_selection.py --render  # re-write the table from the JSON
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -119,6 +122,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dte-examples", type=int, default=1000, help="train examples for a DTE")
     p.add_argument("--max-prompts", type=int, default=None, help="first N prompts of each task")
     p.add_argument(
+        "--render",
+        action="store_true",
+        help="only rewrite the markdown table from the results JSON already written (no run)",
+    )
+    p.add_argument(
         "--space-arg",
         action="append",
         default=[],
@@ -165,7 +173,6 @@ def clip_words(data, max_words: int):
 
 
 def space_hparams(pairs: list[str]) -> dict:
-    import json
 
     out = {}
     for pair in pairs:
@@ -443,7 +450,15 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         "## The truth: prompt accuracies per data set",
         "",
         markdown_table(
-            ["data set", "n", "majority class", "worst prompt", "median", "best prompt"],
+            [
+                "data set",
+                "n",
+                "majority class",
+                "worst prompt",
+                "median",
+                "best prompt",
+                "std of prompts / sampling std",
+            ],
             [
                 [
                     d,
@@ -452,15 +467,26 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
                     f"{min(a):.3f}",
                     f"{float(np.median(a)):.3f}",
                     f"{max(a):.3f} ({t['prompt_ids'][int(np.argmax(a))]})",
+                    f"{float(np.std(a)):.3f} / {sampling_std(a, t['n_eval']):.3f}",
                 ]
                 for d, t in truth.items()
                 for a in [[t["prompts"][p]["accuracy"] for p in t["prompt_ids"]]]
             ],
         ),
         "",
+        "Sampling std: the binomial standard error of one prompt's accuracy on n examples "
+        "(median prompt). Where the prompts' accuracies spread little more than this, their "
+        "true order is partly noise and no method can rank them reliably.",
+        "",
         provenance_markdown(env, settings, stages),
     ]
     return "\n".join(lines)
+
+
+def sampling_std(accuracies, n: int) -> float:
+    """Binomial standard error sqrt(a (1 - a) / n) of the median prompt's accuracy."""
+    a = float(np.median(accuracies))
+    return float(np.sqrt(a * (1 - a) / n))
 
 
 def verdict(ev_truth: dict, methods: list[str]) -> list[str]:
@@ -488,8 +514,24 @@ def verdict(ev_truth: dict, methods: list[str]) -> list[str]:
 # ------------------------------------------------------------------------------ main
 
 
+def render(out_dir: Path) -> int:
+    """Rewrite ``prompt_selection.md`` from ``prompt_selection.json``: the same measured
+    numbers, the current table layout (for a layout change after a multi-hour run)."""
+    json_path = out_dir / "prompt_selection.json"
+    if not json_path.exists():
+        raise SystemExit(f"error: {json_path} does not exist; run the benchmark first")
+    result = json.loads(json_path.read_text())
+    stages = Stages(seconds=dict(result["stages_seconds"]))
+    text = markdown(result, result["environment"], result["settings"], stages)
+    (out_dir / "prompt_selection.md").write_text(text.rstrip() + "\n")
+    print(f"wrote {out_dir / 'prompt_selection.md'} from {json_path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        return render(results_dir(args))
     env = environment()
     quiet_libraries()
     stages = Stages()
