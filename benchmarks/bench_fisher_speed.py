@@ -5,7 +5,10 @@ in its own fresh process so peak memory is its own:
 
 * ``mean-gradient``: a plain batched forward + backward of the mean loss (what one training
   step costs without the optimiser): the ceiling the Fisher pass is compared with;
-* ``fisher-hooks``: fute's batched per-example Fisher (`fute.methods.fisher`);
+* ``fisher-hooks``: fute's batched per-example Fisher (`fute.methods.fisher`), squared
+  linear-layer gradients by the compiled kernel of `fute.methods.kernels` (the default);
+* ``fisher-hooks-torch``: the same without the kernel (pure torch: a matmul per example,
+  then a square-and-add pass), what runs where no C compiler exists;
 * ``fisher-hooks+words``: the same with the word-embedding matrix included;
 * ``fisher-loop``: one backward pass per example, squaring each gradient (the naive way);
 * ``fisher-vmap``: ``torch.func.vmap(grad(...))`` over the batch, the other batched option
@@ -42,6 +45,7 @@ from common import (
 VARIANTS = (
     "mean-gradient",
     "fisher-hooks",
+    "fisher-hooks-torch",
     "fisher-hooks+words",
     "fisher-loop",
     "fisher-loop+words",
@@ -89,6 +93,7 @@ def _pass(variant: str, surrogate, items, targets, encoder, head, batch_size: in
             batch_size,
             variant.endswith("words"),
             progress=False,
+            kernel=not variant.endswith("torch"),
         )
     elif variant.startswith("fisher-loop"):
         fisher_diagonal_loop(encoder, head, surrogate, items, targets, variant.endswith("words"))
@@ -194,7 +199,10 @@ def main() -> None:
     add_common_args(parser)
     parser.add_argument("--examples", type=int, default=128)
     parser.add_argument(
-        "--loop-examples", type=int, default=32, help="the loop is slow: fewer examples"
+        "--loop-examples",
+        type=int,
+        default=None,
+        help="examples for the slow loop and vmap variants (default: --examples, the same data)",
     )
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -202,6 +210,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.examples, args.loop_examples, args.repeats = 32, 8, 1
+    if args.loop_examples is None:
+        args.loop_examples = args.examples
 
     env, stages = environment(), Stages()
     with stages("matmul peak"):
@@ -239,6 +249,8 @@ def main() -> None:
     ratios = {
         "fisher_vs_mean_gradient": ratio("fisher-hooks", "mean-gradient"),
         "fisher_vs_loop": ratio("fisher-hooks", "fisher-loop"),
+        "fisher_torch_vs_mean_gradient": ratio("fisher-hooks-torch", "mean-gradient"),
+        "fisher_torch_vs_loop": ratio("fisher-hooks-torch", "fisher-loop"),
         "fisher_words_vs_loop_words": ratio("fisher-hooks+words", "fisher-loop+words"),
         "fisher_vs_vmap": ratio("fisher-hooks", "fisher-vmap"),
     }
@@ -279,6 +291,7 @@ def main() -> None:
             "",
             f"- Fisher (hooks) / plain forward+backward: **{show(ratios['fisher_vs_mean_gradient'])}** (target >= 0.5)",
             f"- Fisher (hooks) / per-example loop: **{show(ratios['fisher_vs_loop'])}** (target >= 3)",
+            f"- without the compiled kernel (pure torch): {show(ratios['fisher_torch_vs_mean_gradient'])} of forward+backward, {show(ratios['fisher_torch_vs_loop'])}x the loop",
             f"- with the word-embedding matrix: Fisher (hooks+words) / loop+words: {show(ratios['fisher_words_vs_loop_words'])}",
             f"- Fisher (hooks) / torch.func.vmap: {show(ratios['fisher_vs_vmap'])}",
             "",

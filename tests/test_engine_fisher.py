@@ -24,16 +24,19 @@ def surrogate():
     return load_surrogate()
 
 
+@pytest.mark.parametrize("kernel", [True, False], ids=["c-kernel", "torch"])
 @pytest.mark.parametrize("pairs", [None, PAIRS], ids=["single", "pair"])
-def test_batched_fisher_equals_per_example_loop(surrogate, pairs):
+def test_batched_fisher_equals_per_example_loop(surrogate, pairs, kernel):
     items = surrogate.tokenize(TEXTS, pairs, 32)
     encoder = surrogate.fresh_encoder()
     head = label_head(surrogate.hidden_size, ["negative", "positive"], seed=0)
     batched, fisher = fisher_diagonal(
-        encoder, head, surrogate, items, TARGETS, batch_size=2, progress=False
+        encoder, head, surrogate, items, TARGETS, batch_size=2, progress=False, kernel=kernel
     )
     loop = fisher_diagonal_loop(encoder, head, surrogate, items, TARGETS)
     assert fisher.uncovered == []
+    # this machine has a C compiler: the kernel must really run, not fall back silently
+    assert fisher.kernel == ("c" if kernel else "torch")
     np.testing.assert_allclose(batched, loop, rtol=1e-3, atol=1e-9)
     # the mean of squares, not the square of the mean: they differ by far more than rounding
     assert np.abs(batched).sum() > 0

@@ -12,12 +12,16 @@ soft analogue (we do not take the expectation over y ~ q_i, which would cost one
 pass per label). Note the *mean of squares*: the square of the mean gradient, which the
 FUTE authors' code computes, is close to zero near a converged model and is not the Fisher.
 
-Per-example gradients are computed in batches with hooks, never by looping over examples:
-for a linear layer y = W a + b with input a_t and output gradient e_t at token t, the
-example's weight gradient is sum_t e_t a_t^T, one batched matmul over the batch; layer norms
-and embeddings get the same treatment. Autograd is asked only for activation gradients, so
-it never builds the (unused) batch-summed weight gradients, and the Fisher pass costs about
-what a plain forward + backward pass costs (see benchmarks/bench_fisher_speed.py).
+Per-example gradients come from one batched forward and backward pass with hooks, never
+from a backward pass per example: for a linear layer y = W a + b with input a_t and output
+gradient e_t at token t, the example's weight gradient is sum_t e_t a_t^T. Squaring it needs
+each example's out x in gradient, which a matmul per example would write to memory and read
+back (memory-bound: 2-4x the cost of the layer's ordinary weight gradient on short inputs);
+the compiled kernel of `fute.methods.kernels` keeps each gradient tile in registers and adds
+only its square, so the pass costs about a plain forward + backward (with a pure-torch
+fallback where no C compiler exists). Layer norms and embeddings get the same treatment.
+Autograd is asked only for activation gradients, so it never builds the (unused)
+batch-summed weight gradients (see benchmarks/bench_fisher_speed.py).
 
 The word-embedding matrix (30522 x 384 = 11.7M of MiniLM's 22.7M parameters) is left out by
 default: its rows are exactly zero for every token the data never uses, so it mostly
@@ -45,10 +49,6 @@ from fute.methods.training import (
     soft_cross_entropy,
 )
 from fute.surrogate import Batch, Surrogate, mean_pool
-
-# Bound on the size of one per-example gradient block (batch x out x in floats, ~64 MB).
-_BLOCK_ELEMENTS = 16_000_000
-_FUSED = True
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,14 @@ class PerExampleFisher:
     parameters of other module types are reported in `uncovered` and left out.
     """
 
-    def __init__(self, encoder: nn.Module, word_embeddings: bool = False) -> None:
+    def __init__(
+        self, encoder: nn.Module, word_embeddings: bool = False, kernel: bool = True
+    ) -> None:
+        from fute.methods.kernels import square_grad_kernel
+
         self.encoder = encoder
+        self._kernel = square_grad_kernel() if kernel else None
+        self.kernel = "c" if self._kernel is not None else "torch"
         word = encoder.get_input_embeddings() if hasattr(encoder, "get_input_embeddings") else None
         self.modules: list[tuple[str, nn.Module]] = []
         covered: set[str] = set()
@@ -145,22 +151,19 @@ class PerExampleFisher:
         a = a.reshape(a.shape[0], -1, a.shape[-1])
         g = g.reshape(g.shape[0], -1, g.shape[-1])
         total = self.sums[f"{prefix}weight"]
-        if _FUSED:
-            # one example at a time: its gradient (out x in) stays in cache and is squared
-            # into the running sum in the same pass (addcmul_), no b x out x in tensor
+        lengths = self._lengths
+        if lengths is None or len(lengths) != a.shape[0] or a.shape[1] < max(lengths):
+            lengths = [a.shape[1]] * a.shape[0]
+        if self._kernel is not None and a.dtype == g.dtype == total.dtype == torch.float32:
+            # compiled: each example's gradient stays in registers (fute.methods.kernels)
+            self._kernel(total, g, a, torch.tensor(lengths, dtype=torch.int32))
+        else:
+            # one example at a time: its gradient (out x in) is squared into the running sum
+            # by addcmul_, so no b x out x in tensor is ever built
             gt = g.transpose(1, 2)
-            lengths = self._lengths
-            if lengths is None or len(lengths) != a.shape[0] or a.shape[1] < max(lengths):
-                lengths = [a.shape[1]] * a.shape[0]
             for i, n in enumerate(lengths):
                 grad = torch.mm(gt[i, :, :n], a[i, :n])
                 total.addcmul_(grad, grad)
-        else:
-            rows = max(1, _BLOCK_ELEMENTS // (module.in_features * module.out_features))
-            for s in range(0, a.shape[0], rows):  # blocks bound the b x out x in memory
-                self._add(
-                    f"{prefix}weight", torch.bmm(g[s : s + rows].transpose(1, 2), a[s : s + rows])
-                )
         if module.bias is not None:
             self._add(f"{prefix}bias", g.sum(1))
 
@@ -267,6 +270,7 @@ def fisher_diagonal(
     batch_size: int = 32,
     word_embeddings: bool = False,
     progress: bool | None = None,
+    kernel: bool = True,
 ) -> tuple[np.ndarray, PerExampleFisher]:
     """Mean over `items` of the squared per-example gradient of the soft cross-entropy."""
     from tqdm.auto import tqdm
@@ -276,7 +280,7 @@ def fisher_diagonal(
     encoder.eval()
     head.eval()
     with (
-        PerExampleFisher(encoder, word_embeddings) as fisher,
+        PerExampleFisher(encoder, word_embeddings, kernel) as fisher,
         tqdm(
             total=len(items),
             desc="fisher",
@@ -304,7 +308,7 @@ def fisher_diagonal_loop(
 ) -> np.ndarray:
     """The same quantity by one backward pass per example: slow, for tests and benchmarks."""
     forward = classifier_forward(encoder, head)
-    probe = PerExampleFisher(encoder, word_embeddings)
+    probe = PerExampleFisher(encoder, word_embeddings, kernel=False)
     params = dict(encoder.named_parameters())
     chosen = [params[n] for n in probe.param_names]
     encoder.eval()
@@ -368,6 +372,7 @@ class FisherMethod:
             fisher_examples=len(chosen),
             full_dim=int(vector.size),
             uncovered_parameters=fisher.uncovered,
+            per_example_kernel=fisher.kernel,
         )
         if p.projection_dim:
             from fute.projection import SparseProjection
