@@ -48,6 +48,7 @@ bench: bench-speed bench-prompts bench-transfer
 bench-speed: $(STAMP)
 	$(BIN)/python benchmarks/bench_fisher_speed.py
 	$(BIN)/python benchmarks/bench_llm_scoring.py
+	$(BIN)/python benchmarks/bench_llm_scoring.py --prompt sent-tone --out llm_scoring_instruction_first
 	$(BIN)/python benchmarks/bench_projection.py
 
 bench-prompts: $(STAMP)

