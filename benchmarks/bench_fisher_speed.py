@@ -164,8 +164,9 @@ def _measure(
         ):  # the loop's FLOPs equal the hooks' minus batching
             # the compiled kernel's arithmetic is invisible to torch's counter: count the
             # pure-torch path, which does the same multiply-adds
-            counted = variant if variant.endswith("-torch") else variant + "-torch"
-            counted = counted if counted.startswith("fisher-hooks") else variant
+            counted = variant
+            if variant.startswith("fisher-hooks"):
+                counted = variant.removesuffix("-torch") + "-torch"
             counter = FlopCounterMode(display=False)
             with counter:
                 _pass(counted, *setup, batch_size=batch_size)

@@ -63,6 +63,13 @@ def generate_one_at_a_time(model: PromptedLM, inputs: list[str]) -> np.ndarray:
     return np.stack(out)
 
 
+def timed(fn, *args):
+    """(fn(*args), wall seconds it took)."""
+    start = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - start
+
+
 def forward_flops(lm, n_tokens: int, n_sequences: int) -> float:
     """Matmul work of the scorer's forwards: 2 x (parameters without the token embedding)
     per token, plus the output projection for the one kept position per sequence
@@ -90,36 +97,29 @@ def main() -> None:
 
     torch.manual_seed(0)
     inputs = sample_pool(args.n, arity=1, seed=0).texts
+
+    def warm(lm) -> PromptedLM:
+        model = PromptedLM(lm, args.prompt, batch_size=args.batch_size)
+        predict(model, inputs[:4])  # load and warm up
+        return model
+
     lm = default_lm(batch_size=args.batch_size)
-    model = PromptedLM(lm, args.prompt, batch_size=args.batch_size)
-    predict(model, inputs[:4])  # load and warm up
-
-    t = time.perf_counter()
-    ours = predict(model, inputs)
-    ours_s = time.perf_counter() - t
-    t = time.perf_counter()
-    theirs = generate_one_at_a_time(model, inputs)
-    theirs_s = time.perf_counter() - t
-
+    model = warm(lm)
+    ours, ours_s = timed(predict, model, inputs)
+    theirs, theirs_s = timed(generate_one_at_a_time, model, inputs)
     # the same scorer with every context run whole (no shared-prefix KV cache)
-    lm_whole = default_lm(batch_size=args.batch_size, share_prefix=False)
-    model_whole = PromptedLM(lm_whole, args.prompt, batch_size=args.batch_size)
-    predict(model_whole, inputs[:4])
-    t = time.perf_counter()
-    whole = predict(model_whole, inputs)
-    whole_s = time.perf_counter() - t
+    whole, whole_s = timed(
+        predict, warm(default_lm(batch_size=args.batch_size, share_prefix=False)), inputs
+    )
 
     # the same scorer in bfloat16, where the CPU multiplies bf16 natively (AVX512-BF16 or
     # AMX): faster, at the price in accuracy reported next to it. Without native support
     # torch emulates bf16 far slower than fp32, so the row is skipped.
     native_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     if native_bf16:
-        lm16 = default_lm(batch_size=args.batch_size, dtype="bfloat16")
-        model16 = PromptedLM(lm16, args.prompt, batch_size=args.batch_size)
-        predict(model16, inputs[:4])
-        t = time.perf_counter()
-        ours16 = predict(model16, inputs)
-        ours16_s = time.perf_counter() - t
+        ours16, ours16_s = timed(
+            predict, warm(default_lm(batch_size=args.batch_size, dtype="bfloat16")), inputs
+        )
 
     contexts = [lm.encode(model.context(x), context=True) for x in inputs]
     useful_tokens = sum(len(c) for c in contexts)

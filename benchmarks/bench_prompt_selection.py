@@ -173,7 +173,6 @@ def clip_words(data, max_words: int):
 
 
 def space_hparams(pairs: list[str]) -> dict:
-
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")

@@ -16,7 +16,8 @@ Per-example gradients come from one batched forward and backward pass with hooks
 from a backward pass per example: for a linear layer y = W a + b with input a_t and output
 gradient e_t at token t, the example's weight gradient is sum_t e_t a_t^T. Squaring it needs
 each example's out x in gradient, which a matmul per example would write to memory and read
-back (memory-bound: 2-4x the cost of the layer's ordinary weight gradient on short inputs);
+back (memory-bound: several times the cost of the layer's ordinary weight gradient on short
+inputs);
 the compiled kernel of `fute.methods.kernels` keeps each gradient tile in registers and adds
 only its square, so the pass costs about a plain forward + backward (with a pure-torch
 fallback where no C compiler exists). Layer norms and embeddings get the same treatment.
@@ -114,7 +115,6 @@ class PerExampleFisher:
 
         self.encoder = encoder
         self._kernel = square_grad_kernel() if kernel else None
-        self.kernel = "c" if self._kernel is not None else "torch"
         word = encoder.get_input_embeddings() if hasattr(encoder, "get_input_embeddings") else None
         self.modules: list[tuple[str, nn.Module]] = []
         covered: set[str] = set()
@@ -141,6 +141,11 @@ class PerExampleFisher:
         self._leaves: list[torch.Tensor] = []
         self._batch = 0
         self._lengths: list[int] | None = None
+
+    @property
+    def kernel(self) -> str:
+        """Which path squares the linear-layer gradients: "c" (compiled) or "torch"."""
+        return "c" if self._kernel is not None else "torch"
 
     # -- hooks -----------------------------------------------------------------------------
     def _add(self, name: str, per_example: torch.Tensor) -> None:

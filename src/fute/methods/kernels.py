@@ -6,7 +6,9 @@
 threads would fight torch's spinning workers for the cores). Without a C compiler, or with
 ``FUTE_FISHER_KERNEL=0``, `square_grad_kernel()` returns None and the Fisher pass uses its
 pure-torch path (a matmul per example, then a square-and-add pass), which gives the same
-numbers up to float32 rounding (tested) and is 2-4x slower on short inputs.
+numbers up to float32 rounding (tested); on MiniLM and short inputs it spends ~1.4x as long
+on the squared gradients, and the whole Fisher pass takes ~12% longer
+(benchmarks/results/fisher_speed.md).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from functools import cache
+from functools import cache, partial
 from importlib.resources import files
 from pathlib import Path
 
@@ -45,8 +47,18 @@ def _compiler() -> str | None:
     return None
 
 
+def square_grad_kernel():
+    """`add(S, E, A, lengths)` doing S += sum_b (E_b^T A_b)**2 over each example's first
+    lengths[b] positions, or None where the kernel is switched off or cannot be built."""
+    if os.environ.get("FUTE_FISHER_KERNEL", "1") == "0":
+        return None
+    fn = _build(str(cache_subdir("kernels")))
+    return None if fn is None else partial(_square_grad, fn)
+
+
 @cache
-def _library(cache: str | None) -> ctypes.CDLL | None:
+def _build(folder: str):
+    """The kernel's C function, compiled into `folder` once per source, compiler and CPU."""
     compiler = _compiler()
     if compiler is None:
         log.info("no C compiler found: the Fisher pass uses its pure-torch path")
@@ -56,9 +68,9 @@ def _library(cache: str | None) -> ctypes.CDLL | None:
     key = hashlib.sha256(
         source + " ".join([compiler, *flags, _cpu_flags(), platform.machine()]).encode()
     ).hexdigest()[:16]
-    target = cache_subdir("kernels", cache) / f"sqgrad-{key}.so"
+    target = Path(folder) / f"sqgrad-{key}.so"
     if not target.is_file():
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
             src, lib = Path(tmp) / "sqgrad.c", Path(tmp) / "sqgrad.so"
             src.write_bytes(source)
             done = subprocess.run(
@@ -71,49 +83,20 @@ def _library(cache: str | None) -> ctypes.CDLL | None:
                 )
                 return None
             os.replace(lib, target)  # atomic: a half-written library is never loaded
-    lib = ctypes.CDLL(str(target))
-    fn = lib.fute_sq_grad
+    fn = ctypes.CDLL(str(target)).fute_sq_grad
     fn.restype = None
-    fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 4 + [ctypes.c_void_p]
-    fn.argtypes += [ctypes.c_int32]
-    return lib
+    fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 4 + [ctypes.c_void_p, ctypes.c_int32]
+    return fn
 
 
-def square_grad_kernel():
-    """`add(S, E, A, lengths)` doing S += sum_b (E_b^T A_b)**2 over each example's first
-    lengths[b] positions, or None where the kernel is switched off or cannot be built."""
-    if os.environ.get("FUTE_FISHER_KERNEL", "1") == "0":
-        return None
-    return _kernel(os.environ.get("FUTE_CACHE"))
-
-
-@cache
-def _kernel(cache: str | None) -> _SquareGrad | None:
-    lib = _library(cache)
-    return None if lib is None else _SquareGrad(lib.fute_sq_grad)
-
-
-class _SquareGrad:
-    def __init__(self, fn) -> None:
-        self.fn = fn
-
-    def __call__(
-        self, total: torch.Tensor, e: torch.Tensor, a: torch.Tensor, lengths: torch.Tensor
-    ) -> None:
-        e, a = e.contiguous(), a.contiguous()
-        b, t, out = e.shape
-        inp = a.shape[-1]
-        if total.shape != (out, inp) or not total.is_contiguous():
-            raise ValueError("square_grad: S must be a contiguous out x in tensor")
-        lengths = lengths.to(torch.int32).contiguous()
-        self.fn(
-            e.data_ptr(),
-            a.data_ptr(),
-            lengths.data_ptr(),
-            b,
-            t,
-            out,
-            inp,
-            total.data_ptr(),
-            torch.get_num_threads(),
-        )
+def _square_grad(
+    fn, total: torch.Tensor, e: torch.Tensor, a: torch.Tensor, lengths: torch.Tensor
+) -> None:
+    e, a = e.contiguous(), a.contiguous()
+    b, t, out = e.shape
+    inp = a.shape[-1]
+    if total.shape != (out, inp) or not total.is_contiguous():
+        raise ValueError("square_grad: S must be a contiguous out x in tensor")
+    lengths = lengths.to(torch.int32).contiguous()
+    ptrs = (e.data_ptr(), a.data_ptr(), lengths.data_ptr())
+    fn(*ptrs, b, t, out, inp, total.data_ptr(), torch.get_num_threads())
