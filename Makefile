@@ -1,9 +1,13 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
 # Both install into .venv (re-using pip's cache) and fetch data into $(FUTE_CACHE).
+# `make demo` installs only what the demo runs; `make test` adds the dev tools, the `hub`
+# extra and llama-cpp-python (which compiles llama.cpp once, ~8 min on 2 cores).
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+DEMO_STAMP := $(VENV)/.fute-demo-installed
 STAMP := $(VENV)/.fute-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -11,25 +15,56 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export FUTE_CACHE ?= $(HOME)/.cache/fute
 
-.PHONY: install demo test test-quick lint format bench bench-speed bench-prompts bench-transfer clean
+# Quiet installs: pip's errors still show, its notices do not. A pip configuration with
+# per-machine extra indexes (file:// folders) prints "WARNING: Location ... is ignored" for
+# every package those folders lack; the install is the same, so those lines are dropped.
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check --no-warn-script-location
+PIP_FILTER := sed -e "/^WARNING: Location '.*' is ignored/d"
+# the report's browser test renders the HTML page in Debian's chromium
+BROWSER ?= chromium
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	# torch is pinned to the local CPU wheel; install it first so nothing pulls CUDA builds
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,hub,llamacpp]"
-	touch $(STAMP)
+.PHONY: install install-demo demo test test-quick browser lint format bench bench-speed bench-prompts bench-transfer clean
+
+$(DEMO_STAMP): pyproject.toml
+	@echo "[install 1/3] $(VENV): a virtual environment with a current pip"
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(PIP) --upgrade pip 2>&1 | $(PIP_FILTER)
+	@echo "[install 2/3] torch 2.13.0 (CPU wheel, pinned so nothing pulls CUDA builds)"
+	@$(PIP) torch==2.13.0 2>&1 | $(PIP_FILTER)
+	@echo "[install 3/3] fute and its dependencies"
+	@$(PIP) -e . 2>&1 | $(PIP_FILTER)
+	@touch $@
+
+$(STAMP): $(DEMO_STAMP)
+	@echo "[install] test extras: pytest, hypothesis, ruff, datasets, llama-cpp-python (compiles once)"
+	@$(PIP) -e ".[dev,hub,llamacpp]" 2>&1 | $(PIP_FILTER)
+	@touch $@
+
+install-demo: $(DEMO_STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/fute demo
+demo: $(DEMO_STAMP)
+	@$(BIN)/fute demo
 
-test: $(STAMP)
-	# the report test renders the HTML page in Debian's headless chromium
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
-	$(BIN)/fute data prepare --quiet
+# Installs chromium with apt-get where that can work (root, or sudo without a password);
+# otherwise says what to install, and the browser test skips itself with that reason.
+browser:
+	@if command -v $(BROWSER) >/dev/null || command -v $(BROWSER)-browser >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+	  echo "[test] installing Debian's $(BROWSER) for the report's browser test"; \
+	  log=$$(mktemp); \
+	  { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER); } >$$log 2>&1 \
+	    || echo "[test] apt-get could not install $(BROWSER) ($$(tail -n 1 $$log)): the browser test is skipped, the others run"; \
+	  rm -f $$log; \
+	else \
+	  echo "[test] no $(BROWSER) and no root: the browser test is skipped, the others run (to run it: sudo apt-get install $(BROWSER))"; \
+	fi
+
+test: $(STAMP) browser
+	@echo "[test] data: fute data prepare"
+	@$(BIN)/fute data prepare --quiet
 	$(BIN)/python -m pytest -q tests
 
 test-quick: $(STAMP)

@@ -1,14 +1,19 @@
 """The report as a person sees it: rendered by headless Chromium, checked from DOM and pixels.
 
-Needs Debian's `chromium` (`make test` installs it); skipped with a reason where it is absent.
-The embeddings are real: a tiny fisher space with data sets, VADER and prompted SmolLM2.
+Needs Debian's `chromium`: `make test` installs it with apt-get when it runs as root (or with
+sudo that asks no password); otherwise it says what to install and this test skips itself,
+saying so too. The embeddings are real: a tiny fisher space with data sets, VADER and
+prompted SmolLM2. The Makefile's `browser` step is tested here as well, with stand-ins for
+`id`, `sudo` and `apt-get`.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +21,7 @@ import pytest
 from fute.report import write_report
 from reportdata import tiny_fisher_embeddings
 
-pytestmark = pytest.mark.slow
-
+ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -60,8 +64,11 @@ def chromium(url: str, profile, *extra: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)"
+    CHROMIUM is None,
+    reason="Debian's chromium is not installed: sudo apt-get install chromium "
+    "(make test installs it when run as root)",
 )
 def test_report_renders_in_headless_chromium(tmp_path):
     embeddings = list(tiny_fisher_embeddings())
@@ -99,3 +106,66 @@ def test_report_renders_in_headless_chromium(tmp_path):
     for colour in ((0x00, 0x72, 0xB2), (0xE6, 0x9F, 0x00), (0x00, 0x9E, 0x73)):
         close = np.abs(pixels - np.array(colour) / 255.0).max(axis=2) < 0.08
         assert close.sum() > 20, f"colour {colour} missing from the screenshot"
+
+
+# -- the Makefile's `browser` step -----------------------------------------------------------
+
+
+def make_browser_step(tmp_path, uid: int, sudo_ok: bool = False, apt_ok: bool = True):
+    """Run `make browser` for a browser that is not installed, as user `uid`; return the
+    finished process and the commands that reached the stand-in `sudo` / `apt-get`."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.log"
+    bin_dir.mkdir()
+    stand_ins = {
+        "id": f"echo {uid}",
+        "sudo": f'echo "sudo $*" >> {calls}; [ "$1" = -n ] && shift; '
+        + ('[ "$1" = true ] && exit 0; exec "$@"' if sudo_ok else "exit 1"),
+        "apt-get": f'echo "apt-get $*" >> {calls}; exit {0 if apt_ok else 100}',
+    }
+    for name, body in stand_ins.items():
+        path = bin_dir / name
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), "browser", "BROWSER=fute-no-browser"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    return done, calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_browser_step_without_root_says_what_to_install_and_passes(tmp_path):
+    done, calls = make_browser_step(tmp_path, uid=1000)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1 and "sudo apt-get install fute-no-browser" in lines[0], lines
+    assert "skipped" in lines[0]
+    assert not [c for c in calls if c.startswith("apt-get")], calls  # nothing was attempted
+
+
+def test_browser_step_as_root_installs_with_apt_get(tmp_path):
+    done, calls = make_browser_step(tmp_path, uid=0)
+    assert done.returncode == 0, done.stderr
+    assert calls == ["apt-get update -qq", "apt-get install -y -qq fute-no-browser"]
+    assert done.stdout.splitlines() == [
+        "[test] installing Debian's fute-no-browser for the report's browser test"
+    ]
+
+
+def test_browser_step_uses_sudo_only_when_it_needs_no_password(tmp_path):
+    done, calls = make_browser_step(tmp_path, uid=1000, sudo_ok=True)
+    assert done.returncode == 0, done.stderr
+    assert "apt-get install -y -qq fute-no-browser" in calls
+    assert any(c.startswith("sudo -n ") and "apt-get install" in c for c in calls), calls
+
+
+def test_browser_step_failing_apt_get_lets_the_other_tests_run(tmp_path):
+    done, calls = make_browser_step(tmp_path, uid=0, apt_ok=False)
+    assert done.returncode == 0, done.stderr
+    assert calls == ["apt-get update -qq"]
+    assert "could not install fute-no-browser" in done.stdout.splitlines()[-1]
