@@ -9,6 +9,7 @@ import textwrap
 import time
 
 import numpy as np
+import pytest
 
 from fute.models import CallableModel, cached_predict
 from fute.models.answers import answer_cache_path
@@ -92,3 +93,14 @@ def test_cache_can_be_turned_off(tmp_path, monkeypatch):
     model = CallableModel(lambda xs: np.tile([0.5, 0.5], (len(xs), 1)), ["a", "b"])
     cached_predict(model, ["x"], cache=False, progress=False)
     assert not (tmp_path / "answers").exists()
+
+
+def test_failed_run_leaves_no_empty_cache_file(tmp_path):
+    def broken(xs):
+        raise RuntimeError("model crashed")
+
+    model = CallableModel(broken, ["a", "b"], name="broken")
+    with pytest.raises(Exception, match="model crashed"):
+        cached_predict(model, ["x", "y"], cache=tmp_path, progress=False)
+    assert not answer_cache_path(model, tmp_path).exists()
+    assert list(tmp_path.rglob("*.sqlite*")) == []

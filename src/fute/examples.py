@@ -16,6 +16,14 @@ import numpy as np
 
 from fute.errors import DataError
 
+# Below these sizes a task embedding is mostly noise: `warn_if_small` says so.
+FEW_EXAMPLES = 32
+FEW_PER_CLASS = 4
+
+
+class DataWarning(UserWarning):
+    """Data that can be embedded but will give a noisy embedding (the CLI prints one line)."""
+
 
 def normalise_label(name: object) -> str:
     """Label names compare case-insensitively and without surrounding space."""
@@ -152,6 +160,11 @@ class Examples:
         what = self.name or "data"
         if len(self) == 0:
             raise DataError(f"{what} has no rows")
+        if len(self) == 1:
+            raise DataError(
+                f"{what} has only one example; a task embedding needs at least two "
+                f"(and {FEW_EXAMPLES} or more to be stable)"
+            )
         if self.text_pairs is not None and len(self.text_pairs) != len(self.texts):
             raise DataError(
                 f"{what}: {len(self.texts)} texts but {len(self.text_pairs)} text pairs"
@@ -184,3 +197,33 @@ class Examples:
                     f"{what}: soft labels must be finite, non-negative and sum to 1 per row"
                 )
         return self
+
+
+def warn_if_small(data: Examples) -> Examples:
+    """Warn (`DataWarning`, one warning at most) about labelled data too small to embed
+    reliably: fewer than `FEW_EXAMPLES` examples, else classes with fewer than
+    `FEW_PER_CLASS` examples each."""
+    import warnings
+    from collections import Counter
+
+    what = data.name or "data"
+    if len(data) < FEW_EXAMPLES:
+        warnings.warn(
+            f"{what} has only {len(data)} examples; an embedding of fewer than {FEW_EXAMPLES} "
+            "is mostly noise, so rankings against it are unreliable",
+            DataWarning,
+            stacklevel=2,
+        )
+    elif data.labels is not None:
+        counts = Counter(data.labels)
+        small = sorted((n, label) for label, n in counts.items() if n < FEW_PER_CLASS)
+        if small:
+            n, label = small[0]
+            warnings.warn(
+                f"{what}: {len(small)} of {len(counts)} classes have fewer than {FEW_PER_CLASS} "
+                f"examples (fewest: {label!r} with {n}); merge or drop rare classes, or add "
+                "examples",
+                DataWarning,
+                stacklevel=2,
+            )
+    return data

@@ -141,10 +141,17 @@ class Surrogate:
     def tokenize(
         self, texts: Sequence[str], text_pairs: Sequence[str] | None, max_length: int
     ) -> list[dict[str, list[int]]]:
-        """Per-example token ids, truncated to `max_length` (pairs: longest part first)."""
+        """Per-example token ids, truncated to `max_length` (pairs: longest part first).
+
+        Texts are cut to a bounded number of characters first (`fute.data.text.cut_for_tokenizer`),
+        which keeps the same tokens and bounds memory and time for huge inputs."""
+        from fute.data.text import cut_for_tokenizer
+
         enc = self.tokenizer(
-            list(texts),
-            list(text_pairs) if text_pairs is not None else None,
+            cut_for_tokenizer(self.tokenizer, list(texts), max_length),
+            cut_for_tokenizer(self.tokenizer, list(text_pairs), max_length)
+            if text_pairs is not None
+            else None,
             truncation=True,
             max_length=max_length,
             padding=False,

@@ -1,11 +1,13 @@
 """The `fute` command line: thin wrappers, one library call per command.
 
-User errors (`FuteError`) print one line on stderr and exit with status 2; no traceback.
+User errors (`FuteError`) and usage errors print one line on stderr (`error: ...`) and exit
+with status 2, no traceback; `DataWarning`s print one `warning: ...` line.
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -20,6 +22,9 @@ from fute.cli import embed as embed_cmds
 from fute.cli import product as product_cmds
 from fute.cli import prompts as prompt_cmds
 from fute.errors import FuteError
+from fute.examples import DataWarning
+
+_default_show_warning = warnings.showwarning
 
 app = typer.Typer(
     name="fute",
@@ -55,7 +60,16 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """fute's own warnings as one `warning: ...` line; others in Python's format."""
+    if issubclass(category, DataWarning):
+        sys.stderr.write(f"warning: {str(message).splitlines()[0]}\n")
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> None:
+    warnings.showwarning = _show_warning
     try:
         rv = app(args=argv, standalone_mode=False)
     except FuteError as exc:
@@ -64,9 +78,12 @@ def main(argv: list[str] | None = None) -> None:
         fail("aborted", 130)
     except click_exc.NoArgsIsHelpError:
         sys.exit(0)
+    except click_exc.UsageError as exc:
+        ctx = exc.ctx
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        fail(f"{exc.format_message()}{hint}", exc.exit_code)
     except click_exc.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        fail(exc.format_message(), exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

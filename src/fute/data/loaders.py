@@ -1,12 +1,15 @@
 """The user's own data: CSV, JSONL and Parquet files, Hugging Face data sets, catalogue names.
 
-`load_data` is the one entry point. Columns are taken from the flags, or detected when
+`load_data` is the one entry point. A ``.json`` file holds an array of row objects (or an
+object of equal-length columns); a ``.jsonl`` file one object per line, and a broken line
+is reported by its line number. Columns are taken from the flags, or detected when
 the choice is unambiguous (a column named text/sentence/..., label/labels/...). Every
 problem a user can fix gets a one-line `DataError` saying what to do.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -23,7 +26,7 @@ _SUFFIXES = {
     ".csv": "csv",
     ".tsv": "csv",
     ".jsonl": "jsonl",
-    ".json": "jsonl",
+    ".json": "json",
     ".parquet": "parquet",
     ".pq": "parquet",
 }
@@ -61,7 +64,7 @@ def load_file(path: str | os.PathLike, text=None, pair=None, label=None) -> Exam
     kind = _SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise DataError(
-            f"{path.name}: unsupported file type {path.suffix!r}; use .csv, .jsonl or .parquet"
+            f"{path.name}: unsupported file type {path.suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet"
         )
     if path.stat().st_size == 0:
         raise DataError(f"{path} is empty; it needs a header and at least two rows")
@@ -82,8 +85,10 @@ def _read(path: Path, kind: str) -> pd.DataFrame:
             raise DataError(
                 f"{path.name} is not UTF-8 (bad byte at offset {exc.start}); re-save it as UTF-8"
             ) from None
+        if kind == "json":
+            return _read_json(path, raw.decode("utf-8-sig"))
         if kind == "jsonl":
-            return pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
+            return _read_jsonl(path, raw.decode("utf-8-sig"))
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
         return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
     except DataError:
@@ -91,6 +96,70 @@ def _read(path: Path, kind: str) -> pd.DataFrame:
     except (ValueError, pd.errors.ParserError, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"cannot parse {path.name} as {kind}: {first}") from None
+
+
+_JSON_TYPES = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
+def _records(path: Path, rows: list, where) -> pd.DataFrame:
+    """A table from JSON objects, one per row; `where(i)` names row i in error messages."""
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            kind = _JSON_TYPES.get(type(row), type(row).__name__)
+            raise DataError(
+                f"{path.name} {where(i)}: expected an object of column values like "
+                f'{{"text": ..., "label": ...}}, got {kind}'
+            )
+    return pd.DataFrame.from_records(rows)
+
+
+def _read_json(path: Path, content: str) -> pd.DataFrame:
+    """A .json file: an array of row objects, an object of equal-length columns, or JSON
+    Lines under a .json name."""
+    try:
+        data = json.loads(content)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":  # several values, one per line: JSON Lines
+            return _read_jsonl(path, content)
+        raise DataError(
+            f"{path.name} line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg})"
+        ) from None
+    if isinstance(data, list):
+        return _records(path, data, lambda i: f"item {i}")
+    if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
+        if len({len(v) for v in data.values()}) > 1:
+            sizes = {k: len(v) for k, v in data.items()}
+            raise DataError(f"{path.name}: columns have different lengths {sizes}")
+        return pd.DataFrame(data)
+    raise DataError(
+        f"{path.name} holds a single JSON {_JSON_TYPES.get(type(data), 'value')}; give an array "
+        'of row objects ([{"text": ..., "label": ...}, ...]) or one object per line (JSON Lines)'
+    )
+
+
+def _read_jsonl(path: Path, content: str) -> pd.DataFrame:
+    """JSON Lines: one object per line; blank lines are skipped."""
+    rows, numbers = [], []
+    for number, line in enumerate(content.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{path.name} line {number}: not valid JSON ({exc.msg} at column {exc.colno}); "
+                "fix or delete that line"
+            ) from None
+        numbers.append(number)
+    return _records(path, rows, lambda i: f"line {numbers[i]}")
 
 
 def _pick(

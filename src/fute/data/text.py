@@ -1,4 +1,5 @@
-"""Small text helpers shared by the readers and the pool: cleaning and sentence splits."""
+"""Small text helpers: cleaning and sentence splits (readers, pool), and the cut that bounds
+what a tokenizer is handed (surrogate, classifiers, prompts)."""
 
 from __future__ import annotations
 
@@ -57,4 +58,50 @@ def chunks(text: str, max_chars: int = 600) -> list[str]:
         size += len(s) + 1
     if current:
         out.append(" ".join(current))
+    return out
+
+
+# --- bounding texts before a tokenizer sees them -------------------------------------------
+# Tokenizers keep per-character alignment data while they work: one 50 MB cell took 7 GB
+# and four minutes to tokenise, only for all but the first `max_length` tokens to be thrown
+# away. So every text is cut before tokenising, to `max_length * CHARS_PER_TOKEN`
+# characters first; should the cut keep fewer than `max_length` tokens (text made mostly of
+# spaces or of long unknown words), the bound grows fourfold at a time, up to
+# `max_length * MAX_CHARS_PER_TOKEN` characters, beyond which a text is always cut.
+CHARS_PER_TOKEN = 32
+MAX_CHARS_PER_TOKEN = 1024
+
+
+def cut(text: str, max_chars: int) -> str:
+    """At most `max_chars` characters of `text`, ending at whitespace when there is some in
+    the last quarter of the bound (so the cut does not split a word)."""
+    if len(text) <= max_chars:
+        return text
+    head = text[:max_chars]
+    space = max(head.rfind(" "), head.rfind("\n"), head.rfind("\t"))
+    return head[:space] if space >= max_chars * 3 // 4 else head
+
+
+def cut_for_tokenizer(tokenizer, texts: list[str], max_tokens: int) -> list[str]:
+    """`texts` cut so that each still yields its first `max_tokens` tokens (see above).
+
+    `tokenizer` is a Hugging Face tokenizer; pieces are counted without special tokens. The
+    tokens a `max_tokens` truncation keeps are the same with and without the cut, as long as
+    the cut keeps `max_tokens` tokens, which is checked; only texts longer than
+    `max_tokens * MAX_CHARS_PER_TOKEN` characters may lose any.
+    """
+    out = [str(t) for t in texts]
+    per_token = CHARS_PER_TOKEN
+    todo = [i for i, t in enumerate(out) if len(t) > max_tokens * per_token]
+    while todo:
+        pieces = [cut(out[i], max_tokens * per_token) for i in todo]
+        counts = [len(ids) for ids in tokenizer(pieces, add_special_tokens=False)["input_ids"]]
+        short = []
+        for i, piece, n in zip(todo, pieces, counts, strict=True):
+            if n >= max_tokens or per_token >= MAX_CHARS_PER_TOKEN:
+                out[i] = piece
+            else:
+                short.append(i)
+        per_token = min(per_token * 4, MAX_CHARS_PER_TOKEN)
+        todo = [i for i in short if len(out[i]) > max_tokens * per_token]
     return out

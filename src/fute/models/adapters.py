@@ -26,6 +26,12 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def looks_like_path(name: str) -> bool:
+    """True for what can only be a file system path: a hub repo id is `NAME` or `ORG/NAME`."""
+    starts = ("/", "./", "../", "~", "\\")
+    return name.startswith(starts) or name.count("/") > 1 or (os.sep != "/" and os.sep in name)
+
+
 class HFClassifier:
     """A transformers sequence classifier (hub name or local folder); labels from `id2label`.
 
@@ -56,10 +62,15 @@ class HFClassifier:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        if looks_like_path(self.name_or_path) and not Path(self.name_or_path).expanduser().is_dir():
+            raise ModelError(
+                f"classifier folder {self.name_or_path} does not exist; give a folder holding "
+                "config.json, or a hub name ORG/NAME"
+            )
         try:
             self._tok = AutoTokenizer.from_pretrained(self.name_or_path)
             self._model = AutoModelForSequenceClassification.from_pretrained(self.name_or_path)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise ModelError(
                 f"cannot load classifier {self.name_or_path!r}: {str(exc).splitlines()[0]}"
             ) from None
@@ -84,13 +95,15 @@ class HFClassifier:
     def predict_proba(self, inputs: Sequence[Input]) -> np.ndarray:
         import torch
 
+        from fute.data.text import cut_for_tokenizer
+
         self._load()
         out = []
         for start in range(0, len(inputs), self.batch_size):
             batch = inputs[start : start + self.batch_size]
             if self.arity == 1:
                 enc = self._tok(
-                    list(batch),
+                    cut_for_tokenizer(self._tok, list(batch), self.max_length),
                     truncation=True,
                     max_length=self.max_length,
                     padding=True,
@@ -98,8 +111,8 @@ class HFClassifier:
                 )
             else:
                 enc = self._tok(
-                    [a for a, _ in batch],
-                    [b for _, b in batch],
+                    cut_for_tokenizer(self._tok, [a for a, _ in batch], self.max_length),
+                    cut_for_tokenizer(self._tok, [b for _, b in batch], self.max_length),
                     truncation=True,
                     max_length=self.max_length,
                     padding=True,

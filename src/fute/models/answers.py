@@ -71,6 +71,16 @@ class AnswerCache:
     def __init__(self, path: Path, n_labels: int, meta: dict | None = None) -> None:
         self.path = Path(path)
         self.n_labels = n_labels
+        self.meta = dict(meta or {})
+        self._db: sqlite3.Connection | None = None
+        # the file is created with the first answers, so a run that fails before any
+        # answer leaves nothing behind; an existing file is opened at once
+        if self.path.exists():
+            self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is not None:
+            return self._db
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # timeout: several processes (or engineers) may share one cache file
         self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
@@ -80,12 +90,13 @@ class AnswerCache:
             "CREATE TABLE IF NOT EXISTS answers (input TEXT PRIMARY KEY, probs BLOB NOT NULL)"
         )
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-        if meta:
+        if self.meta:
             with self._transaction():
                 self._db.executemany(
                     "INSERT OR IGNORE INTO meta VALUES (?, ?)",
-                    [(k, json.dumps(v)) for k, v in meta.items()],
+                    [(k, json.dumps(v)) for k, v in self.meta.items()],
                 )
+        return self._db
 
     def _transaction(self):
         db = self._db
@@ -101,6 +112,8 @@ class AnswerCache:
 
     def get_many(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
+        if self._db is None:
+            return found
         hashes = list(hashes)
         for start in range(0, len(hashes), 500):  # stay under SQLite's variable limit
             chunk = hashes[start : start + 500]
@@ -124,14 +137,19 @@ class AnswerCache:
             (h, np.ascontiguousarray(p, dtype=np.float64).tobytes())
             for h, p in zip(hashes, probs, strict=True)
         ]
+        self._connect()
         with self._transaction():
             self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?)", rows)
 
     def __len__(self) -> int:
+        if self._db is None:
+            return 0
         return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
 
 def answer_cache_path(model: object, cache: str | os.PathLike | None = None) -> Path:

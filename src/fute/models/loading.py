@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fute.errors import ModelError
-from fute.models.adapters import HFClassifier, SklearnModel, VaderModel
+from fute.models.adapters import HFClassifier, SklearnModel, VaderModel, looks_like_path
 from fute.models.prompted import PromptedLM
 from fute.models.prompts import Prompt
 
@@ -35,7 +35,7 @@ def load_backend(spec: str):
     if spec in ("lm:smollm2", "lm:default", "lm"):
         return default_lm()
     if spec.startswith("lm:hf:"):
-        return TransformersLM(spec[len("lm:hf:") :])
+        return TransformersLM(check_hub_name_or_folder(spec[len("lm:hf:") :], spec))
     if spec.startswith("gguf:"):
         return LlamaCppLM(spec[len("gguf:") :])
     if spec.startswith("openai:"):
@@ -48,6 +48,23 @@ def load_backend(spec: str):
     raise ModelError(
         f"unknown LM spec {spec!r}; use lm:smollm2, lm:hf:NAME, gguf:PATH or openai:URL#MODEL"
     )
+
+
+def check_hub_name_or_folder(name: str, spec: str) -> str:
+    """`name` if it may be a hub repo id or is an existing folder; a `ModelError` naming the
+    missing folder otherwise (instead of the hub's message about repo id syntax)."""
+    path = Path(name).expanduser()
+    if not name.strip():
+        raise ModelError(f"{spec!r} names no model; write hf:ORG/NAME or hf:PATH/TO/FOLDER")
+    if path.is_dir():
+        return name
+    if looks_like_path(name):
+        what = "is a file, not a model folder" if path.exists() else "does not exist"
+        raise ModelError(
+            f"{spec}: folder {path} {what}; give a folder holding config.json, or a hub name "
+            "ORG/NAME"
+        )
+    return name
 
 
 def is_lm_spec(spec: str) -> bool:
@@ -70,14 +87,23 @@ def load_model(spec: str, prompt: str | Prompt | None = None, *, arity: int = 1)
     if spec == "vader":
         return VaderModel()
     if spec.startswith("hf:"):
-        return HFClassifier(spec[3:], arity=arity)
+        return HFClassifier(check_hub_name_or_folder(spec[3:], spec), arity=arity)
     if spec.startswith("sklearn:"):
         return SklearnModel(spec[len("sklearn:") :], arity=arity)
     path = Path(spec).expanduser()
-    if path.suffix in (".joblib", ".pkl") and path.is_file():
+    if path.suffix in (".joblib", ".pkl"):
+        if not path.exists():
+            raise ModelError(f"model file not found: {path}; check the path")
         return SklearnModel(path, arity=arity)
     if path.is_dir() and (path / "config.json").is_file():
         return HFClassifier(path, arity=arity)
+    if path.is_dir():
+        raise ModelError(
+            f"{path} is a folder without config.json, so not a Hugging Face model folder; "
+            "give the folder that holds config.json"
+        )
+    if looks_like_path(spec) and not path.exists():
+        raise ModelError(f"model file or folder not found: {path}; check the path")
     raise ModelError(
         f"cannot tell what model {spec!r} is; use vader, hf:NAME_OR_DIR, sklearn:PATH.joblib, "
         "lm:smollm2, lm:hf:NAME, gguf:PATH or openai:URL#MODEL"

@@ -9,7 +9,8 @@ A prompt object::
      "chat": false, "system": null, "answer_prefix": " "}
 
 * ``template`` sees ``text`` and, for pair tasks, ``text_pair``; it must end where the
-  answer starts (no trailing space: the space belongs to the answer word's token).
+  answer starts (no trailing space: the space belongs to the answer word's token). Each
+  text is cut to ``MAX_TEXT_CHARS`` (16,000) characters before it is filled in.
 * ``verbalizer`` maps each label to one or more answer words; a word may be several tokens.
 * ``chat: true`` wraps the rendered text as the user turn of the LM's chat template (with
   ``system`` as the system message when given) and the answer is the assistant's first
@@ -39,7 +40,32 @@ from fute.examples import canonical_labels, normalise_label
 from fute.models.protocol import Input
 
 TASK_ARITY = {"sentiment": 1, "nli": 2}
+# A prompt is filled with at most this many characters of each text (~4k tokens of English
+# text, half of SmolLM2's context): a huge cell must not reach the LM whole.
+MAX_TEXT_CHARS = 16_000
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+# The JSON type each prompt field must have, and how to say it in an error message.
+_FIELD_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "id": (str, "a string"),
+    "task": (str, "a string"),
+    "template": (str, "a string"),
+    "verbalizer": (dict, "an object mapping each label to answer words"),
+    "chat": (bool, "true or false"),
+    "system": ((str, type(None)), "a string or null"),
+    "answer_prefix": ((str, type(None)), "a string or null"),
+    "description": (str, "a string"),
+}
+
+
+def _json_kind(value: object) -> str:
+    """How a JSON value reads in an error message: its JSON type and a short excerpt."""
+    kinds = {bool: "a boolean", str: "a string", list: "a list", dict: "an object"}
+    if value is None:
+        return "null"
+    kind = kinds.get(type(value), "a number" if isinstance(value, int | float) else "a value")
+    if isinstance(value, list | dict):
+        return kind
+    return f"{kind} ({json.dumps(value)[:40]})"
 
 
 @dataclass(frozen=True)
@@ -56,33 +82,57 @@ class Prompt:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "") -> Prompt:
-        where = f"prompt {d.get('id', '?')!r}" + (f" in {source}" if source else "")
+        if not isinstance(d, dict):
+            where = "a prompt" + (f" in {source}" if source else "")
+            raise ModelError(
+                f"{where} is {_json_kind(d)}, not an object; write each prompt as a JSON "
+                'object with "id", "task", "template" and "verbalizer"'
+            )
+        shown = d.get("id", "?")
+        where = f"prompt {shown if isinstance(shown, str) else '?'!r}" + (
+            f" in {source}" if source else ""
+        )
         missing = [k for k in ("id", "task", "template", "verbalizer") if k not in d]
         if missing:
             raise ModelError(f"{where} lacks {missing}; see fute.models.prompts for the format")
         unknown = set(d) - {f for f in cls.__dataclass_fields__ if f != "source"}
         if unknown:
             raise ModelError(f"{where} has unknown fields {sorted(unknown)}")
+        for key, (kinds, wanted) in _FIELD_TYPES.items():
+            if key in d and not isinstance(d[key], kinds):
+                raise ModelError(
+                    f"{where}: field {key!r} must be {wanted}, got {_json_kind(d[key])}"
+                )
+        for key in ("id", "task", "template"):
+            if not d[key].strip():
+                raise ModelError(f"{where}: field {key!r} is empty")
         verb = d["verbalizer"]
-        if not isinstance(verb, dict) or len(verb) < 2:
+        if len(verb) < 2:
             raise ModelError(f"{where}: verbalizer must map at least two labels to answer words")
         words = {}
         for label, ws in verb.items():
-            ws = [ws] if isinstance(ws, str) else list(ws)
-            if not ws or not all(isinstance(w, str) and w.strip() for w in ws):
+            ws = [ws] if isinstance(ws, str) else ws
+            if (
+                not isinstance(ws, list)
+                or not ws
+                or not all(isinstance(w, str) and w.strip() for w in ws)
+            ):
                 raise ModelError(
-                    f"{where}: label {label!r} needs one or more non-empty answer words"
+                    f"{where}: verbalizer label {label!r} needs a non-empty answer word or a "
+                    f"list of them, got {_json_kind(ws)}"
                 )
+            if normalise_label(label) in words:
+                raise ModelError(f"{where}: verbalizer names label {label!r} twice")
             words[normalise_label(label)] = tuple(ws)
         prompt = cls(
-            id=str(d["id"]),
-            task=str(d["task"]),
-            template=str(d["template"]),
+            id=d["id"],
+            task=d["task"],
+            template=d["template"],
             verbalizer={k: words[k] for k in canonical_labels(words)},
-            chat=bool(d.get("chat", False)),
+            chat=d.get("chat", False),
             system=d.get("system"),
             answer_prefix=d.get("answer_prefix"),
-            description=str(d.get("description", "")),
+            description=d.get("description", ""),
             source=source,
         )
         prompt._check(where)
@@ -120,14 +170,19 @@ class Prompt:
         return "" if self.chat else " "
 
     def render(self, x: Input) -> str:
-        """The filled template (the user turn for chat prompts)."""
+        """The filled template (the user turn for chat prompts); each text is cut to
+        `MAX_TEXT_CHARS` characters first."""
+        from fute.data.text import cut
+
         if self.arity == 1:
             if not isinstance(x, str):
                 raise ModelError(f"prompt {self.id!r} takes one text, got {type(x).__name__}")
-            return _ENV.from_string(self.template).render(text=x)
+            return _ENV.from_string(self.template).render(text=cut(x, MAX_TEXT_CHARS))
         if isinstance(x, str) or len(x) != 2:
             raise ModelError(f"prompt {self.id!r} takes a (text, text_pair) pair")
-        return _ENV.from_string(self.template).render(text=x[0], text_pair=x[1])
+        return _ENV.from_string(self.template).render(
+            text=cut(x[0], MAX_TEXT_CHARS), text_pair=cut(x[1], MAX_TEXT_CHARS)
+        )
 
     def messages(self, x: Input) -> list[dict[str, str]]:
         msgs = [{"role": "system", "content": self.system}] if self.system else []
@@ -151,10 +206,16 @@ class Prompt:
 def _read(path: Path) -> list[Prompt]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"cannot read prompt file {path}: {exc}") from None
     items = data.get("prompts", data) if isinstance(data, dict) else data
     items = [items] if isinstance(items, dict) else items
+    if not isinstance(items, list) or not items:
+        what = _json_kind(items) if items != [] else "an empty list"
+        raise ModelError(
+            f"prompt file {path} holds {what}; it must hold a prompt object, a list of them, "
+            'or {"prompts": [...]}'
+        )
     return [Prompt.from_dict(d, source=str(path)) for d in items]
 
 

@@ -15,11 +15,21 @@ server is a `ModelError`, never wrong numbers.
 
 Chat prompts need the model's chat template as a string (`chat_template=`), because the
 completions endpoint takes raw text; pass the template from the model's tokenizer config.
+
+A silent server must not hang a run: until the server has answered anything, a request
+waits `first_timeout` (10 s) and is not retried on timeout; afterwards `timeout` (60 s) with
+`max_retries` (3) further tries. All three come from the constructor or the environment
+(``FUTE_OPENAI_FIRST_TIMEOUT``, ``FUTE_OPENAI_TIMEOUT``, ``FUTE_OPENAI_RETRIES``), and a
+slow request prints a ``waiting for SERVER ...`` line on stderr.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
+import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -32,18 +42,54 @@ from fute.errors import ModelError
 from fute.models.backends.base import Message, render_chat_template
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_FIRST_TIMEOUT = 10.0
+DEFAULT_RETRIES = 3
 PROBE = " one, two, three, four, five, six, seven, eight, nine, ten, eleven, twelve, thirteen"
 
 
+def _env_number(name: str, default: float, kind: type = float, least: float = 0.0) -> float:
+    """A number from the environment variable `name`, or `default` when it is unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or not value >= least:
+        what = "a whole number" if kind is int else "a number of seconds"
+        raise ModelError(f"{name} must be {what} >= {least:g}, got {raw!r}")
+    return value
+
+
 class OpenAILM:
+    """An OpenAI-compatible server at `base_url` serving `model`.
+
+    Time limits (seconds), each also settable by an environment variable:
+
+    * `timeout` (``FUTE_OPENAI_TIMEOUT``, default 60): how long one request may go
+      unanswered once the server has answered something;
+    * `first_timeout` (``FUTE_OPENAI_FIRST_TIMEOUT``, default 10): the same while the server
+      has answered nothing yet; a server that accepts the connection and stays silent
+      fails after this long, without retries;
+    * `max_retries` (``FUTE_OPENAI_RETRIES``, default 3): further tries after a refused
+      connection, a timeout or HTTP 408/409/429/5xx, with growing pauses.
+
+    A request unanswered for `notice_after` seconds prints one ``waiting for SERVER ...``
+    line on stderr (None: never).
+    """
+
     def __init__(
         self,
         base_url: str,
         model: str,
         *,
         api_key: str | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 3,
+        timeout: float | None = None,
+        first_timeout: float | None = None,
+        max_retries: int | None = None,
+        notice_after: float | None = 5.0,
         concurrency: int = 4,
         chat_template: str | None = None,
         special_tokens: dict[str, str] | None = None,
@@ -54,12 +100,30 @@ class OpenAILM:
         self.model = model
         self.name = model
         self.api_key = api_key
-        self.timeout = timeout
-        self.max_retries = max_retries
+        if timeout is None:
+            timeout = _env_number("FUTE_OPENAI_TIMEOUT", DEFAULT_TIMEOUT, least=0.001)
+        if first_timeout is None:
+            first_timeout = _env_number(
+                "FUTE_OPENAI_FIRST_TIMEOUT", min(DEFAULT_FIRST_TIMEOUT, timeout), least=0.001
+            )
+        if max_retries is None:
+            max_retries = _env_number("FUTE_OPENAI_RETRIES", DEFAULT_RETRIES, kind=int)
+        if not timeout > 0 or not first_timeout > 0 or int(max_retries) < 0:
+            raise ModelError(
+                "OpenAILM: timeout and first_timeout must be > 0 and max_retries >= 0, got "
+                f"{timeout}, {first_timeout}, {max_retries}"
+            )
+        self.timeout = float(timeout)
+        self.first_timeout = float(first_timeout)
+        self.max_retries = int(max_retries)
+        self.notice_after = notice_after
         self.concurrency = concurrency
         self.chat_template = chat_template
         self.special_tokens = dict(special_tokens or {})
         self._aligned: dict[str, bool] = {}
+        self._answered = False  # has the server answered anything yet?
+        self._notice_lock = threading.Lock()
+        self._last_notice = -float("inf")
 
     def __repr__(self) -> str:
         return f"OpenAILM({self.base_url!r}, {self.model!r})"
@@ -76,30 +140,83 @@ class OpenAILM:
             )
         return render_chat_template(self.chat_template, messages, **self.special_tokens)
 
+    def _notice(self, path: str, limit: float, attempt: int) -> None:
+        """One stderr line while a request is slow; at most one per `notice_after` seconds."""
+        with self._notice_lock:
+            now = time.monotonic()
+            if now - self._last_notice < (self.notice_after or 0):
+                return
+            self._last_notice = now
+        sys.stderr.write(
+            f"waiting for {self.base_url}{path}: no answer after {self.notice_after:g} s "
+            f"(gives up after {limit:g} s, try {attempt + 1} of {self.max_retries + 1})\n"
+        )
+        sys.stderr.flush()
+
     def _post(self, path: str, body: dict) -> dict:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         data = json.dumps(body).encode()
+        url = self.base_url + path
         for attempt in range(self.max_retries + 1):
-            request = urllib.request.Request(self.base_url + path, data=data, headers=headers)
+            limit = self.timeout if self._answered else self.first_timeout
+            request = urllib.request.Request(url, data=data, headers=headers)
+            timer = None
+            if self.notice_after is not None and self.notice_after < limit:
+                timer = threading.Timer(self.notice_after, self._notice, (path, limit, attempt))
+                timer.daemon = True
+                timer.start()
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return json.loads(response.read())
+                with urllib.request.urlopen(request, timeout=limit) as response:
+                    self._answered = True
+                    raw = response.read()
+                return self._parse(url, raw)
             except urllib.error.HTTPError as exc:
+                self._answered = True
                 detail = exc.read()[:300].decode("utf-8", "replace")
                 if exc.code not in RETRY_STATUS or attempt == self.max_retries:
+                    raise ModelError(f"{url} answered HTTP {exc.code}: {detail}") from None
+            except (OSError, http.client.HTTPException) as exc:
+                reason = getattr(exc, "reason", exc)
+                if isinstance(reason, TimeoutError) and not self._answered:
                     raise ModelError(
-                        f"{self.base_url}{path} answered HTTP {exc.code}: {detail}"
+                        f"{url} accepted the connection but answered nothing within "
+                        f"{limit:g} s; check that it is an OpenAI-compatible server, or, if it "
+                        "is still loading its model, raise FUTE_OPENAI_FIRST_TIMEOUT"
                     ) from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 if attempt == self.max_retries:
+                    why = (
+                        f"no answer within {limit:g} s"
+                        if isinstance(reason, TimeoutError)
+                        else reason
+                    )
                     raise ModelError(
-                        f"cannot reach {self.base_url}{path} after {attempt + 1} tries: "
-                        f"{getattr(exc, 'reason', exc)}"
+                        f"cannot reach {url} after {attempt + 1} tries: {why} (set "
+                        "FUTE_OPENAI_TIMEOUT / FUTE_OPENAI_RETRIES to wait longer)"
                     ) from None
+            finally:
+                if timer is not None:
+                    timer.cancel()
             time.sleep(min(0.5 * 2**attempt, 8.0))
         raise AssertionError("unreachable")
+
+    def _parse(self, url: str, raw: bytes) -> dict:
+        """The JSON object of a 200 answer; anything else is a one-line `ModelError`."""
+        try:
+            reply = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            excerpt = raw[:80].decode("utf-8", "replace").strip()
+            raise ModelError(
+                f"{url} answered HTTP 200 with a body that is not JSON ({excerpt!r}); is "
+                f"{self.base_url} an OpenAI-compatible API? Its URL usually ends in /v1"
+            ) from None
+        if not isinstance(reply, dict):
+            raise ModelError(
+                f"{url} answered a JSON {type(reply).__name__}, not an object; is "
+                f"{self.base_url} an OpenAI-compatible API?"
+            )
+        return reply
 
     def _score_one(self, context: str, continuation: str) -> float:
         reply = self._echo(context + continuation)
