@@ -31,7 +31,7 @@ import numpy as np
 
 from fute.embedding import KINDS, TaskEmbedding
 from fute.errors import FuteError, ModelError
-from fute.examples import Examples
+from fute.examples import Examples, warn_if_small
 
 DEFAULT_POOL_SIZE = 1000
 _SURROGATES: dict[str, Any] = {}
@@ -169,7 +169,7 @@ class Space:
             from fute.data.loaders import load_data
 
             data = load_data(data, split=split)
-        data.validate()
+        warn_if_small(data.validate())
         if not data.is_labelled:
             raise FuteError(
                 f"{data.name or 'data'} has no labels; a dataset embedding needs labelled data"
