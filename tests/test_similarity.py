@@ -70,6 +70,12 @@ def test_bad_vectors_are_refused():
     with pytest.raises(SimilarityError, match="non-empty 1-D"):
         cosine([], [])
     assert cosine.scores([1, 0], []).shape == (0,)
+    with pytest.raises(SimilarityError, match="candidates must be a regular array of numbers"):
+        cosine.scores([1, 0], [[1, 0], [1]])
+    with pytest.raises(SimilarityError, match="target must be a regular array of numbers"):
+        cosine(["a", "b"], [1, 0])
+    with pytest.raises(SimilarityError, match="must be numbers"):
+        maxsim([[1, 0]], [["x", "y"]])
 
 
 # ---------------------------------------------------------------------------------------
@@ -92,6 +98,13 @@ def test_batches_split_rows_without_changing_scores(monkeypatch):
     monkeypatch.setattr("fute.similarity._BLOCK_ELEMENTS", 13)  # blocks of 2 rows
     np.testing.assert_allclose(cosine.scores(t, c), whole, rtol=1e-12)
     np.testing.assert_allclose(whole, [cosine(t, row) for row in c], rtol=1e-12)
+    # float32 candidates are scored in float32, without a float64 copy: 6-7 digits
+    np.testing.assert_allclose(cosine.scores(t, c.astype(np.float32)), whole, atol=1e-6)
+    np.testing.assert_allclose(
+        centred.scores(t, c.astype(np.float32), centre=c[0] / 10),
+        centred.scores(t, c, centre=c[0] / 10),
+        atol=1e-6,
+    )
 
 
 @settings(max_examples=50, deadline=None)
@@ -144,6 +157,21 @@ def test_per_kind_centres():
     assert centred(target, cand, centre=ct, candidate_centre=cc) == pytest.approx(expected)
     with pytest.raises(SimilarityError, match="centres have 3 and 3 coordinates"):
         centred(target, cand, centre=[1, 0, 0])
+
+
+def test_centred_batch_matches_the_definition():
+    """The batch works from dot products; check it against centring each row explicitly."""
+    rng = np.random.default_rng(4)
+    t, c = rng.normal(size=5), rng.normal(size=(30, 5)) * rng.uniform(0.01, 100, (30, 1))
+    c[7] = 0.0  # a zero vector: u = 0, so u - c_b = -c_b
+    ct, cc = reference_centre(rng.normal(size=(4, 5))), reference_centre(c[:3])
+    x = t / np.linalg.norm(t) - ct
+    norms = np.linalg.norm(c, axis=1, keepdims=True)
+    rows = np.divide(c, norms, out=np.zeros_like(c), where=norms > 0) - cc
+    direct = rows @ x / (np.linalg.norm(rows, axis=1) * np.linalg.norm(x))
+    np.testing.assert_allclose(
+        centred.scores(t, c, centre=ct, candidate_centre=cc), direct, atol=1e-12
+    )
 
 
 def test_a_pair_score_does_not_change_when_other_vectors_are_stored():

@@ -68,8 +68,21 @@ class SimilarityError(FuteError):
 # validation and shared helpers
 
 
+def _numbers(x, what: str, dtype=np.float64) -> np.ndarray:
+    """`x` as a numeric array, or a one-line error (ragged lists, text, None)."""
+    try:
+        m = np.asarray(x, dtype=dtype)
+    except (TypeError, ValueError):
+        raise SimilarityError(
+            f"{what} must be a regular array of numbers (rows of equal length, no text)"
+        ) from None
+    if not (np.issubdtype(m.dtype, np.number) or m.dtype == bool):
+        raise SimilarityError(f"{what} must be numbers, got values of type {m.dtype}")
+    return m
+
+
 def _vector(x, what: str) -> np.ndarray:
-    v = np.asarray(x, dtype=np.float64)
+    v = _numbers(x, what)
     if v.ndim != 1 or v.size == 0:
         raise SimilarityError(f"{what} must be a non-empty 1-D vector, got shape {v.shape}")
     if not np.isfinite(v).all():
@@ -79,7 +92,7 @@ def _vector(x, what: str) -> np.ndarray:
 
 def _rows(x, dim: int, what: str) -> np.ndarray:
     """Candidates as an (n, dim) array (not copied when it already is one)."""
-    m = np.asarray(x)
+    m = _numbers(x, what, dtype=None)
     if m.ndim == 1 and m.size == dim:
         m = m[None, :]
     if m.ndim != 2 or m.shape[1] != dim:
@@ -103,18 +116,31 @@ def _unit(m: np.ndarray) -> np.ndarray:
     return np.divide(m, norms, out=np.zeros_like(m), where=norms > 0)
 
 
-def _row_cosines(rows: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Cosine of each row of `rows` with `v` (0 where either is zero)."""
-    num = rows @ v
-    den = np.linalg.norm(rows, axis=1) * np.linalg.norm(v)
+def _block(m: np.ndarray, s: slice) -> np.ndarray:
+    """Rows `s` of the candidates as floats: float32 stays float32 (no copy), else float64."""
+    b = m[s]
+    return b if b.dtype in (np.float32, np.float64) else b.astype(np.float64)
+
+
+def _row_norms(b: np.ndarray, what: str) -> np.ndarray:
+    """Row lengths, summed in float64; refuses NaN or infinite coordinates."""
+    norms = np.sqrt(np.einsum("...j,...j->...", b, b, dtype=np.float64))
+    if not np.isfinite(norms).all():
+        raise SimilarityError(f"{what} have NaN or infinite coordinates; recompute them")
+    return norms
+
+
+def _row_cosines(rows: np.ndarray, v: np.ndarray, what: str = "candidates") -> np.ndarray:
+    """Cosine of each row of `rows` with `v` (0 where either is zero), in `rows`' precision."""
+    num = (rows @ v.astype(rows.dtype, copy=False)).astype(np.float64)
+    den = _row_norms(rows, what) * np.linalg.norm(v)
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
-def _finite_block(block: np.ndarray, what: str) -> np.ndarray:
-    b = np.asarray(block, dtype=np.float64)
-    if not np.isfinite(b).all():
-        raise SimilarityError(f"{what} has NaN or infinite coordinates; recompute them")
-    return b
+def _unit_rows(b: np.ndarray, what: str = "candidates") -> np.ndarray:
+    """Rows of a candidate block scaled to unit length (zero rows stay zero), checked finite."""
+    norms = _row_norms(b, what)[..., None].astype(b.dtype)
+    return np.divide(b, norms, out=np.zeros_like(b), where=norms > 0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -126,7 +152,7 @@ def _cosine_scores(target, candidates) -> np.ndarray:
     c = _rows(candidates, t.size, "candidates")
     out = np.empty(len(c))
     for s in _blocks(len(c), t.size):
-        out[s] = _row_cosines(_finite_block(c[s], "candidates"), t)
+        out[s] = _row_cosines(_block(c, s), t)
     return np.clip(out, -1.0, 1.0)
 
 
@@ -142,7 +168,7 @@ def reference_centre(vectors) -> np.ndarray:
     between tasks; otherwise the largest vector would be the centre. At least two
     reference vectors are needed: centring on one vector maps that vector to zero.
     """
-    m = np.asarray(vectors, dtype=np.float64)
+    m = _numbers(vectors, "reference vectors")
     if m.ndim != 2 or m.shape[0] < 2 or m.shape[1] == 0:
         raise SimilarityError(
             "reference vectors must be an (m, dim) matrix with at least 2 rows, "
@@ -166,9 +192,20 @@ def _centred_scores(target, candidates, *, centre, candidate_centre=None) -> np.
         )
     c = _rows(candidates, t.size, "candidates")
     tc = _unit(t) - ct
+    # with u = b/|b| (0 for b = 0): (u - cc).tc = u.tc - cc.tc and
+    # |u - cc|^2 = |u|^2 - 2 u.cc + |cc|^2, so a block costs one product, no centred copy;
+    # |u - cc| >= 1 - |cc| > 0 unless all reference vectors point the same way
+    cc_tc, cc_cc = float(cc @ tc), float(cc @ cc)
     out = np.empty(len(c))
     for s in _blocks(len(c), t.size):
-        out[s] = _row_cosines(_unit(_finite_block(c[s], "candidates")) - cc, tc)
+        b = _block(c, s)
+        norms = _row_norms(b, "candidates")
+        inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        dots = (b @ np.stack([tc, cc], axis=1).astype(b.dtype)).astype(np.float64)
+        u_tc, u_cc = dots[:, 0] * inv, dots[:, 1] * inv
+        sq = np.maximum((norms > 0) - 2 * u_cc + cc_cc, 0.0)
+        den = np.sqrt(sq) * np.linalg.norm(tc)
+        out[s] = np.divide(u_tc - cc_tc, den, out=np.zeros_like(den), where=den > 0)
     return np.clip(out, -1.0, 1.0)
 
 
@@ -186,7 +223,9 @@ def _task2vec_scores(target, candidates) -> np.ndarray:
     c = _rows(candidates, t.size, "candidates")
     out = np.empty(len(c))
     for s in _blocks(len(c), t.size):
-        b = _non_negative(_finite_block(c[s], "candidates"), "candidates")
+        b = _block(c, s).astype(np.float64, copy=False)
+        _row_norms(b, "candidates")
+        _non_negative(b, "candidates")
         total = b + t
         # where both are 0 the coordinate says nothing: 0 on both sides (exact, no eps)
         u = np.divide(np.broadcast_to(t, b.shape), total, out=np.zeros_like(b), where=total > 0)
@@ -237,7 +276,7 @@ def _rrf_component_scores(target, candidates, *, components, k: float = 60.0) ->
 
 
 def _positions(x, dim: int | None, what: str) -> np.ndarray:
-    m = np.asarray(x, dtype=np.float64)
+    m = _numbers(x, what)
     if dim is not None and m.ndim == 1:
         if dim < 1 or m.size % dim:
             raise SimilarityError(
@@ -275,7 +314,7 @@ def _maxsim_scores(
     if isinstance(c, np.ndarray) and c.ndim == 3 and c.shape[1] > 0 and c.shape[2] == d:
         out = np.empty(len(c))
         for s in _blocks(len(c), c.shape[1] * d):
-            out[s] = _maxsim_block(t, _unit(_finite_block(c[s], "candidates")), symmetric)
+            out[s] = _maxsim_block(t, _unit_rows(_block(c, s)), symmetric)
         return np.clip(out, -1.0, 1.0)
     out = np.empty(len(c))
     for j, cand in enumerate(c):
@@ -293,7 +332,7 @@ def _maxsim_scores(
 
 
 def _answers(x, labels, what: str) -> tuple[np.ndarray, list[str]]:
-    m = np.asarray(x, dtype=np.float64)
+    m = _numbers(x, what)
     names = [normalise_label(n) for n in labels]
     if m.ndim != 2 or m.shape[1] != len(names):
         raise SimilarityError(
@@ -440,7 +479,7 @@ class Similarity:
         self._check_options(options)
         if self.pair is not None:
             return self.pair(a, b, **options)
-        return float(self.batch(a, np.asarray(b)[None], **options)[0])
+        return float(self.batch(a, _numbers(b, "b", dtype=None)[None], **options)[0])
 
 
 SIMILARITIES: dict[str, Similarity] = {
