@@ -19,6 +19,7 @@ __all__ = [
     "Surrogate",
     "TaskEmbedding",
     "dataset_embedding",
+    "embed_batch",
     "model_embedding",
     "__version__",
 ]
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from fute.surrogate import Surrogate
 
 _LAZY = {"Space": "fute.space", "Surrogate": "fute.surrogate", "TaskEmbedding": "fute.embedding"}
+_LAZY["embed_batch"] = "fute.batch"  # fute.embed_batch(jobs, executor="local" | "ray")
 
 
 def __getattr__(name: str) -> Any:

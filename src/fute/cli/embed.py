@@ -170,3 +170,8 @@ def embed_model(
         emit_json(results[0] if len(results) == 1 and not prompt else results)
     elif len(results) > 1:
         err.print(f"{len(results)} embeddings stored in {st.path}")
+
+
+from fute.cli import batch as _batch  # noqa: E402  (`fute embed batch`)
+
+_batch.register(app)
