@@ -11,7 +11,7 @@ import pytest
 
 from fute.embedding import TaskEmbedding
 from fute.errors import StoreError
-from fute.store import Store
+from fute.store import Store, StoreWarning
 
 SPACE = "minilm@abc/fisher/123/seed0"
 
@@ -65,8 +65,9 @@ def test_sparse_vectors_are_compressed(tmp_path):
 
 def test_add_replaces_same_kind_name_and_space_only(tmp_path):
     store = Store(tmp_path / "s.sqlite")
-    store.add(emb("x", seed=1))
-    store.add(emb("x", seed=2))  # same key: replaced
+    first = store.add(emb("x", seed=1))
+    with pytest.warns(StoreWarning, match="replaced the stored dataset 'x'"):
+        assert store.add(emb("x", seed=2)) == first  # same key: replaced in place, same id
     store.add(emb("x", kind="model", seed=3))  # other kind: kept apart
     store.add(emb("x", space="other-space", seed=4))  # other space: kept apart
     assert len(store) == 3

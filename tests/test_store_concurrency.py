@@ -83,8 +83,8 @@ def _killed_mid_write(path: str, in_transaction: mp.Event) -> None:
     store = Store(path)
     with store._transaction("write") as con:
         con.execute("DELETE FROM embeddings")
-        Store._replace(
-            con, store._row(TaskEmbedding(np.zeros(10), SPACE, "dataset", "half-written"))
+        Store._put(
+            con, store._row(TaskEmbedding(np.zeros(10), SPACE, "dataset", "half-written")), []
         )
         in_transaction.set()
         time.sleep(600)  # SIGKILLed here, before the commit

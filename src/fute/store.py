@@ -6,18 +6,28 @@ run that fails or is killed mid-way leaves the store exactly as it was).
 
 One row per (kind, name, space_key). Vectors are stored compactly (float16 or float32,
 zlib-compressed, with dtype and shape), because a Fisher embedding over a whole encoder has
-~10M entries; listing reads only the small columns, never the vectors.
+~10M entries; listing reads only the small columns, never the vectors. Each vector carries a
+checksum of its stored bytes: a damaged row is reported by name and skipped by the readers
+of many rows (rank, export, report) instead of turning into NaN similarities.
+
+Readers (`Store(path, readonly=True)`) open the file read-only and never create, migrate or
+switch its journal, so a store on a read-only disk or shared folder can be listed and ranked.
+A write that fails (disk full, I/O error) leaves the store as it was and keeps the finished
+embeddings in the cache's `pending/` folder, from where `fute store import FILE` stores them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import sqlite3
+import tempfile
 import time
+import warnings
 import zlib
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,11 +35,12 @@ import numpy as np
 
 from fute.embedding import KINDS, TaskEmbedding
 from fute.errors import StoreError
-from fute.paths import default_store_path
+from fute.paths import cache_subdir, default_store_path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: per-row vector checksum (stores of version 1 are migrated on write)
 STORED_DTYPES = ("float16", "float32")
 BUSY_TIMEOUT_MS = 60_000
+PENDING_DIR = "pending"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -43,11 +54,32 @@ CREATE TABLE IF NOT EXISTS embeddings (
     vector BLOB NOT NULL,
     meta TEXT NOT NULL,
     created REAL NOT NULL,
+    checksum TEXT,
     UNIQUE (kind, name, space_key)
 );
 CREATE INDEX IF NOT EXISTS embeddings_space ON embeddings (space_key);
 CREATE TABLE IF NOT EXISTS store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+# What a replacement reports when it differs: (path in meta, words for the user).
+_COMPARED = (
+    (("data", "content_sha256"), "data hash"),
+    (("data", "n"), "n"),
+    (("model", "identity"), "model"),
+    (("prompt", "hash"), "prompt hash"),
+    (("model", "answers_sha256"), "answers"),
+    (("pool", "n"), "pool size"),
+    (("pool", "content_sha256"), "pool"),
+    (("versions", "fute"), "fute version"),
+)
+
+
+class StoreWarning(UserWarning):
+    """Something a reader of the store should know: a damaged row skipped, a row replaced."""
+
+
+class DamagedEmbeddingError(StoreError):
+    """A stored row whose vector cannot be trusted (checksum, encoding or values)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +124,11 @@ def provenance_versions() -> dict:
     return versions
 
 
+def checksum(blob: bytes) -> str:
+    """Checksum of a stored vector blob, prefixed with its algorithm."""
+    return f"crc32:{zlib.crc32(blob):08x}"
+
+
 def encode_vector(vector: np.ndarray, dtype: str = "float32") -> tuple[bytes, str, str]:
     """Pack a vector to (blob, dtype, shape-json).
 
@@ -115,13 +152,18 @@ def encode_vector(vector: np.ndarray, dtype: str = "float32") -> tuple[bytes, st
 
 
 def decode_vector(blob: bytes, dtype: str, shape: str) -> np.ndarray:
-    codec, body = blob[:1], blob[1:]
+    """Unpack a stored vector; raises `DamagedEmbeddingError` when its bytes are unusable."""
+    codec, body = bytes(blob[:1]), blob[1:]
     if codec not in (b"z", b"r"):
-        raise StoreError(
-            "a stored vector has an unknown encoding; was the store written by a newer fute?"
-        )
-    raw = zlib.decompress(body) if codec == b"z" else body
-    arr = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(json.loads(shape))
+        raise DamagedEmbeddingError("unknown encoding: damaged, or written by a newer fute")
+    try:
+        raw = zlib.decompress(body) if codec == b"z" else body
+        dims = json.loads(shape)
+        arr = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(dims)
+    except (zlib.error, ValueError, TypeError) as exc:
+        raise DamagedEmbeddingError(f"cannot decode it: {exc}") from None
+    if not np.isfinite(arr).all():
+        raise DamagedEmbeddingError("it holds NaN or infinite values")
     return arr.astype(np.float32)
 
 
@@ -129,83 +171,204 @@ class Store:
     """Task embeddings on disk, keyed by (kind, name, space_key).
 
     `Store()` opens the default store under the cache (`fute.paths.default_store_path()`);
-    `Store(path)` any other file, created on first use.
+    `Store(path)` any other file, created on first use (`create=False` refuses a missing
+    file instead). `Store(path, readonly=True)` only reads: it refuses a missing file and
+    never writes to the file or its folder.
+
+    `notify(message)` receives what a user should know but that is no error: a row replaced
+    by `add` (with what differed) and a damaged row skipped by `load` or `export`. It
+    defaults to a `StoreWarning`; the CLI prints one `warning:` line instead.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, vector_dtype: str = "float32"):
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        vector_dtype: str = "float32",
+        *,
+        readonly: bool = False,
+        create: bool = True,
+        notify: Callable[[str], None] | None = None,
+    ):
         self.path = Path(path).expanduser() if path is not None else default_store_path()
         if vector_dtype not in STORED_DTYPES:
             raise StoreError(
                 f"vector_dtype must be one of {list(STORED_DTYPES)}, got {vector_dtype!r}"
             )
         self.vector_dtype = vector_dtype
+        self.readonly = readonly
+        self.notify = notify or _warn
+        self.skipped: list[tuple[int, str, str]] = []  # (id, name, why) of damaged rows skipped
         if self.path.is_dir():
             raise StoreError(
                 f"store path {self.path} is a folder; give a file path such as {self.path / 'store.sqlite'}"
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if (readonly or not create) and not self.path.exists():
+            raise StoreError(
+                f"no store at {self.path}; check the --store path (or FUTE_STORE), or create "
+                "a store by embedding something with `fute embed` or `fute demo`"
+            )
+        if readonly:
+            self._columns = self._check_tables()
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the folder of store {self.path}: {exc.strerror or exc}"
+            ) from None
         with self._connect() as con:
             try:
                 con.executescript(_SCHEMA)
-                con.execute(
-                    "INSERT OR IGNORE INTO store_info (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-                con.commit()
+                if "checksum" not in _columns(con):  # a version-1 store: add the column
+                    con.execute("ALTER TABLE embeddings ADD COLUMN checksum TEXT")
+                version = con.execute(
+                    "SELECT value FROM store_info WHERE key = 'schema_version'"
+                ).fetchone()
+                if version is None or version[0] != str(SCHEMA_VERSION):
+                    con.execute(
+                        "INSERT OR REPLACE INTO store_info (key, value)"
+                        " VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
             except sqlite3.DatabaseError as exc:
                 raise self._error("cannot initialise", exc) from None
+        self._columns = {"checksum"}
 
     def __repr__(self) -> str:
-        return f"Store({str(self.path)!r})"
+        return f"Store({str(self.path)!r}{', readonly=True' if self.readonly else ''})"
 
     # -- connection ------------------------------------------------------------------
 
     def _error(self, what: str, exc: Exception) -> StoreError:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "not a database" in msg or "malformed" in msg or "file is encrypted" in msg:
+        if "malformed" in msg:
+            return StoreError(
+                f"store {self.path} is damaged (SQLite: {msg}); restore it from a copy, "
+                f"or save what is readable with `sqlite3 {self.path} .recover`"
+            )
+        if "not a database" in msg or "file is encrypted" in msg:
             return StoreError(
                 f"{self.path} is not a fute store (not a valid SQLite file: {msg}); "
                 "pass another --store path or move the file away"
             )
+        if "no such table" in msg:
+            return StoreError(
+                f"{self.path} is an SQLite file but not a fute store ({msg}); "
+                "pass another --store path"
+            )
+        unwritable = not os.access(self.path.parent, os.W_OK) or (
+            self.path.exists() and not os.access(self.path, os.W_OK)
+        )
+        if "readonly" in msg or "read-only" in msg or ("unable to open" in msg and unwritable):
+            return StoreError(
+                f"{what} store {self.path}: the file or its folder is read-only; "
+                "pass a --store path you can write to"
+            )
         return StoreError(f"{what} store {self.path}: {msg}")
+
+    def _check_tables(self) -> set[str]:
+        """Read-only open: check the file is a fute store; return the optional columns it has."""
+        with self._connect() as con:
+            try:
+                cols = _columns(con)
+            except sqlite3.DatabaseError as exc:
+                raise self._error("cannot open", exc) from None
+        if not cols:
+            raise StoreError(
+                f"{self.path} is not a fute store (it has no embeddings table); "
+                "pass another --store path"
+            )
+        return cols & {"checksum"}
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        """A connection that cannot change the store.
+
+        Where the file and its folder are writable, a plain connection with `query_only`:
+        SQLite then tidies its WAL side files on close as usual. Elsewhere SQLite's `mode=ro`,
+        and for a WAL store in a folder nobody can write to (no shared-memory file can be
+        made there, and no writer can be at work either) `immutable=1`.
+        """
+        timeout = BUSY_TIMEOUT_MS / 1000
+        if os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK):
+            con = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            con.execute("PRAGMA query_only = ON")
+            return con
+        uri = self.path.resolve().as_uri()
+        con = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout, isolation_level=None)
+        try:
+            con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            return con
+        except sqlite3.OperationalError:
+            con.close()
+            if os.access(self.path.parent, os.W_OK):
+                raise
+        return sqlite3.connect(
+            f"{uri}?mode=ro&immutable=1", uri=True, timeout=timeout, isolation_level=None
+        )
+
+    def _configure(self, con: sqlite3.Connection) -> None:
+        """Settings of a writing connection (tests add limits here to simulate a full disk)."""
+        con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = con.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode is None:
+            raise sqlite3.DatabaseError("file is not a database")
+        con.execute("PRAGMA synchronous = NORMAL")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         try:
-            con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            if self.readonly:
+                con = self._open_readonly()
+            else:
+                con = sqlite3.connect(
+                    self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+                )
         except sqlite3.Error as exc:
             raise self._error("cannot open", exc) from None
         try:
-            try:
-                con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                mode = con.execute("PRAGMA journal_mode = WAL").fetchone()
-                if mode is None:
-                    raise sqlite3.DatabaseError("file is not a database")
-                con.execute("PRAGMA synchronous = NORMAL")
-            except sqlite3.DatabaseError as exc:
-                raise self._error("cannot open", exc) from None
+            if not self.readonly:
+                try:
+                    self._configure(con)
+                except sqlite3.DatabaseError as exc:
+                    raise self._error("cannot open", exc) from None
             yield con
         finally:
             con.close()
 
     @contextmanager
     def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken immediately so concurrent writers queue up, not fail."""
+        """One write transaction, taken immediately so concurrent writers queue up, not fail.
+
+        Any SQLite failure inside (disk full, I/O error) rolls back and becomes one
+        StoreError; SQLite may already have rolled back itself, which is not a second error.
+        """
+        if self.readonly:
+            raise StoreError(f"store {self.path} was opened read-only; cannot {what} it")
         with self._connect() as con:
             try:
                 con.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise self._error(f"cannot {what} in", exc) from None
-            try:
                 yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            try:
                 con.execute("COMMIT")
             except sqlite3.Error as exc:
-                con.execute("ROLLBACK")
-                raise self._error(f"cannot {what} in", exc) from None
+                _rollback(con)
+                raise self._error(f"cannot {what}", exc) from None
+            except BaseException:
+                _rollback(con)
+                raise
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside one read transaction: its queries see one state of the store,
+        whatever other processes commit meanwhile."""
+        with self._connect() as con:
+            try:
+                con.execute("BEGIN")
+            except sqlite3.Error as exc:
+                raise self._error("cannot read", exc) from None
+            try:
+                yield con
+            finally:
+                _rollback(con)
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._connect() as con:
@@ -228,33 +391,93 @@ class Store:
         except (TypeError, ValueError) as exc:
             raise StoreError(f"metadata of {e.name!r} is not JSON-serialisable: {exc}") from None
         dim = int(np.asarray(e.vector).size)
-        return (e.kind, e.name, e.space_key, dt, shape, dim, blob, meta_json, created)
+        return (
+            e.kind,
+            e.name,
+            e.space_key,
+            dt,
+            shape,
+            dim,
+            blob,
+            meta_json,
+            created,
+            checksum(blob),
+        )
 
     @staticmethod
-    def _replace(con: sqlite3.Connection, row: tuple) -> int:
-        con.execute("DELETE FROM embeddings WHERE kind = ? AND name = ? AND space_key = ?", row[:3])
-        cur = con.execute(
-            "INSERT INTO embeddings (kind, name, space_key, dtype, shape, dim, vector, meta, created)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            row,
+    def _put(con: sqlite3.Connection, row: tuple, notes: list[str]) -> int:
+        """Insert a row, or update the row of the same (kind, name, space) in place (same id)."""
+        old = con.execute(
+            "SELECT id, meta, checksum FROM embeddings WHERE kind = ? AND name = ? AND space_key = ?",
+            row[:3],
+        ).fetchone()
+        if old is None:
+            cur = con.execute(
+                "INSERT INTO embeddings"
+                " (kind, name, space_key, dtype, shape, dim, vector, meta, created, checksum)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            return int(cur.lastrowid)
+        con.execute(
+            "UPDATE embeddings SET dtype = ?, shape = ?, dim = ?, vector = ?, meta = ?,"
+            " created = ?, checksum = ? WHERE id = ?",
+            (*row[3:], old[0]),
         )
-        return int(cur.lastrowid)
+        notes.append(_replacement_note(row, old))
+        return int(old[0])
 
     def add(self, embedding: TaskEmbedding, *, dtype: str | None = None) -> int:
         """Store `embedding`, replacing any row with the same (kind, name, space_key); return its id.
 
-        The replacement is one transaction: readers see the old row or the new one, never
-        neither, and a crash in between leaves the old row.
+        A replaced row keeps its id, and `notify` says what differed. The replacement is one
+        transaction: readers see the old row or the new one, never neither, and a crash in
+        between leaves the old row. When the write fails, the embedding is kept in the
+        cache's `pending/` folder and the error says how to store it from there.
         """
-        row = self._row(embedding, dtype)
-        with self._transaction("write") as con:
-            return self._replace(con, row)
+        return self._write([embedding], [self._row(embedding, dtype)])[0]
 
     def add_many(self, embeddings: Iterable[TaskEmbedding]) -> list[int]:
         """Store several embeddings in one transaction: all of them, or none."""
-        rows = [self._row(e) for e in embeddings]
-        with self._transaction("write") as con:
-            return [self._replace(con, row) for row in rows]
+        embeddings = list(embeddings)
+        return self._write(embeddings, [self._row(e) for e in embeddings])
+
+    def _write(self, embeddings: list[TaskEmbedding], rows: list[tuple]) -> list[int]:
+        notes: list[str] = []
+        try:
+            with self._transaction("write to") as con:
+                ids = [self._put(con, row, notes) for row in rows]
+        except StoreError as exc:
+            if self.readonly:
+                raise
+            raise StoreError(f"{exc}{self._keep_pending(embeddings)}") from None
+        for note in notes:
+            self.notify(note)
+        return ids
+
+    def _keep_pending(self, embeddings: list[TaskEmbedding]) -> str:
+        """Save embeddings a failed write could not store; return what to tell the user."""
+        if not embeddings:
+            return ""
+        label = embeddings[0].name if len(embeddings) == 1 else f"{len(embeddings)}-embeddings"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        try:
+            folder = cache_subdir(PENDING_DIR)
+            path = folder / f"{_safe_name(label)}-{stamp}-{os.getpid()}.npz"
+            items = [
+                (_pending_record(i + 1, e), np.asarray(e.vector)) for i, e in enumerate(embeddings)
+            ]
+            _atomic_write(path, lambda tmp: _write_npz(items, tmp), overwrite=False)
+        except (OSError, StoreError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            return (
+                f"; the computed embedding could not be kept either ({why}); "
+                "free some space and run the command again"
+            )
+        what = "embedding was" if len(embeddings) == 1 else f"{len(embeddings)} embeddings were"
+        store = shlex.quote(str(self.path.absolute()))
+        cmd = f"fute store import {shlex.quote(str(path))} --store {store}"
+        return f"; the computed {what} kept in {path}: fix the cause, then run `{cmd}`"
 
     def delete(
         self, ref: int | str, *, kind: str | None = None, space_key: str | None = None
@@ -263,6 +486,14 @@ class Store:
         where, params = _where(ref, kind, space_key)
         with self._transaction("delete from") as con:
             return con.execute(f"DELETE FROM embeddings WHERE {where}", params).rowcount
+
+    def import_file(self, path: str | os.PathLike) -> list[int]:
+        """Store every embedding of an `.npz` written by `export` or kept after a failed write.
+
+        One transaction: all of them or none. Returns their ids.
+        """
+        embeddings = read_npz(path)
+        return self._write([], [self._row(e) for e in embeddings])
 
     # -- reading ---------------------------------------------------------------------
 
@@ -278,14 +509,55 @@ class Store:
                 clauses.append(f"{col} = ?")
                 params.append(val)
         where = " AND ".join(clauses) or "1"
-        rows = self._query(
+        sql = (
             "SELECT id, kind, name, space_key, dim, dtype, meta, created FROM embeddings"
-            f" WHERE {where} ORDER BY id",
-            tuple(params),
+            f" WHERE {where} ORDER BY id"
         )
-        return [
-            StoredRecord(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7]) for r in rows
-        ]
+        with self._snapshot() as con:
+            try:
+                _check_rows(con)
+            except sqlite3.Error as exc:
+                raise self._error("cannot read", exc) from None
+            try:
+                rows = con.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as exc:
+                if not _is_damage(exc):
+                    raise self._error("cannot read", exc) from None
+                rows = self._list_row_by_row(con, where, tuple(params))
+        return [StoredRecord(r[0], r[1], r[2], r[3], r[4], r[5], _meta(r[6]), r[7]) for r in rows]
+
+    def _list_row_by_row(self, con: sqlite3.Connection, where: str, params: tuple) -> list:
+        """The listing when some row cannot be read whole: its metadata and time sit behind
+        its vector in the file, so a damaged vector hides them; that row is listed (with
+        `meta["damaged"]`) and reported, the others as usual."""
+        try:
+            heads = con.execute(
+                f"SELECT id, kind, name, space_key, dim, dtype FROM embeddings WHERE {where}"
+                " ORDER BY id",
+                params,
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error("cannot read", exc) from None
+        rows = []
+        for head in heads:
+            try:
+                rest = con.execute(
+                    "SELECT meta, created FROM embeddings WHERE id = ?", (head[0],)
+                ).fetchone()
+            except sqlite3.Error as exc:
+                if not _is_damage(exc):
+                    raise self._error("cannot read", exc) from None
+                why = f"SQLite: {str(exc).splitlines()[0][:80]}"
+                rest = (json.dumps({"damaged": why}), 0.0)
+                self._report_damage(_damaged(head[0], head[2], head[1], why), left_out=False)
+            rows.append((*head, *rest))
+        return rows
+
+    def _report_damage(self, exc: DamagedEmbeddingError, left_out: bool = True) -> None:
+        """Say once per row that it is damaged, and remember it in `skipped`."""
+        if exc.row[0] not in {s[0] for s in self.skipped}:
+            self.skipped.append(exc.row)
+            self.notify(exc.skip_note if left_out else str(exc))
 
     def __len__(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM embeddings")[0][0])
@@ -308,24 +580,24 @@ class Store:
     def get(
         self, ref: int | str, *, kind: str | None = None, space_key: str | None = None
     ) -> TaskEmbedding:
-        """One embedding by id or name; an ambiguous name (several kinds/spaces) is an error."""
+        """One embedding by id or name; an ambiguous name (several kinds/spaces) is an error.
+
+        A damaged row raises `DamagedEmbeddingError`, which names it.
+        """
         where, params = _where(ref, kind, space_key)
-        rows = self._query(
-            "SELECT id, kind, name, space_key, dtype, shape, vector, meta FROM embeddings"
-            f" WHERE {where} ORDER BY id",
-            params,
-        )
-        if not rows:
-            hint = "; see `fute store list`"
-            raise StoreError(
-                f"no embedding {ref!r}{_narrowing(kind, space_key)} in {self.path}{hint}"
-            )
-        if len(rows) > 1:
-            options = ", ".join(f"#{r[0]} {r[1]} in {r[3]}" for r in rows[:5])
-            raise StoreError(
-                f"{ref!r} names {len(rows)} embeddings ({options}); pass an id, --kind or --space"
-            )
-        return _row_to_embedding(rows[0])
+        with self._snapshot() as con:
+            heads = self._heads(con, where, params)
+            if not heads:
+                hint = "; see `fute store list`"
+                raise StoreError(
+                    f"no embedding {ref!r}{_narrowing(kind, space_key)} in {self.path}{hint}"
+                )
+            if len(heads) > 1:
+                options = ", ".join(f"#{h[0]} {h[1]} in {h[3]}" for h in heads[:5])
+                raise StoreError(
+                    f"{ref!r} names {len(heads)} embeddings ({options}); pass an id, --kind or --space"
+                )
+            return self._read(con, heads[0])
 
     def load(
         self,
@@ -334,7 +606,10 @@ class Store:
         space_key: str | None = None,
         ids: Iterable[int] | None = None,
     ) -> list[TaskEmbedding]:
-        """Embeddings with their vectors (filtered: prefer one space at a time for big vectors)."""
+        """Embeddings with their vectors (filtered: prefer one space at a time for big vectors).
+
+        Damaged rows are skipped: each is reported through `notify` and kept in `skipped`.
+        """
         clauses, params = [], []
         for col, val in (("kind", kind), ("space_key", space_key)):
             if val is not None:
@@ -347,37 +622,71 @@ class Store:
             clauses.append(f"id IN ({','.join('?' * len(ids))})")
             params.extend(ids)
         where = " AND ".join(clauses) or "1"
-        rows = self._query(
-            "SELECT id, kind, name, space_key, dtype, shape, vector, meta FROM embeddings"
-            f" WHERE {where} ORDER BY id",
-            tuple(params),
-        )
-        return [_row_to_embedding(r) for r in rows]
+        out = []
+        with self._snapshot() as con:
+            for head in self._heads(con, where, tuple(params)):
+                try:
+                    out.append(self._read(con, head))
+                except DamagedEmbeddingError as exc:
+                    self._report_damage(exc)
+        return out
+
+    def _heads(self, con: sqlite3.Connection, where: str, params: tuple) -> list[tuple]:
+        """(id, kind, name, space_key) of the matching rows, without reading any vector."""
+        try:
+            return con.execute(
+                f"SELECT id, kind, name, space_key FROM embeddings WHERE {where} ORDER BY id",
+                params,
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error("cannot read", exc) from None
+
+    def _read(self, con: sqlite3.Connection, head: tuple) -> TaskEmbedding:
+        """One row with its vector, one query per row: a damaged page spoils only its row."""
+        check = "checksum" if "checksum" in self._columns else "NULL"
+        try:
+            row = con.execute(
+                f"SELECT dtype, shape, vector, meta, {check} FROM embeddings WHERE id = ?",
+                (head[0],),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            if not _is_damage(exc):
+                raise self._error("cannot read", exc) from None
+            why = f"SQLite: {str(exc).splitlines()[0][:80]}"
+            raise _damaged(head[0], head[2], head[1], why) from None
+        if row is None:  # deleted by another process since the listing
+            raise StoreError(f"embedding #{head[0]} was deleted from {self.path} meanwhile")
+        return _row_to_embedding((*head, *row))
 
     # -- export ----------------------------------------------------------------------
 
     def export(
-        self, out: str | os.PathLike, *, space_key: str | None = None, fmt: str | None = None
+        self,
+        out: str | os.PathLike,
+        *,
+        space_key: str | None = None,
+        fmt: str | None = None,
+        overwrite: bool = True,
     ) -> Path:
         """Write the store (or one space) to `.npz` (NumPy) or `.parquet`; return the path.
 
         NumPy: one array per space (`vectors_<i>`, rows in `ids_<i>` order) plus a JSON
-        `index`; Parquet: one row per embedding with its vector as a list column.
+        `index`; Parquet: one row per embedding with its vector as a list column. The file
+        appears whole or not at all (written to a temporary file, then renamed); damaged
+        rows are left out and reported through `notify`. `overwrite=False` refuses an
+        existing file.
         """
         out = Path(out).expanduser()
         fmt = fmt or out.suffix.lstrip(".").lower()
         if fmt not in ("npz", "parquet"):
             raise StoreError(f"cannot export to {out.name!r}: use a .npz or .parquet file name")
-        out.parent.mkdir(parents=True, exist_ok=True)
         records = self.list(space_key=space_key)
         if not records:
             raise StoreError(f"nothing to export from {self.path}{_narrowing(None, space_key)}")
-        tmp = out.with_name(out.name + ".partial")
         if fmt == "npz":
-            _export_npz(self, records, tmp)
+            _atomic_write(out, lambda tmp: _export_npz(self, records, tmp), overwrite=overwrite)
         else:
-            _export_parquet(self, records, tmp)
-        os.replace(tmp, out)
+            _atomic_write(out, lambda tmp: _export_parquet(self, records, tmp), overwrite=overwrite)
         return out
 
 
@@ -415,10 +724,153 @@ def _narrowing(kind: str | None, space_key: str | None) -> str:
 
 
 def _row_to_embedding(row: tuple) -> TaskEmbedding:
-    id_, kind, name, space_key, dtype, shape, blob, meta = row
-    meta = json.loads(meta)
+    id_, kind, name, space_key, dtype, shape, blob, meta, check = row
+    try:
+        if check is not None and checksum(blob) != check:
+            raise DamagedEmbeddingError("its bytes do not match their checksum")
+        vector = decode_vector(blob, dtype, shape)
+        meta = json.loads(meta)
+    except DamagedEmbeddingError as exc:
+        raise _damaged(id_, name, kind, str(exc)) from None
+    except ValueError as exc:
+        raise _damaged(id_, name, kind, f"its metadata is not valid JSON: {exc}") from None
     meta["store_id"] = id_
-    return TaskEmbedding(decode_vector(blob, dtype, shape), space_key, kind, name, meta)
+    return TaskEmbedding(vector, space_key, kind, name, meta)
+
+
+def _damaged(id_: int, name: str, kind: str, why: str) -> DamagedEmbeddingError:
+    exc = DamagedEmbeddingError(
+        f"the stored {kind} {name!r} (#{id_}) is damaged ({why}); "
+        f"delete it with `fute store delete '#{id_}'` and embed it again"
+    )
+    exc.row = (id_, name, why)
+    exc.skip_note = (
+        f"left out {kind} {name!r} (#{id_}): its stored vector is damaged ({why}); "
+        f"delete it with `fute store delete '#{id_}'` and embed it again"
+    )
+    return exc
+
+
+def _meta(text: str) -> dict:
+    try:
+        meta = json.loads(text)
+    except ValueError:
+        return {"damaged": "metadata is not valid JSON"}
+    return meta if isinstance(meta, dict) else {"damaged": "metadata is not a JSON object"}
+
+
+def _check_rows(con: sqlite3.Connection) -> None:
+    """Count the rows through the table and through its unique index (cheap: no vectors are
+    read). A damaged page makes SQLite fail here or makes the counts disagree, where a plain
+    listing could silently show fewer rows or none."""
+    n_table = con.execute("SELECT COUNT(*) FROM embeddings NOT INDEXED").fetchone()[0]
+    for column, index in (
+        ("name", "sqlite_autoindex_embeddings_1"),
+        ("space_key", "embeddings_space"),
+    ):
+        sql = f"SELECT COUNT({column}) FROM embeddings INDEXED BY {index}"
+        n_index = con.execute(sql).fetchone()[0]
+        if n_index != n_table:
+            raise sqlite3.DatabaseError(
+                f"database disk image is malformed ({n_table} rows in the table, "
+                f"{n_index} in the index {index})"
+            )
+
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    """Errors that come from damaged bytes in the file (not a lock, a full disk, ...)."""
+    msg = str(exc)
+    return "malformed" in msg or "Could not decode" in msg
+
+
+def _columns(con: sqlite3.Connection) -> set[str]:
+    return {r[1] for r in con.execute("PRAGMA table_info(embeddings)").fetchall()}
+
+
+def _rollback(con: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open (SQLite ends some failed ones itself)."""
+    if con.in_transaction:
+        with suppress(sqlite3.Error):
+            con.execute("ROLLBACK")
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, StoreWarning, stacklevel=3)
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text[:12] if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
+
+
+def _lookup(meta: dict, path: tuple[str, ...]) -> object:
+    for key in path:
+        if not isinstance(meta, dict):
+            return None
+        meta = meta.get(key)
+    return meta
+
+
+def _replacement_note(row: tuple, old: tuple) -> str:
+    """`replaced dataset 'x' (#3) in space K: data hash a -> b, n 800 -> 64`."""
+    kind, name, space_key = row[:3]
+    new_meta, old_meta = json.loads(row[7]), _meta(old[1])
+    diffs = []
+    for path, words in _COMPARED:
+        a, b = _lookup(old_meta, path), _lookup(new_meta, path)
+        if a != b:
+            diffs.append(f"{words} {_short(a) if a is not None else 'unknown'} -> {_short(b)}")
+    if old[2] is not None and old[2] != row[9]:
+        diffs.append("vector changed")
+    what = ", ".join(diffs) if diffs else "same data, model and vector"
+    return f"replaced the stored {kind} {name!r} (#{old[0]}) in space {space_key}: {what}"
+
+
+def _safe_name(text: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_.+@" else "-" for c in text)
+    return keep.strip(".-")[:80] or "embedding"
+
+
+def _pending_record(local_id: int, e: TaskEmbedding) -> dict:
+    meta = {k: v for k, v in e.meta.items() if k != "store_id"}
+    return {
+        "id": local_id,
+        "kind": e.kind,
+        "name": e.name,
+        "space_key": e.space_key,
+        "dim": int(np.asarray(e.vector).size),
+        "dtype": "float32",
+        "created": time.time(),
+        "meta": meta,
+    }
+
+
+def _atomic_write(out: Path, write: Callable[[Path], None], *, overwrite: bool) -> None:
+    """Call `write(tmp)` on a temporary file next to `out`, then rename it to `out`.
+
+    Failures (a folder that cannot be written, a full disk) become one StoreError, and
+    neither a partial file nor a changed `out` is left behind.
+    """
+    if out.is_dir():
+        raise StoreError(f"{out} is a folder; give a file name such as {out / 'embeddings.npz'}")
+    if out.exists() and not overwrite:
+        raise StoreError(f"{out} already exists; pass --force to replace it or choose another name")
+    tmp = None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
+        os.close(fd)
+        tmp = Path(name)
+        write(tmp)
+        os.replace(tmp, out)
+        tmp = None
+    except OSError as exc:
+        raise StoreError(
+            f"cannot write {out}: {exc.strerror or exc}; choose a place you can write to"
+        ) from None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def _json_default(obj: object) -> object:
@@ -433,28 +885,72 @@ def _json_default(obj: object) -> object:
     raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
 
 
-def _export_npz(store: Store, records: list[StoredRecord], out: Path) -> None:
+def _write_npz(items: list[tuple[dict, np.ndarray]], out: Path) -> None:
+    """The `.npz` layout of exports and kept embeddings: per space, one array of vectors
+    (`vectors_<i>`, or `vectors_<i>_<j>` when dimensions differ) whose rows follow `ids_<i>`;
+    `index` holds the records (kind, name, space_key, meta) as JSON."""
     arrays: dict[str, np.ndarray] = {}
     index = []
-    by_space: dict[str, list[StoredRecord]] = {}
-    for r in records:
-        by_space.setdefault(r.space_key, []).append(r)
-    for i, (space, recs) in enumerate(sorted(by_space.items())):
-        embs = store.load(space_key=space, ids=[r.id for r in recs])
-        dims = {int(np.asarray(e.vector).size) for e in embs}
-        if len(dims) == 1:
-            arrays[f"vectors_{i}"] = np.stack([np.asarray(e.vector).ravel() for e in embs])
+    by_space: dict[str, list[tuple[dict, np.ndarray]]] = {}
+    for rec, vec in items:
+        by_space.setdefault(rec["space_key"], []).append((rec, np.asarray(vec).ravel()))
+    for i, (space, group) in enumerate(sorted(by_space.items())):
+        if len({v.size for _, v in group}) == 1:
+            arrays[f"vectors_{i}"] = np.stack([v for _, v in group])
         else:  # one space should have one dimension; keep ragged rows apart rather than fail
-            for j, e in enumerate(embs):
-                arrays[f"vectors_{i}_{j}"] = np.asarray(e.vector).ravel()
-        arrays[f"ids_{i}"] = np.array([e.meta["store_id"] for e in embs], dtype=np.int64)
+            for j, (_, v) in enumerate(group):
+                arrays[f"vectors_{i}_{j}"] = v
+        arrays[f"ids_{i}"] = np.array([r["id"] for r, _ in group], dtype=np.int64)
         index.append({"space_key": space, "array": f"vectors_{i}", "ids": f"ids_{i}"})
-    meta = [r.to_dict() for r in records]
+    records = [r for group in by_space.values() for r, _ in group]
     arrays["index"] = np.array(
-        json.dumps({"spaces": index, "records": meta}, default=_json_default)
+        json.dumps({"spaces": index, "records": records}, default=_json_default)
     )
     with open(out, "wb") as fh:
         np.savez_compressed(fh, **arrays)
+
+
+def read_npz(path: str | os.PathLike) -> list[TaskEmbedding]:
+    """The embeddings of an `.npz` written by `Store.export` or kept after a failed write."""
+    import zipfile
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise StoreError(f"no file {path}; give an .npz written by `fute store export`")
+    out = []
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            index = json.loads(str(z["index"]))
+            records = {int(r["id"]): r for r in index["records"]}
+            for entry in index["spaces"]:
+                ids = [int(i) for i in z[entry["ids"]]]
+                if entry["array"] in z.files:
+                    vectors = list(z[entry["array"]])
+                else:  # ragged: one array per row
+                    vectors = [z[f"{entry['array']}_{j}"] for j in range(len(ids))]
+                for rid, vector in zip(ids, vectors, strict=True):
+                    r = records[rid]
+                    meta = {k: v for k, v in (r.get("meta") or {}).items() if k != "store_id"}
+                    vector = np.asarray(vector, dtype=np.float32)
+                    out.append(TaskEmbedding(vector, r["space_key"], r["kind"], r["name"], meta))
+    except (OSError, EOFError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as exc:
+        raise StoreError(
+            f"cannot read {path}: not an .npz written by `fute store export` or kept after a "
+            f"failed write ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
+    return out
+
+
+def _export_npz(store: Store, records: list[StoredRecord], out: Path) -> None:
+    by_id = {r.id: r for r in records}
+    items = []
+    for space in sorted({r.space_key for r in records}):
+        ids = [r.id for r in records if r.space_key == space]
+        for e in store.load(space_key=space, ids=ids):  # damaged rows are reported and left out
+            items.append((by_id[e.meta["store_id"]].to_dict(), np.asarray(e.vector)))
+    if not items:
+        raise StoreError(f"nothing to export from {store.path}: every selected row is damaged")
+    _write_npz(items, out)
 
 
 def _export_parquet(store: Store, records: list[StoredRecord], out: Path) -> None:
@@ -464,7 +960,9 @@ def _export_parquet(store: Store, records: list[StoredRecord], out: Path) -> Non
     writer = None
     try:
         for r in records:  # one row at a time: never all vectors in memory
-            e = store.get(r.id)
+            loaded = store.load(ids=[r.id])  # damaged rows are reported and left out
+            if not loaded:
+                continue
             table = pa.table(
                 {
                     "id": [r.id],
@@ -475,7 +973,7 @@ def _export_parquet(store: Store, records: list[StoredRecord], out: Path) -> Non
                     "created": [r.created],
                     "meta": [json.dumps(r.meta, default=_json_default)],
                     "vector": pa.array(
-                        [np.asarray(e.vector, dtype=np.float32).ravel()],
+                        [np.asarray(loaded[0].vector, dtype=np.float32).ravel()],
                         type=pa.list_(pa.float32()),
                     ),
                 }
@@ -486,3 +984,5 @@ def _export_parquet(store: Store, records: list[StoredRecord], out: Path) -> Non
     finally:
         if writer is not None:
             writer.close()
+    if writer is None:
+        raise StoreError(f"nothing to export from {store.path}: every selected row is damaged")

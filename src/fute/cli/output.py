@@ -44,10 +44,19 @@ StoreOption = typer.Option(
 JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 
 
-def open_store(path: Path | None):
+def open_store(path: Path | None, *, readonly: bool = False, create: bool = True):
+    """The store at `path` (default: the cache's). Commands that only read pass
+    `readonly=True`: the file is opened read-only and a missing one is refused, not created;
+    `create=False` refuses a missing store but may write to an existing one."""
     from fute.store import Store
 
-    return Store(path)
+    return Store(path, readonly=readonly, create=create, notify=warn)
+
+
+def warn(message: str) -> None:
+    """One `warning:` line on stderr (a replaced row, a damaged row left out)."""
+    sys.stderr.write(f"warning: {message}\n")
+    sys.stderr.flush()
 
 
 def kind_of(value: str | None) -> str | None:

@@ -11,7 +11,10 @@ import base64
 import datetime as _dt
 import os
 import re
-from collections.abc import Iterable
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,7 +137,7 @@ def _collect(source: object) -> list[TaskEmbedding]:
     if isinstance(source, Store):
         return source.load()
     if isinstance(source, str | os.PathLike):
-        return Store(source).load()
+        return Store(source, readonly=True).load()
     embs = list(source) if isinstance(source, Iterable) else None
     if embs is None or not all(isinstance(e, TaskEmbedding) for e in embs):
         raise FuteError(
@@ -149,11 +152,15 @@ def write_report(
     *,
     title: str = "fute report",
     top: int = TABLE_TOP,
+    overwrite: bool = True,
 ) -> Path:
     """Write `out_dir/index.html` and its PNG files; return the path of `index.html`.
 
     `store_or_embeddings`: a `Store`, a store path, or TaskEmbedding objects (any spaces;
     each space gets its own section, since vectors of different spaces never meet).
+    The files are drawn in a temporary folder inside `out_dir` and moved in when all are
+    done (`index.html` last), so a failure leaves any earlier report as it was;
+    `overwrite=False` refuses a folder that already holds an `index.html`.
     """
     embs = _collect(store_or_embeddings)
     if not embs:
@@ -161,7 +168,44 @@ def write_report(
             "nothing to report: the store holds no embeddings; run `fute embed` or `fute demo` first"
         )
     out = Path(out_dir).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
+    with _staging(out, overwrite) as tmp:
+        _draw(embs, tmp, title, top)
+        for png in sorted(tmp.glob("*.png")):
+            os.replace(png, out / png.name)
+        os.replace(tmp / "index.html", out / "index.html")
+    return out / "index.html"
+
+
+@contextmanager
+def _staging(out: Path, overwrite: bool) -> Iterator[Path]:
+    """A temporary folder inside `out` (created if needed); unwritable places are one error."""
+    if out.exists() and not out.is_dir():
+        raise FuteError(f"{out} is a file; give a folder for the report")
+    if not overwrite and (out / "index.html").exists():
+        raise FuteError(
+            f"{out} already holds a report (index.html); pass --force to replace it "
+            "or choose another --out folder"
+        )
+    created = not out.exists()
+    tmp = None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".fute-report-", dir=out))
+        yield tmp
+    except OSError as exc:
+        raise FuteError(
+            f"cannot write the report to {out}: {exc.strerror or exc}; "
+            "choose an --out folder you can write to"
+        ) from None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if created and out.is_dir() and not (out / "index.html").exists():
+            shutil.rmtree(out, ignore_errors=True)  # nothing of ours made it in
+
+
+def _draw(embs: list[TaskEmbedding], out: Path, title: str, top: int) -> None:
+    """Draw the PNG files and write index.html into `out`."""
     spaces = group_by_space(embs)
     sections = [
         _space_section(key, group, out, i + 1, top)
@@ -180,8 +224,4 @@ def write_report(
         generated=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         n_embeddings=len(embs),
     )
-    index = out / "index.html"
-    tmp = out / "index.html.partial"
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, index)
-    return index
+    (out / "index.html").write_text(html, encoding="utf-8")
