@@ -26,11 +26,12 @@ from fute.cli.output import (
 from fute.errors import FuteError
 
 store_app = typer.Typer(
-    help="List, show, delete and export stored task embeddings.", no_args_is_help=True
+    help="List, show, delete, export and import stored task embeddings.", no_args_is_help=True
 )
 
 KindOption = typer.Option(None, "--kind", help="Only this kind: dataset, model or prompt.")
 SpaceOption = typer.Option(None, "--space", help="Only this space key.")
+ForceOption = typer.Option(False, "--force", help="Replace an existing output.")
 
 
 def _when(t: float) -> str:
@@ -45,7 +46,7 @@ def store_list(
     as_json: bool = JsonOption,
 ) -> None:
     """List stored embeddings (no vectors are read)."""
-    st = open_store(store)
+    st = open_store(store, readonly=True)
     records = st.list(kind=kind_of(kind), space_key=space)
     if as_json:
         emit_json({"store": str(st.path), "embeddings": [r.to_dict() for r in records]})
@@ -70,7 +71,7 @@ def store_show(
     as_json: bool = JsonOption,
 ) -> None:
     """Show one embedding: metadata and a summary of its vector."""
-    e = open_store(store).get(_ref(ref), kind=kind_of(kind), space_key=space)
+    e = open_store(store, readonly=True).get(_ref(ref), kind=kind_of(kind), space_key=space)
     v = np.asarray(e.vector, dtype=np.float64).ravel()
     summary = {
         "size": int(v.size),
@@ -98,7 +99,18 @@ def store_show(
         f"range [{summary['min']:.3g}, {summary['max']:.3g}]"
     )
     for key, val in sorted(info["meta"].items()):
-        out.print(f"{key:<8}{val}" if len(key) < 8 else f"{key}  {val}")
+        if key == "prompt" and isinstance(val, dict):
+            _print_prompt(val)
+        else:
+            out.print(f"{key:<8}{val}" if len(key) < 8 else f"{key}  {val}")
+
+
+def _print_prompt(prompt: dict) -> None:
+    """The prompt a stored MTE was made with, as it was then (the file may have changed)."""
+    out.print(f"prompt  {prompt.get('id')} (hash {str(prompt.get('hash', ''))[:12]})")
+    for field in ("template", "verbalizer", "chat", "system", "answer_prefix", "source"):
+        if prompt.get(field) not in (None, ""):
+            out.print(f"  {field:<14}{prompt[field]!r}")
 
 
 @store_app.command("delete")
@@ -110,7 +122,7 @@ def store_delete(
     as_json: bool = JsonOption,
 ) -> None:
     """Delete embeddings by name (all kinds and spaces unless narrowed) or by #id."""
-    st = open_store(store)
+    st = open_store(store, create=False)
     n = st.delete(_ref(ref), kind=kind_of(kind), space_key=space)
     if n == 0:
         raise FuteError(f"no embedding {ref!r} in {st.path}; see `fute store list`")
@@ -124,18 +136,49 @@ def store_delete(
 def store_export(
     dest: Path = typer.Argument(..., help="Output file: .npz (NumPy) or .parquet."),
     space: str = SpaceOption,
+    force: bool = ForceOption,
     store: Path = StoreOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Export vectors and metadata to NumPy (.npz) or Parquet."""
-    st = open_store(store)
+    """Export vectors and metadata to NumPy (.npz) or Parquet (damaged rows are left out)."""
+    st = open_store(store, readonly=True)
     with working(f"exporting {st.path}"):
-        path = st.export(dest, space_key=space)
-    n = len(st.list(space_key=space))
+        path = st.export(dest, space_key=space, overwrite=force)
+    n = len(st.list(space_key=space)) - len(st.skipped)
     if as_json:
-        emit_json({"path": str(path), "embeddings": n})
+        emit_json({"path": str(path), "embeddings": n, "left_out": [s[0] for s in st.skipped]})
     else:
         out.print(f"wrote {n} embeddings to {path}")
+
+
+@store_app.command("import")
+def store_import(
+    files: list[Path] = typer.Argument(
+        ..., help="An .npz from `fute store export`, or one kept after a failed write."
+    ),
+    store: Path = StoreOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Store the embeddings of .npz files (each file in one transaction).
+
+    A file kept in the cache's pending/ folder after a failed write is removed once stored.
+    """
+    from fute.paths import cache_dir
+    from fute.store import PENDING_DIR
+
+    st = open_store(store)
+    pending = (cache_dir() / PENDING_DIR).resolve()
+    done = []
+    for f in files:
+        ids = st.import_file(f)
+        if f.expanduser().resolve().parent == pending:
+            f.expanduser().unlink(missing_ok=True)
+        done.append({"file": str(f), "ids": ids})
+        if not as_json:
+            s = "s" if len(ids) != 1 else ""
+            out.print(f"stored {len(ids)} embedding{s} from {f} in {st.path}")
+    if as_json:
+        emit_json({"store": str(st.path), "imported": done})
 
 
 def rank_cmd(
@@ -154,7 +197,7 @@ def rank_cmd(
     """Rank stored candidates by cosine similarity to TARGET, within TARGET's space."""
     from fute.ranking import rank
 
-    st = open_store(store)
+    st = open_store(store, readonly=True)
     tgt = st.get(_ref(target), kind=kind_of(target_kind), space_key=space)
     candidates = st.load(kind=kind_of(kind), space_key=tgt.space_key)
     ranked = rank(tgt, candidates, top=top)
@@ -187,15 +230,16 @@ def report_cmd(
         Path("fute-report"), "--out", help="Folder for index.html and the PNG files."
     ),
     title: str = typer.Option("fute report", "--title", help="Title of the page."),
+    force: bool = typer.Option(False, "--force", help="Replace a report already in --out."),
     store: Path = StoreOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Write an HTML report (heat-maps, a 2-D map, rankings) of everything in the store."""
     from fute.report import write_report
 
-    st = open_store(store)
+    st = open_store(store, readonly=True)
     with working("drawing the report"):
-        index = write_report(st, out_dir, title=title)
+        index = write_report(st, out_dir, title=title, overwrite=force)
     if as_json:
         emit_json(
             {
