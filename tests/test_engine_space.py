@@ -94,6 +94,8 @@ def test_metadata_records_provenance_versions_and_training():
     assert meta["data"]["labels"] == ["negative", "positive"]
     assert set(meta["versions"]) >= {"fute", "torch", "transformers"}
     assert meta["space"]["hparams"]["positions"] == 4
+    assert meta["settings"] == {"max_examples": 24}  # per embedding, not in the key
+    assert "max_examples" not in meta["space"]["hparams"]
     assert meta["training"]["steps"] == 3
     assert meta["training"]["n_examples"] == 24
     assert meta["space"]["surrogate_sha256"] == load_surrogate().weights_sha256

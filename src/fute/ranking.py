@@ -1,13 +1,16 @@
 """Ranking by cosine similarity within one embedding space.
 
 Every function here refuses to compare vectors of different spaces (`SpaceMismatchError`):
-two spaces differ in surrogate, method or seed, so their coordinates mean different things.
+two spaces differ in surrogate, method, seed or a space-defining hyper-parameter, so their
+coordinates mean different things. When a target's space holds no candidates,
+`no_candidates_message` says which setting separates it from the spaces that do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -96,3 +99,87 @@ def group_by_space(embeddings: Sequence[TaskEmbedding]) -> dict[str, list[TaskEm
     for e in embeddings:
         groups.setdefault(e.space_key, []).append(e)
     return groups
+
+
+# the CLI flag that sets a space-defining setting of `fute embed`; the others are Python-only
+_FLAGS = {"method": "--method", "seed": "--seed"}
+
+
+def _fix(settings: list[tuple[str, Any]]) -> str:
+    """How to embed into a space with these values: CLI flags, else a `Space(...)` call."""
+    flags = [f"{_FLAGS[k]} {v}" for k, v in settings if k in _FLAGS]
+    python = [f"{k}={v!r}" for k, v in settings if k not in _FLAGS]
+    parts = [" ".join(flags)] if flags else []
+    if python:
+        parts.append(f"Space({', '.join(python)}) in Python")
+    return " and ".join(parts)
+
+
+def no_candidates_message(target, others: Sequence, kind: str | None = None) -> str:
+    """One line for a ranking that found no candidates: where candidates are and how to match.
+
+    `target` and `others` are stored records or embeddings (``space_key``, ``kind``,
+    ``name``, ``meta``); `others` are the embeddings of the asked `kind` in every space. The
+    space holding most of them is diffed against the target's (``meta["space"]``, see
+    `fute.space.space_differences`) and the message names each differing setting with
+    both values and the flag (or `Space` argument) that matches them.
+    """
+    from fute.space import short_key, space_differences
+
+    what = kind or "other"
+    here = short_key(target.space_key)
+    groups: dict[str, list] = {}
+    for o in others:
+        if o.space_key != target.space_key and not (
+            o.kind == target.kind and o.name == target.name
+        ):
+            groups.setdefault(o.space_key, []).append(o)
+    if not groups:
+        return (
+            f"no {what} embeddings in space {here} to rank against {target.name!r}, nor in any "
+            "other space of the store; embed some with `fute embed`"
+        )
+    ours = target.meta.get("space") or {}
+
+    def diffs(key: str) -> list[tuple[str, Any, Any]]:
+        return space_differences(ours, groups[key][0].meta.get("space") or {})
+
+    best = max(groups, key=lambda k: (len(groups[k]), -len(diffs(k))))
+    found = diffs(best)
+    n = len(groups[best])
+    head = (
+        f"no {what} embeddings in the space of {target.name!r} ({here}), but {n} in "
+        f"{short_key(best)}"
+    )
+    rest = sum(len(v) for k, v in groups.items() if k != best)
+    tail = f" ({rest} more in {len(groups) - 1} other spaces: `fute store list`)" if rest else ""
+    # settings that are per embedding now, or known to one key only: an older fute's key
+    from fute.methods import PER_EMBEDDING_SETTINGS
+
+    per_embedding = {"pool_size", *PER_EMBEDDING_SETTINGS.get(ours.get("method"), ())}
+    legacy = [(k, a, b) for k, a, b in found if k in per_embedding or a is None or b is None]
+    changed = [d for d in found if d not in legacy]
+    if not found:
+        return (
+            f"{head}, whose key differs although the recorded settings agree; re-embed "
+            f"{target.name!r} with this fute to put it in that space{tail}"
+        )
+    if changed:
+        said = ", ".join(f"{k} ({a!r} vs {b!r})" for k, a, b in changed)
+        how = (
+            f"which differs in {said}: embed {target.name!r} again with "
+            f"{_fix([(k, b) for k, _, b in changed])} (or the candidates with "
+            f"{_fix([(k, a) for k, a, _ in changed])})"
+        )
+    else:
+        how = "which differs only in amounts of data"
+    if legacy:
+        said = ", ".join(
+            f"{k} ({'absent' if a is None else repr(a)} vs {'absent' if b is None else repr(b)})"
+            for k, a, b in legacy
+        )
+        how += (
+            f"{'; also' if changed else ':'} {said}, which an older fute kept in the space key; "
+            "re-embed with this version (amounts of data no longer split spaces)"
+        )
+    return f"{head}, {how}{tail}"

@@ -11,9 +11,17 @@ probabilities over its label names (cached on disk), and trains the same method 
 soft targets. Heads are tied to label *names* in canonical order, so the DTE of a
 positive/negative data set and the MTE of a negative/positive model line up.
 
-The space key names everything the vectors depend on: the surrogate's name and weight hash,
-the method, a hash of the hyper-parameters (defaults filled in) and the seed. `cosine`
-refuses to compare vectors of two keys (`SpaceMismatchError`).
+The space key names everything the coordinates depend on: the surrogate's name and weight
+hash, the method, a hash of the method's *space-defining* hyper-parameters (defaults filled
+in) and the seed. `cosine` refuses to compare vectors of two keys (`SpaceMismatchError`).
+How much data one embedding is made from (``max_examples``, ``fisher_examples``, the MTE's
+``pool_size``) and batching that does not change the result are *per-embedding settings*:
+kept in the embedding's ``meta["settings"]``, not in the key, and can be given per call::
+
+    small = space.dataset_embedding("sentiment-imdb", max_examples=64)  # same space
+    quick = space.model_embedding(VaderModel(), pool_size=200)          # same space
+
+docs/methods.md has the table of which setting is which.
 """
 
 from __future__ import annotations
@@ -62,6 +70,43 @@ def versions() -> dict[str, str]:
     }
 
 
+def short_key(space_key: str) -> str:
+    """A short id of a space key that fits narrow terminals: ``fisher-s0-3fa2c1``.
+
+    Method and seed as in the key, then 6 hex digits of the sha256 of the whole key (so two
+    surrogates or two hyper-parameter sets get two ids).
+    """
+    digest = hashlib.sha256(space_key.encode()).hexdigest()[:6]
+    parts = space_key.rsplit("/", 3)
+    if len(parts) == 4 and parts[3].startswith("seed"):
+        return f"{parts[1]}-s{parts[3][4:]}-{digest}"
+    return f"space-{digest}"
+
+
+def space_differences(a: dict, b: dict) -> list[tuple[str, Any, Any]]:
+    """What differs between two spaces, from their stored descriptions (`Space.describe()`).
+
+    Returns (setting, value in a, value in b) for the surrogate, method, seed and, when the
+    methods agree, each hyper-parameter; None stands for "not in that space's key" (an older
+    fute kept per-embedding settings such as ``pool_size`` in the key).
+    """
+    diffs: list[tuple[str, Any, Any]] = []
+    if a.get("surrogate") != b.get("surrogate"):
+        diffs.append(("surrogate", a.get("surrogate"), b.get("surrogate")))
+    elif a.get("surrogate_sha256") != b.get("surrogate_sha256"):
+        short = [str(x.get("surrogate_sha256"))[:16] for x in (a, b)]
+        diffs.append(("surrogate weights", *short))
+    for name in ("method", "seed"):
+        if a.get(name) != b.get(name):
+            diffs.append((name, a.get(name), b.get(name)))
+    if a.get("method") == b.get("method"):
+        ha, hb = a.get("hparams") or {}, b.get("hparams") or {}
+        for name in sorted(set(ha) | set(hb)):
+            if ha.get(name) != hb.get(name):
+                diffs.append((name, ha.get(name), hb.get(name)))
+    return diffs
+
+
 @contextlib.contextmanager
 def deterministic_torch():
     """Deterministic kernels while embedding; the caller's setting is restored afterwards."""
@@ -80,9 +125,10 @@ class Space:
 
     `surrogate` is a loaded `Surrogate`, a hub name or folder, or None for the bundled
     all-MiniLM-L6-v2. `hparams` are the method's hyper-parameters (see
-    ``fute.methods.<method>``); unknown names raise. `pool_size` is how many pool inputs
-    an MTE asks the model about (the paper: ~1000). `progress=False` silences progress bars
-    (None: shown on a terminal).
+    ``fute.methods.<method>``), space-defining and per-embedding alike; unknown names
+    raise. `pool_size` is how many pool inputs an MTE asks the model about (the paper:
+    ~1000; per-embedding). `progress=False` silences progress bars (None: shown on a
+    terminal).
     """
 
     def __init__(
@@ -117,8 +163,39 @@ class Space:
 
     @property
     def hparams(self) -> dict:
-        """Every hyper-parameter the vectors depend on, defaults filled in."""
-        return {**self.method.hparams(), "pool_size": self.pool_size}
+        """The space-defining hyper-parameters, defaults filled in: the key hashes these."""
+        return self.method.hparams()
+
+    @property
+    def settings(self) -> dict:
+        """The per-embedding settings (amounts of data, batching): not part of the key."""
+        return {**self.method.settings(), "pool_size": self.pool_size}
+
+    def with_settings(self, **settings: Any) -> Space:
+        """The same space (same key) with other per-embedding settings, e.g. ``max_examples``.
+
+        Space-defining names are refused: another value would make another space.
+        """
+        known = set(self.settings)
+        for name in settings:
+            if name in self.hparams:
+                raise FuteError(
+                    f"{name} defines the space (it changes the coordinates or the training "
+                    f"recipe), so it cannot change per embedding; make another "
+                    f"Space({name}=...) instead"
+                )
+            if name not in known:
+                raise FuteError(
+                    f"method {self.method.name!r} has no per-embedding setting {name!r}; "
+                    f"known: {', '.join(sorted(known))}"
+                )
+        return Space(
+            self._surrogate,  # a loaded surrogate is shared, not loaded again
+            method=self.method.name,
+            seed=self.seed,
+            progress=self.progress,
+            **{**self.hparams, **self.settings, **settings},
+        )
 
     @property
     def hparams_hash(self) -> str:
@@ -145,13 +222,16 @@ class Space:
         return f"Space(surrogate={given!r}, method={self.method.name!r}, seed={self.seed})"
 
     # -- embeddings --------------------------------------------------------------------------
-    def _embed(self, examples: Examples, kind: str, name: str, meta: dict) -> TaskEmbedding:
+    def _embed(
+        self, examples: Examples, kind: str, name: str, meta: dict, settings: dict
+    ) -> TaskEmbedding:
         start = time.perf_counter()
         with deterministic_torch():
             result = self.method.embed(self.surrogate, examples, self.seed, progress=self.progress)
         meta = {
             **meta,
             "space": self.describe(),
+            "settings": settings,
             "training": result.info,
             "versions": versions(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -162,9 +242,15 @@ class Space:
         )
 
     def dataset_embedding(
-        self, data, name: str | None = None, split: str = "train"
+        self, data, name: str | None = None, split: str = "train", **settings: Any
     ) -> TaskEmbedding:
-        """The DTE of a labelled data set: an `Examples`, a catalogue name or a file path."""
+        """The DTE of a labelled data set: an `Examples`, a catalogue name or a file path.
+
+        `settings` override per-embedding settings for this one embedding (e.g.
+        ``max_examples=64``); it stays in this space.
+        """
+        if settings:
+            return self.with_settings(**settings).dataset_embedding(data, name, split)
         if not isinstance(data, Examples):
             from fute.data.loaders import load_data
 
@@ -184,17 +270,27 @@ class Space:
                 "provenance": data.provenance,
             }
         }
-        return self._embed(data, "dataset", name or data.name or "dataset", meta)
+        return self._embed(
+            data, "dataset", name or data.name or "dataset", meta, self.method.settings()
+        )
 
     def model_embedding(
-        self, model, name: str | None = None, kind: str | None = None, exclude=()
+        self,
+        model,
+        name: str | None = None,
+        kind: str | None = None,
+        exclude=(),
+        **settings: Any,
     ) -> TaskEmbedding:
         """The MTE of a black-box model, from its soft answers on the space's pool sample.
 
         `exclude` names pool sources to leave out (the data sets the MTE will be compared
         with, to avoid leakage). `kind` defaults to ``prompted-lm`` for models with a
-        prompt and ``model`` otherwise.
+        prompt and ``model`` otherwise. `settings` override per-embedding settings for this
+        one embedding (e.g. ``pool_size=200``); it stays in this space.
         """
+        if settings:
+            return self.with_settings(**settings).model_embedding(model, name, kind, exclude)
         from fute.models.answers import cached_predict
         from fute.models.protocol import model_identity, model_name
 
@@ -239,7 +335,7 @@ class Space:
                 "content_sha256": pool.content_hash(),
             },
         }
-        return self._embed(soft, kind, name, meta)
+        return self._embed(soft, kind, name, meta, self.settings)
 
     def pool(self, arity: int, exclude=()) -> Examples:
         """The space's pool sample for one input arity: the same for every model."""

@@ -32,24 +32,52 @@ MethodOption = typer.Option(
     "fisher", "--method", help="Embedding method: fisher, prefix or mean-embedding."
 )
 SeedOption = typer.Option(0, "--seed", help="Seed of the space (head and prefix init, sampling).")
+# Per-embedding settings (docs/methods.md): how much data, recorded with the embedding but not
+# part of the space key, so embeddings made with other amounts still rank together.
 MaxExamplesOption = typer.Option(
-    None, "--max-examples", min=2, help="Use a seeded sample of at most this many examples."
+    None,
+    "--max-examples",
+    min=2,
+    help="Use a seeded sample of at most this many examples (default: 1000; stays in the "
+    "same space).",
+)
+FisherExamplesOption = typer.Option(
+    None,
+    "--fisher-examples",
+    min=1,
+    help="fisher only: examples whose gradients are averaged (default: 256; same space).",
 )
 
 
-def _space(method: str, seed: int, max_examples: int | None, pool_size: int | None = None):
+def _space(
+    method: str,
+    seed: int,
+    max_examples: int | None,
+    fisher_examples: int | None,
+    pool_size: int | None = None,
+):
     from fute.space import DEFAULT_POOL_SIZE, Space
 
-    hparams = {"max_examples": max_examples} if max_examples else {}
-    return Space(method=method, seed=seed, pool_size=pool_size or DEFAULT_POOL_SIZE, **hparams)
+    settings = {"max_examples": max_examples, "fisher_examples": fisher_examples}
+    settings = {k: v for k, v in settings.items() if v is not None}
+    space = Space(method=method, seed=seed, pool_size=pool_size or DEFAULT_POOL_SIZE)
+    if fisher_examples is not None and "fisher_examples" not in space.settings:
+        raise FuteError(
+            f"--fisher-examples applies to --method fisher only, not {space.method.name}; drop it"
+        )
+    return space.with_settings(**settings) if settings else space
 
 
 def _report(emb, store, as_json: bool, row_id: int) -> dict:
+    from fute.space import short_key
+
     info = {
         "id": row_id,
         "kind": emb.kind,
         "name": emb.name,
         "space_key": emb.space_key,
+        "space": short_key(emb.space_key),
+        "settings": emb.meta.get("settings", {}),
         "size": int(emb.vector.size),
         "store": str(store.path),
         "seconds": emb.meta.get("seconds"),
@@ -57,7 +85,7 @@ def _report(emb, store, as_json: bool, row_id: int) -> dict:
     if not as_json:
         out.print(
             f"stored {emb.kind} [bold]{emb.name}[/bold] (#{row_id}, {info['size']:,} values) "
-            f"in space {emb.space_key}"
+            f"in space {info['space']}"
         )
     return info
 
@@ -70,6 +98,7 @@ def embed_dataset(
     method: str = MethodOption,
     seed: int = SeedOption,
     max_examples: int = MaxExamplesOption,
+    fisher_examples: int = FisherExamplesOption,
     split: str = typer.Option("train", "--split", help="Split of a catalogue data set."),
     text: str = typer.Option(None, "--text", help="Text column of a file."),
     pair: str = typer.Option(None, "--pair", help="Second-text column of a file (pair tasks)."),
@@ -84,7 +113,7 @@ def embed_dataset(
     from fute.data.loaders import load_data
 
     st = open_store(store)  # fail on a bad store before spending minutes
-    space = _space(method, seed, max_examples)
+    space = _space(method, seed, max_examples, fisher_examples)
     with working(f"loading {data}"):
         examples = load_data(data, split=split, text=text, pair=pair, label=label)
     with working(f"embedding {examples.name or data} ({len(examples)} examples, {method})"):
@@ -130,8 +159,12 @@ def embed_model(
     method: str = MethodOption,
     seed: int = SeedOption,
     max_examples: int = MaxExamplesOption,
+    fisher_examples: int = FisherExamplesOption,
     pool_size: int = typer.Option(
-        None, "--pool-size", min=2, help="Pool inputs the model answers (default: 1000)."
+        None,
+        "--pool-size",
+        min=2,
+        help="Pool inputs the model answers (default: 1000; stays in the same space).",
     ),
     exclude: list[str] = typer.Option(
         None, "--exclude", help="Pool source to leave out (a data set you will compare with)."
@@ -147,7 +180,7 @@ def embed_model(
     from fute.models.prompted import PromptedLM
 
     st = open_store(store)
-    space = _space(method, seed, max_examples, pool_size)
+    space = _space(method, seed, max_examples, fisher_examples, pool_size)
     if prompt:
         backend = load_lm_backend(spec)
         models = [(PromptedLM(backend, p), "prompted-lm") for p in _prompts(prompt)]

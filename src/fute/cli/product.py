@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import typer
+from rich import box
 from rich.table import Table
 
 from fute.cli.output import (
@@ -38,28 +39,116 @@ def _when(t: float) -> str:
     return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
 
 
+def _space_key(st, space: str | None) -> str | None:
+    """A `--space` value as a full key: a short id (`fisher-s0-3fa2c1`) is looked up."""
+    from fute.space import short_key
+
+    if space is None:
+        return None
+    matches = [k for k in st.spaces() if short_key(k) == space.strip()]
+    return matches[0] if len(matches) == 1 else space
+
+
+def _space_legend(records, width: int) -> list[str]:
+    """One line per space of the listed records: short id, method, seed, count, and the
+    space-defining settings that tell it apart from other spaces of its method."""
+    import textwrap
+
+    from fute.space import short_key
+
+    spaces: dict[str, list] = {}
+    for r in records:
+        spaces.setdefault(r.space_key, []).append(r)
+    described = {k: v[0].meta.get("space") or {} for k, v in spaces.items()}
+    ids = {k: short_key(k) for k in spaces}
+    pad = max(len(i) for i in ids.values()) + 4
+    lines = ["spaces (full keys: --wide or --json):"]
+    for key, recs in spaces.items():
+        d = described[key]
+        peers = [o for o in described.values() if o.get("method") == d.get("method")]
+        hp = d.get("hparams") or {}
+        varying = [
+            f"{n}={hp[n]}"
+            for n in sorted(hp)
+            if any((o.get("hparams") or {}).get(n) != hp[n] for o in peers)
+        ]
+        text = f"{d.get('method', '?')}, seed {d.get('seed', '?')}, {len(recs)} embedding" + (
+            "s" if len(recs) != 1 else ""
+        )
+        if varying:
+            text += "; " + ", ".join(varying)
+        lines += textwrap.wrap(
+            text,
+            width=max(width, pad + 20),
+            initial_indent=f"  {ids[key]}".ljust(pad),
+            subsequent_indent=" " * pad,
+            break_on_hyphens=False,
+        )
+    surrogates = sorted(
+        {f"{d.get('surrogate')}@{str(d.get('surrogate_sha256'))[:16]}" for d in described.values()}
+    )
+    for s in surrogates:
+        lines += textwrap.wrap(f"surrogate {s}", width=max(width, 40), subsequent_indent="  ")
+    return lines
+
+
 @store_app.command("list")
 def store_list(
     kind: str = KindOption,
     space: str = SpaceOption,
+    wide: bool = typer.Option(
+        False, "--wide", help="Show full space keys instead of short ids and a legend."
+    ),
     store: Path = StoreOption,
     as_json: bool = JsonOption,
 ) -> None:
     """List stored embeddings (no vectors are read)."""
+    from rich.text import Text
+
+    from fute.space import short_key
+
     st = open_store(store, readonly=True)
-    records = st.list(kind=kind_of(kind), space_key=space)
+    records = st.list(kind=kind_of(kind), space_key=_space_key(st, space))
     if as_json:
-        emit_json({"store": str(st.path), "embeddings": [r.to_dict() for r in records]})
+        emit_json(
+            {
+                "store": str(st.path),
+                "embeddings": [{**r.to_dict(), "space": short_key(r.space_key)} for r in records],
+            }
+        )
         return
     if not records:
         err.print(f"no embeddings in {st.path}; compute some with `fute embed` or `fute demo`")
         return
-    table = Table(title=f"{len(records)} embeddings in {st.path}", title_justify="left")
+    table = Table(
+        title=f"{len(records)} embeddings in {st.path}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,  # no side borders, two spaces between columns: fits 80 columns
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for col in ("id", "kind", "name", "space", "size", "created"):
-        table.add_column(col, justify="right" if col in ("id", "size") else "left")
+        table.add_column(
+            col,
+            justify="right" if col in ("id", "size") else "left",
+            no_wrap=col in ("id", "space", "size", "created") and not wide,
+            overflow="fold",  # long names wrap onto more lines, never cut
+        )
     for r in records:
-        table.add_row(str(r.id), r.kind, r.name, r.space_key, f"{r.dim:,}", _when(r.created))
+        table.add_row(
+            str(r.id),
+            r.kind,
+            Text(r.name),
+            r.space_key if wide else short_key(r.space_key),
+            f"{r.dim:,}",
+            _when(r.created),
+        )
     out.print(table)
+    if not wide:
+        out.print()
+        for line in _space_legend(records, out.width):
+            out.print(Text(line))
 
 
 @store_app.command("show")
@@ -195,28 +284,31 @@ def rank_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Rank stored candidates by cosine similarity to TARGET, within TARGET's space."""
-    from fute.ranking import rank
+    from fute.ranking import no_candidates_message, rank
+    from fute.space import short_key
 
     st = open_store(store, readonly=True)
-    tgt = st.get(_ref(target), kind=kind_of(target_kind), space_key=space)
+    tgt = st.get(_ref(target), kind=kind_of(target_kind), space_key=_space_key(st, space))
     candidates = st.load(kind=kind_of(kind), space_key=tgt.space_key)
     ranked = rank(tgt, candidates, top=top)
+    # nothing to rank against: say which setting separates the target from the candidates
+    # in other spaces; with --json the document still goes to stdout, but the exit is 2
+    problem = None if ranked else no_candidates_message(tgt, st.list(kind=kind_of(kind)), kind)
     if as_json:
-        emit_json(
-            {
-                "target": {"name": tgt.name, "kind": tgt.kind, "id": tgt.meta.get("store_id")},
-                "space_key": tgt.space_key,
-                "results": [r.to_dict() for r in ranked],
-            }
-        )
+        doc = {
+            "target": {"name": tgt.name, "kind": tgt.kind, "id": tgt.meta.get("store_id")},
+            "space_key": tgt.space_key,
+            "space": short_key(tgt.space_key),
+            "results": [r.to_dict() for r in ranked],
+        }
+        emit_json({**doc, "error": problem} if problem else doc)
+    if problem:
+        raise FuteError(problem)
+    if as_json:
         return
-    if not ranked:
-        raise FuteError(
-            f"no {kind or 'other'} embeddings in space {tgt.space_key} to rank against {tgt.name!r}; "
-            "embed some with `fute embed`"
-        )
     table = Table(
-        title=f"Most similar to {tgt.name} ({tgt.kind}) in {tgt.space_key}", title_justify="left"
+        title=f"Most similar to {tgt.name} ({tgt.kind}) in space {short_key(tgt.space_key)}",
+        title_justify="left",
     )
     for col, just in (("#", "right"), ("name", "left"), ("kind", "left"), ("cosine", "right")):
         table.add_column(col, justify=just)

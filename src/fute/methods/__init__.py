@@ -9,6 +9,18 @@ with one verb::
 
 ``fisher`` (TaskEmb in FUTE), ``prefix`` (TuPaTE in FUTE) and the ``mean-embedding``
 baseline are registered here; `make_method(name, **hparams)` builds one.
+
+A method's hyper-parameters come in two groups (docs/methods.md, "What defines a space"):
+
+- ``method.hparams()``: the *space-defining* ones, which change the coordinates or the
+  training recipe (input length, learning rate, step budget, head, prefix, projection).
+  The space key hashes these alone.
+- ``method.settings()``: the *per-embedding* ones, listed in the parameter class's
+  ``PER_EMBEDDING``: how much data one embedding is computed from (``max_examples``,
+  ``fisher_examples``) and how it is batched where batching does not change the result
+  (``fisher_batch_size``, the mean-embedding's ``batch_size``). They are kept in each
+  embedding's provenance, never in the key, so embeddings made with different amounts of
+  data still compare.
 """
 
 from __future__ import annotations
@@ -22,6 +34,13 @@ import numpy as np
 from fute.errors import FuteError
 
 METHODS = ("fisher", "prefix", "mean-embedding")
+# per-embedding settings of each method (its params' PER_EMBEDDING), readable without torch;
+# a Space adds "pool_size" (model embeddings)
+PER_EMBEDDING_SETTINGS = {
+    "fisher": ("max_examples", "fisher_examples", "fisher_batch_size"),
+    "prefix": ("max_examples",),
+    "mean-embedding": ("max_examples", "batch_size"),
+}
 
 
 @dataclass
@@ -32,7 +51,11 @@ class MethodResult:
 
 class Method(Protocol):
     name: str
-    params: Any  # a frozen dataclass of hyper-parameters
+    params: Any  # a frozen dataclass of hyper-parameters with a PER_EMBEDDING tuple
+
+    def hparams(self) -> dict: ...
+
+    def settings(self) -> dict: ...
 
     def embed(
         self, surrogate, examples, seed: int, progress: bool | None = None
@@ -53,6 +76,17 @@ def resolve_params(cls: type, method: str, hparams: dict) -> Any:
     if callable(check):
         check()
     return params
+
+
+def space_hparams(params: Any) -> dict:
+    """The space-defining hyper-parameters of a parameter dataclass (all but PER_EMBEDDING)."""
+    per_embedding = set(getattr(params, "PER_EMBEDDING", ()))
+    return {k: v for k, v in dataclasses.asdict(params).items() if k not in per_embedding}
+
+
+def embedding_settings(params: Any) -> dict:
+    """The per-embedding settings of a parameter dataclass (its PER_EMBEDDING names)."""
+    return {k: getattr(params, k) for k in getattr(params, "PER_EMBEDDING", ())}
 
 
 def positive(name: str, value: float, allow_zero: bool = False) -> None:

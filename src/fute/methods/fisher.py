@@ -33,14 +33,22 @@ measures vocabulary overlap and doubles the vector. ``word_embeddings=True`` kee
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from fute.errors import FuteError, ModelError
-from fute.methods import MethodResult, positive, resolve_params
+from fute.methods import (
+    PER_EMBEDDING_SETTINGS,
+    MethodResult,
+    embedding_settings,
+    positive,
+    resolve_params,
+    space_hparams,
+)
 from fute.methods.training import (
     TrainSettings,
     derived_seed,
@@ -73,7 +81,13 @@ class FisherParams:
       space's seeded sparse random projection (`fute.projection`) to this many dimensions,
       which keeps the ranking of cosine similarities (benchmarks/bench_projection.py) at a
       tiny fraction of the size; 0 keeps the full float32 vector.
+
+    ``max_examples``, ``fisher_examples`` (amounts of data) and ``fisher_batch_size`` (the
+    Fisher sum does not depend on it, up to float rounding) are per-embedding settings:
+    recorded with each embedding, not part of the space key (``PER_EMBEDDING``).
     """
+
+    PER_EMBEDDING: ClassVar[tuple[str, ...]] = PER_EMBEDDING_SETTINGS["fisher"]
 
     max_examples: int = 1000
     max_length: int = 64
@@ -336,7 +350,12 @@ class FisherMethod:
         self.params: FisherParams = resolve_params(FisherParams, self.name, hparams)
 
     def hparams(self) -> dict:
-        return asdict(self.params)
+        """The space-defining hyper-parameters (the space key hashes these)."""
+        return space_hparams(self.params)
+
+    def settings(self) -> dict:
+        """The per-embedding settings (kept in each embedding's provenance)."""
+        return embedding_settings(self.params)
 
     def embed(
         self, surrogate: Surrogate, examples, seed: int, progress: bool | None = None

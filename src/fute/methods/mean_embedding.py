@@ -9,12 +9,20 @@ model embeddings would be identical; `Space.model_embedding` refuses it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from fute.methods import MethodResult, positive, resolve_params
+from fute.methods import (
+    PER_EMBEDDING_SETTINGS,
+    MethodResult,
+    embedding_settings,
+    positive,
+    resolve_params,
+    space_hparams,
+)
 from fute.methods.training import batches, derived_seed
 from fute.surrogate import Surrogate, mean_pool
 
@@ -25,7 +33,12 @@ class MeanEmbeddingParams:
     - ``max_length=128``: no training here, so the paper's length is affordable.
     - ``batch_size=64``: inference only.
     - ``normalize=True``: unit-normalise each sentence vector before averaging (how MiniLM's
-      sentence embeddings are meant to be compared), so long inputs do not dominate."""
+      sentence embeddings are meant to be compared), so long inputs do not dominate.
+
+    ``max_examples`` and ``batch_size`` are per-embedding settings (how much data, and
+    batching, which does not change the mean): not part of the space key."""
+
+    PER_EMBEDDING: ClassVar[tuple[str, ...]] = PER_EMBEDDING_SETTINGS["mean-embedding"]
 
     max_examples: int = 1000
     max_length: int = 128
@@ -45,7 +58,12 @@ class MeanEmbeddingMethod:
         self.params: MeanEmbeddingParams = resolve_params(MeanEmbeddingParams, self.name, hparams)
 
     def hparams(self) -> dict:
-        return asdict(self.params)
+        """The space-defining hyper-parameters (the space key hashes these)."""
+        return space_hparams(self.params)
+
+    def settings(self) -> dict:
+        """The per-embedding settings (kept in each embedding's provenance)."""
+        return embedding_settings(self.params)
 
     def embed(
         self, surrogate: Surrogate, examples, seed: int, progress: bool | None = None

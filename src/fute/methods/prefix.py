@@ -17,14 +17,22 @@ prefix never trains).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from fute.errors import ModelError
-from fute.methods import MethodResult, positive, resolve_params
+from fute.methods import (
+    PER_EMBEDDING_SETTINGS,
+    MethodResult,
+    embedding_settings,
+    positive,
+    resolve_params,
+    space_hparams,
+)
 from fute.methods.training import TrainSettings, derived_seed, fit, generator, label_head
 from fute.surrogate import Batch, Surrogate, mean_pool
 
@@ -139,7 +147,12 @@ class PrefixParams:
       averaged over layers. The initial value is shared by every embedding of the space, so
       it carries no information about the task, yet it dominates the raw parameters after
       a short training run and pushes every cosine similarity towards 1.
+
+    ``max_examples`` (an amount of data) is a per-embedding setting: recorded with each
+    embedding, not part of the space key (``PER_EMBEDDING``).
     """
+
+    PER_EMBEDDING: ClassVar[tuple[str, ...]] = PER_EMBEDDING_SETTINGS["prefix"]
 
     positions: int = 16
     init_std: float = 1.0
@@ -173,7 +186,12 @@ class PrefixMethod:
         self.params: PrefixParams = resolve_params(PrefixParams, self.name, hparams)
 
     def hparams(self) -> dict:
-        return asdict(self.params)
+        """The space-defining hyper-parameters (the space key hashes these)."""
+        return space_hparams(self.params)
+
+    def settings(self) -> dict:
+        """The per-embedding settings (kept in each embedding's provenance)."""
+        return embedding_settings(self.params)
 
     def build(
         self, surrogate: Surrogate, label_names, seed: int
