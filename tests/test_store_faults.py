@@ -498,7 +498,7 @@ def test_the_store_keeps_the_prompt_text_after_the_file_changed(tmp_path, capsys
         "verbalizer": {"negative": ["bad"], "positive": ["good", "great"]},
     }
     prompt_file.write_text(json.dumps(prompt))
-    space = Space(method="fisher", pool_size=8, progress=False)
+    space = Space(method="fisher", pool_size=8, progress=False, max_steps=1, max_length=16)
     e = space.model_embedding(PromptedLM(default_lm(), load_prompt(str(prompt_file))))
     path = tmp_path / "s.sqlite"
     Store(path).add(e)

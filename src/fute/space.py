@@ -335,6 +335,9 @@ class Space:
                 "content_sha256": pool.content_hash(),
             },
         }
+        prompt = getattr(model, "prompt", None)
+        if hasattr(prompt, "to_dict"):  # the prompt's text as used now, not just its id and hash
+            meta["prompt"] = {**prompt.to_dict(), "hash": prompt.hash(), "source": prompt.source}
         return self._embed(soft, kind, name, meta, self.settings)
 
     def pool(self, arity: int, exclude=()) -> Examples:
