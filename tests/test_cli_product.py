@@ -152,6 +152,9 @@ def test_export_and_delete(store, tmp_path):
     ],
 )
 def test_user_errors_print_one_line(tmp_path, args, message):
+    from fute.store import Store
+
+    Store(tmp_path / "s.sqlite")  # an empty store: read commands refuse a missing one
     proc = fute(*args, "--store", str(tmp_path / "s.sqlite"), check=False)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
