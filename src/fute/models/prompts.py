@@ -113,7 +113,7 @@ class Prompt:
         for label, ws in verb.items():
             ws = [ws] if isinstance(ws, str) else ws
             if (
-                not isinstance(ws, list)
+                not isinstance(ws, list | tuple)
                 or not ws
                 or not all(isinstance(w, str) and w.strip() for w in ws)
             ):
