@@ -17,13 +17,16 @@ Everything lands in the default store under the cache, so afterwards `fute rank`
 data, trained models, the models' answers (`fute.models.answers`) and stored embeddings,
 so a second run only re-reads the store, ranks and redraws.
 
-The budget (`DemoPlan`): the demo must finish in about 20 minutes on a 2-core CPU from a
-fresh clone, so its space is smaller than a research run's: at most 128 training examples
-and 8 optimiser steps per embedding, the Fisher over 32 examples, and 64 pool inputs per
-model (the paper uses ~1000). Measured on the shared 2-core machine, SmolLM2 scoring is the
-dominant cost (about 0.35 s per pool input and prompt on an idle machine), then the ~30
-short fisher runs. The embeddings are real but noisier than `benchmarks/` ones;
-raise the caps with `DemoPlan(...)` for a slower, steadier picture.
+The budget (`DemoPlan`): `make demo` must finish in at most 10 minutes on a 2-core CPU
+from a fresh clone, install and data fetch included, so its space is smaller than a
+research run's: at most 128 training examples and 8 optimiser steps per embedding, the
+Fisher over 32 examples, 32 pool inputs per model (the paper uses ~1000), and every model
+answers only the first 48 words of a pool input (`FirstWords`; the surrogate reads 64
+tokens, about that many words). SmolLM2 scoring was the dominant cost: 15 prompts x 64
+whole pool inputs (4,638 prompt tokens per prompt) took 229-478 s; 32 inputs cut to 48
+words are 1,649 tokens per prompt. The embeddings are real but noisier than
+`benchmarks/` ones; raise the caps with `DemoPlan(...)` (or `python -m fute.demo
+--pool-size N --max-words 0`) for a slower, steadier picture.
 """
 
 from __future__ import annotations
@@ -74,6 +77,48 @@ DEMO_HPARAMS = {  # per embedding: ~10 s of training + Fisher on an idle 2-core 
 }
 
 
+class FirstWords:
+    """`model` answering only the first `max_words` words of each input (and of each pair text).
+
+    The surrogate reads the first `max_length` tokens of a pool input (64: about 45 English
+    words), while pool texts run to 1000 characters; a model that reads all of it answers
+    about text the surrogate never sees, and an LLM pays for every token. The cut is part of
+    the identity, so the cached answers of the whole texts are not mixed up with these.
+    """
+
+    def __init__(self, model, max_words: int) -> None:
+        if int(max_words) < 1:
+            raise FuteError(f"max_words must be at least 1, got {max_words}")
+        self.model = model
+        self.max_words = int(max_words)
+        self.labels = tuple(model.labels)
+        self.arity = int(model.arity)
+        self.prompt = getattr(model, "prompt", None)
+        self.batch_size = getattr(model, "batch_size", None)
+
+    @property
+    def name(self) -> str:
+        from fute.models.protocol import model_name
+
+        return model_name(self.model)
+
+    def identity(self) -> str:
+        from fute.models.protocol import model_identity
+
+        return f"{model_identity(self.model)}|first {self.max_words} words"
+
+    def cut(self, text: str) -> str:
+        words = text.split()
+        return " ".join(words[: self.max_words]) if len(words) > self.max_words else text
+
+    def predict_proba(self, inputs):
+        cut = [
+            (self.cut(x[0]), self.cut(x[1])) if isinstance(x, tuple) else self.cut(x)
+            for x in inputs
+        ]
+        return self.model.predict_proba(cut)
+
+
 @dataclass(frozen=True)
 class DemoPlan:
     """What the demo computes; the defaults fit the 20-minute budget (see the module doc)."""
@@ -82,7 +127,8 @@ class DemoPlan:
     target: str = "sentiment-imdb"
     method: str = "fisher"
     seed: int = 0
-    pool_size: int = 64
+    pool_size: int = 32
+    max_words: int | None = 48  # models answer the first N words of a pool input (None: all)
     hparams: dict = field(default_factory=lambda: dict(DEMO_HPARAMS))
     classifier_data: str = "sentiment-pang-lee"
     classifier_examples: int = 512
@@ -96,6 +142,8 @@ class DemoPlan:
             )
         if self.classifier_data == self.target:
             raise FuteError("train the demo classifiers on another data set than the target")
+        if self.max_words is not None and self.max_words < 1:
+            raise FuteError(f"max_words must be at least 1 or None, got {self.max_words}")
 
 
 @dataclass
@@ -261,6 +309,10 @@ def run_demo(
                 store_embedding("dataset", name, lambda name=name: space.dataset_embedding(name))
 
         exclude = (plan.target,)  # its inputs must not be among the pool inputs models answer
+
+        def cut(model):
+            return FirstWords(model, plan.max_words) if plan.max_words else model
+
         models = {
             "vader": VaderModel,
             f"tfidf-logreg@{plan.classifier_data}": lambda: SklearnModel(trained["tfidf"]),
@@ -272,7 +324,7 @@ def run_demo(
                     "model",
                     name,
                     lambda n=name, m=make: space.model_embedding(
-                        m(), name=n, kind="model", exclude=exclude
+                        cut(m()), name=n, kind="model", exclude=exclude
                     ),
                 )
 
@@ -284,7 +336,7 @@ def run_demo(
                 def embed_prompt(prompt=prompt, name=name):
                     nonlocal backend
                     backend = backend or default_lm()  # loaded only if some prompt needs it
-                    model = PromptedLM(backend, prompt)
+                    model = cut(PromptedLM(backend, prompt))
                     return space.model_embedding(
                         model, name=name, kind="prompted-lm", exclude=exclude
                     )
@@ -298,6 +350,7 @@ def run_demo(
                 kind: rank(target, [e for e in embeddings if e.kind == kind], top=plan.top)
                 for kind in ("prompted-lm", "model", "dataset")
             }
+            prompt_order = rank(target, [e for e in embeddings if e.kind == "prompted-lm"])
             run.step("cosine similarities", False, lambda: None)
 
         with run.phase("report"):
@@ -331,4 +384,73 @@ def run_demo(
         "plan": asdict(plan),
         "target": plan.target,
         "ranking": {kind: [r.to_dict() for r in rows] for kind, rows in ranked.items()},
+        "prompt_similarities": {r.embedding.name: r.similarity for r in prompt_order},
     }
+
+
+def benchmark_agreement(result: dict, benchmark: str | os.PathLike) -> dict:
+    """How the demo's prompt order agrees with a prompt-selection benchmark's truth.
+
+    `result` is what `run_demo` returned; `benchmark` a ``prompt_selection.json`` written by
+    ``benchmarks/bench_prompt_selection.py``. Returns, for each truth the benchmark measured
+    (accuracy, macro-F1 of each prompt on labelled examples of the demo's target), the
+    Spearman correlation between those and the demo's cosines (prompt MTE to target DTE),
+    over the prompts both have.
+    """
+    import json
+
+    from fute.evaluation.metrics import spearman
+
+    path = Path(benchmark)
+    try:
+        truth = json.loads(path.read_text("utf-8"))["truth"][result["target"]]["prompts"]
+    except OSError as exc:
+        raise FuteError(f"cannot read benchmark results {path}: {exc.strerror}") from None
+    except (ValueError, KeyError, TypeError):
+        raise FuteError(
+            f"{path} has no prompt-selection truth for {result['target']!r}; give the "
+            "prompt_selection.json of benchmarks/bench_prompt_selection.py"
+        ) from None
+    cosines = {name.split("/", 1)[1]: sim for name, sim in result["prompt_similarities"].items()}
+    shared = [p for p in cosines if p in truth]
+    if len(shared) < 2:
+        raise FuteError(f"the demo and {path} share {len(shared)} prompts; need at least 2")
+    out = {"n_prompts": len(shared), "target": result["target"]}
+    for metric in sorted({m for p in shared for m in truth[p]}):
+        pairs = [(cosines[p], truth[p][metric]) for p in shared if metric in truth[p]]
+        out[f"spearman_{metric}"] = round(spearman(*zip(*pairs, strict=True)), 4)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m fute.demo``: the demo with other caps, and its agreement with a benchmark."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m fute.demo", description=main.__doc__)
+    parser.add_argument("--store", help="store file (default: the default store)")
+    parser.add_argument("--report-dir", help="where the HTML report goes")
+    parser.add_argument("--pool-size", type=int, default=DemoPlan.pool_size)
+    parser.add_argument(
+        "--max-words", type=int, default=DemoPlan.max_words, help="0: models read whole inputs"
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="PROMPT_SELECTION_JSON",
+        help="print the Spearman correlation of the demo's prompt order with this benchmark's",
+    )
+    args = parser.parse_args(argv)
+    plan = DemoPlan(pool_size=args.pool_size, max_words=args.max_words or None)
+    try:
+        result = run_demo(args.store, args.report_dir, plan)
+        if args.compare:
+            print(json.dumps(benchmark_agreement(result, args.compare)))
+    except FuteError as exc:
+        import sys
+
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
