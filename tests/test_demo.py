@@ -113,3 +113,20 @@ def test_benchmark_agreement_says_what_is_wrong_with_its_input(tmp_path):
     one = benchmark_file(tmp_path, {"p1": {"accuracy": 0.5}})
     with pytest.raises(FuteError, match="share 1 prompts; need at least 2"):
         benchmark_agreement(demo_result({"p1": 1.0, "p2": 0.5}), one)
+
+
+def test_a_stored_model_embedding_counts_as_done_only_with_the_plans_caps():
+    from fute.demo import _same_caps
+
+    def meta(n, identity):
+        return {"pool": {"n": n}, "model": {"identity": identity}}
+
+    plan = DemoPlan(pool_size=32, max_words=48)
+    assert _same_caps(meta(32, "vader:3.3.2|first 48 words"), plan)
+    assert not _same_caps(meta(64, "vader:3.3.2|first 48 words"), plan)
+    assert not _same_caps(meta(32, "vader:3.3.2|first 12 words"), plan)
+    assert not _same_caps(meta(32, "vader:3.3.2"), plan)
+    whole = DemoPlan(pool_size=64, max_words=None)
+    assert _same_caps(meta(64, "vader:3.3.2"), whole)
+    assert not _same_caps(meta(64, "vader:3.3.2|first 48 words"), whole)
+    assert not _same_caps({}, whole)

@@ -219,6 +219,15 @@ def _train_models(run: _Run, plan: DemoPlan, folder: Path) -> dict[str, Path]:
     return {"tfidf": tfidf, "minilm": minilm}
 
 
+def _same_caps(meta: dict, plan: DemoPlan) -> bool:
+    """Whether a stored MTE was made with the plan's pool size and word cut (both are
+    per-embedding settings, outside the space key, so the key alone cannot tell)."""
+    identity = str(meta.get("model", {}).get("identity", ""))
+    cut = f"|first {plan.max_words} words" if plan.max_words else ""
+    same_cut = identity.endswith(cut) if cut else "|first " not in identity
+    return meta.get("pool", {}).get("n") == plan.pool_size and same_cut
+
+
 def _quiet_libraries() -> None:
     """One progress bar for the demo: silence the libraries' own loading bars and notices."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -301,8 +310,12 @@ def run_demo(
         with run.phase("train models"):
             trained = _train_models(run, plan, cache_subdir("demo") / "models")
 
+        stored = {(e.kind, e.name): e.meta for e in store.load(space_key=key)}
+
         def store_embedding(kind: str, name: str, compute: Callable[[], object]) -> None:
-            run.step(name, store.contains(kind, name, key), lambda: store.add(compute()))
+            meta = stored.get((kind, name))
+            done = meta is not None and (kind == "dataset" or _same_caps(meta, plan))
+            run.step(name, done, lambda: store.add(compute()))
 
         with run.phase("dataset embeddings"):
             for name in plan.datasets:
