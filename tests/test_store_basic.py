@@ -44,9 +44,7 @@ def test_float16_storage_is_compact_and_close(tmp_path):
     np.testing.assert_allclose(s16.get("big").vector, e.vector, rtol=1e-3, atol=1e-3)
 
     def blob(s):
-        return (
-            sqlite3.connect(s.path).execute("SELECT length(vector) FROM embeddings").fetchone()[0]
-        )
+        return sqlite3.connect(s.path).execute("SELECT length(vector) FROM vectors").fetchone()[0]
 
     assert blob(s16) < 0.55 * blob(s32)
 
@@ -56,9 +54,7 @@ def test_sparse_vectors_are_compressed(tmp_path):
     v[::1000] = 1.0
     store = Store(tmp_path / "s.sqlite")
     store.add(TaskEmbedding(v, SPACE, "model", "sparse"))
-    size = (
-        sqlite3.connect(store.path).execute("SELECT length(vector) FROM embeddings").fetchone()[0]
-    )
+    size = sqlite3.connect(store.path).execute("SELECT length(vector) FROM vectors").fetchone()[0]
     assert size < 0.1 * v.nbytes
     np.testing.assert_array_equal(store.get("sparse").vector, v)
 

@@ -57,18 +57,22 @@ def warnings_of(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("warning: ")]
 
 
+# vectors live in their own table (schema 3), keyed by the row id of their embedding
+VECTOR_OF = "{} WHERE id = (SELECT id FROM embeddings WHERE name = ?)"
+
+
 def set_blob(path, name: str, blob: bytes, check: str | None) -> None:
     con = sqlite3.connect(path)
     if "checksum" in {r[1] for r in con.execute("PRAGMA table_info(embeddings)")}:
         con.execute("UPDATE embeddings SET checksum = ? WHERE name = ?", (check, name))
-    con.execute("UPDATE embeddings SET vector = ? WHERE name = ?", (blob, name))
+    con.execute(VECTOR_OF.format("UPDATE vectors SET vector = ?"), (blob, name))
     con.commit()
     con.close()
 
 
 def get_blob(path, name: str) -> bytes:
     con = sqlite3.connect(path)
-    (blob,) = con.execute("SELECT vector FROM embeddings WHERE name = ?", (name,)).fetchone()
+    (blob,) = con.execute(VECTOR_OF.format("SELECT vector FROM vectors"), (name,)).fetchone()
     con.close()
     return blob
 
@@ -77,7 +81,7 @@ def flip_a_byte(path, name: str) -> None:
     blob = bytearray(get_blob(path, name))
     blob[len(blob) // 2] ^= 0x5A
     con = sqlite3.connect(path)  # the checksum stays: what a bad disk sector would do
-    con.execute("UPDATE embeddings SET vector = ? WHERE name = ?", (bytes(blob), name))
+    con.execute(VECTOR_OF.format("UPDATE vectors SET vector = ?"), (bytes(blob), name))
     con.commit()
     con.close()
 
@@ -142,7 +146,8 @@ def test_read_commands_do_not_write_to_the_store_file(tmp_path, capsys):
         code, _, err = cli(capsys, *args, "--store", str(path))
         assert code == 0, err
     assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.sqlite"]
+    # only the vector index of `rank` appears beside it, a derived file (fute.vector_index)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.sqlite", "s.sqlite.index"]
 
 
 @pytest.mark.parametrize(

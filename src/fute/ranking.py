@@ -1,5 +1,8 @@
 """Ranking by cosine similarity within one embedding space.
 
+`rank` ranks embeddings in memory; `rank_stored` ranks a store's rows through the space's
+vector index (`fute.vector_index`), exactly, without reading every vector.
+
 Every function here refuses to compare vectors of different spaces (`SpaceMismatchError`):
 two spaces differ in surrogate, method, seed or a space-defining hyper-parameter, so their
 coordinates mean different things. When a target's space holds no candidates,
@@ -79,6 +82,28 @@ def rank(
     if top is not None:
         order = order[:top]
     return [Ranked(i + 1, pool[j], float(sims[j])) for i, j in enumerate(order)]
+
+
+def rank_stored(
+    store, target: TaskEmbedding, *, kind: str | None = None, top: int | None = 10
+) -> list[Ranked]:
+    """`rank` of the stored candidates in `target`'s space (optionally of one `kind`).
+
+    With `top`, the space's vector index (`fute.vector_index`, rebuilt when the store
+    changed) scores every stored row in one pass, and the rows that can be in the top-k
+    (the float32 top-k and all within a rounding margin of it) are read from the store and
+    ranked by `rank`: the result is the same as ranking every row, exactly. Without an index
+    (a store of schema 1 or 2 opened read-only, nowhere to write one) or with `top=None`,
+    every row of the space is read.
+    """
+    from fute.vector_index import stored_rank_candidates
+
+    if top is not None and top < 1:
+        raise FuteError(f"top must be a positive number of candidates, got {top}")
+    candidates = None if top is None else stored_rank_candidates(store, target, top, kind)
+    if candidates is None:
+        candidates = store.load(kind=kind, space_key=target.space_key)
+    return rank(target, candidates, top=top)
 
 
 def similarity_matrix(embeddings: Sequence[TaskEmbedding]) -> np.ndarray:

@@ -6,9 +6,13 @@ run that fails or is killed mid-way leaves the store exactly as it was).
 
 One row per (kind, name, space_key). Vectors are stored compactly (float16 or float32,
 zlib-compressed, with dtype and shape), because a Fisher embedding over a whole encoder has
-~10M entries; listing reads only the small columns, never the vectors. Each vector carries a
-checksum of its stored bytes: a damaged row is reported by name and skipped by the readers
-of many rows (rank, export, report) instead of turning into NaN similarities.
+~10M entries. They sit in their own table (`vectors`, schema 3), so listing 100,000 rows
+reads only the small `embeddings` table and never walks a vector's overflow pages (stores
+of schema 1 and 2 kept the vector inside the row; they are read as they are and migrated on
+the first write). Each vector carries a checksum of its stored bytes: a damaged row is
+reported by name and skipped by the readers of many rows (rank, export, report) instead of
+turning into NaN similarities. Every write bumps a generation counter in `store_info` in
+its own transaction, which is how derived files (`fute.vector_index`) know they are stale.
 
 Readers (`Store(path, readonly=True)`) open the file read-only and never create, migrate or
 switch its journal, so a store on a read-only disk or shared folder can be listed and ranked.
@@ -24,6 +28,7 @@ import shlex
 import sqlite3
 import tempfile
 import time
+import uuid
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -37,7 +42,9 @@ from fute.embedding import KINDS, TaskEmbedding
 from fute.errors import StoreError
 from fute.paths import cache_subdir, default_store_path
 
-SCHEMA_VERSION = 2  # 2: per-row vector checksum (stores of version 1 are migrated on write)
+# 2: per-row vector checksum; 3: vectors in their own table, a generation counter
+# (stores of versions 1 and 2 are migrated on the first write)
+SCHEMA_VERSION = 3
 STORED_DTYPES = ("float16", "float32")
 BUSY_TIMEOUT_MS = 60_000
 PENDING_DIR = "pending"
@@ -51,14 +58,16 @@ CREATE TABLE IF NOT EXISTS embeddings (
     dtype TEXT NOT NULL,
     shape TEXT NOT NULL,
     dim INTEGER NOT NULL,
-    vector BLOB NOT NULL,
     meta TEXT NOT NULL,
     created REAL NOT NULL,
     checksum TEXT,
     UNIQUE (kind, name, space_key)
 );
 CREATE INDEX IF NOT EXISTS embeddings_space ON embeddings (space_key);
+CREATE TABLE IF NOT EXISTS vectors (id INTEGER PRIMARY KEY, vector BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS embeddings_delete AFTER DELETE ON embeddings
+BEGIN DELETE FROM vectors WHERE id = old.id; END;
 """
 
 # What a replacement reports when it differs: (path in meta, words for the user).
@@ -218,18 +227,13 @@ class Store:
             ) from None
         with self._connect() as con:
             try:
-                con.executescript(_SCHEMA)
-                if "checksum" not in _columns(con):  # a version-1 store: add the column
-                    con.execute("ALTER TABLE embeddings ADD COLUMN checksum TEXT")
-                version = con.execute(
-                    "SELECT value FROM store_info WHERE key = 'schema_version'"
-                ).fetchone()
-                if version is None or version[0] != str(SCHEMA_VERSION):
-                    con.execute(
-                        "INSERT OR REPLACE INTO store_info (key, value)"
-                        " VALUES ('schema_version', ?)",
-                        (str(SCHEMA_VERSION),),
-                    )
+                if not _is_current(con):
+                    con.execute("BEGIN IMMEDIATE")
+                    try:
+                        _create_or_migrate(con)
+                        con.execute("COMMIT")
+                    finally:
+                        _rollback(con)
             except sqlite3.DatabaseError as exc:
                 raise self._error("cannot initialise", exc) from None
         self._columns = {"checksum"}
@@ -278,7 +282,7 @@ class Store:
                 f"{self.path} is not a fute store (it has no embeddings table); "
                 "pass another --store path"
             )
-        return cols & {"checksum"}
+        return cols & {"checksum", "vector"}  # "vector": a schema-1/2 row holds its vector
 
     def _open_readonly(self) -> sqlite3.Connection:
         """A connection that cannot change the store.
@@ -348,6 +352,10 @@ class Store:
             try:
                 con.execute("BEGIN IMMEDIATE")
                 yield con
+                con.execute(
+                    "UPDATE store_info SET value = CAST(value AS INTEGER) + 1"
+                    " WHERE key = 'generation'"
+                )
                 con.execute("COMMIT")
             except sqlite3.Error as exc:
                 _rollback(con)
@@ -411,19 +419,22 @@ class Store:
             "SELECT id, meta, checksum FROM embeddings WHERE kind = ? AND name = ? AND space_key = ?",
             row[:3],
         ).fetchone()
+        small, blob = (*row[:6], *row[7:]), row[6]
         if old is None:
             cur = con.execute(
                 "INSERT INTO embeddings"
-                " (kind, name, space_key, dtype, shape, dim, vector, meta, created, checksum)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
+                " (kind, name, space_key, dtype, shape, dim, meta, created, checksum)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                small,
             )
+            con.execute("INSERT INTO vectors (id, vector) VALUES (?, ?)", (cur.lastrowid, blob))
             return int(cur.lastrowid)
         con.execute(
-            "UPDATE embeddings SET dtype = ?, shape = ?, dim = ?, vector = ?, meta = ?,"
+            "UPDATE embeddings SET dtype = ?, shape = ?, dim = ?, meta = ?,"
             " created = ?, checksum = ? WHERE id = ?",
-            (*row[3:], old[0]),
+            (*small[3:], old[0]),
         )
+        con.execute("INSERT OR REPLACE INTO vectors (id, vector) VALUES (?, ?)", (old[0], blob))
         notes.append(_replacement_note(row, old))
         return int(old[0])
 
@@ -498,9 +509,16 @@ class Store:
     # -- reading ---------------------------------------------------------------------
 
     def list(
-        self, *, kind: str | None = None, space_key: str | None = None, name: str | None = None
+        self,
+        *,
+        kind: str | None = None,
+        space_key: str | None = None,
+        name: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[StoredRecord]:
-        """Records (without vectors), newest last; optionally filtered."""
+        """Records (without vectors), newest last; optionally filtered, and paged with
+        `limit` / `offset` (`count` gives the total)."""
         if kind is not None and kind not in KINDS:
             raise StoreError(f"unknown kind {kind!r}; use one of {list(KINDS)}")
         clauses, params = [], []
@@ -513,6 +531,8 @@ class Store:
             "SELECT id, kind, name, space_key, dim, dtype, meta, created FROM embeddings"
             f" WHERE {where} ORDER BY id"
         )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
         with self._snapshot() as con:
             try:
                 _check_rows(con)
@@ -561,6 +581,39 @@ class Store:
 
     def __len__(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM embeddings")[0][0])
+
+    def count(self, *, kind: str | None = None, space_key: str | None = None) -> int:
+        """Number of stored embeddings, optionally of one kind and / or one space."""
+        clauses, params = ["1"], []
+        for col, val in (("kind", kind), ("space_key", space_key)):
+            if val is not None:
+                clauses.append(f"{col} = ?")
+                params.append(val)
+        sql = f"SELECT COUNT(*) FROM embeddings WHERE {' AND '.join(clauses)}"
+        return int(self._query(sql, tuple(params))[0][0])
+
+    def summary(self) -> list[tuple[str, str, int, int]]:
+        """(space_key, kind, count, first id) per space and kind, without reading rows."""
+        rows = self._query(
+            "SELECT space_key, kind, COUNT(*), MIN(id) FROM embeddings"
+            " GROUP BY space_key, kind ORDER BY space_key, kind"
+        )
+        return [(k, kind, int(n), int(i)) for k, kind, n, i in rows]
+
+    def generation(self) -> tuple[str, int] | None:
+        """(store uuid, write generation): changes with every write to the store.
+
+        None for a store of schema 1 or 2 read as it is: it keeps no generation, so
+        nothing derived from it can be checked for staleness.
+        """
+        if "vector" in self._columns:
+            return None
+        rows = dict(
+            self._query("SELECT key, value FROM store_info WHERE key IN ('uuid', 'generation')")
+        )
+        if "uuid" not in rows or "generation" not in rows:
+            return None
+        return rows["uuid"], int(rows["generation"])
 
     def spaces(self) -> dict[str, int]:
         """Space keys in the store with their number of embeddings."""
@@ -643,12 +696,16 @@ class Store:
 
     def _read(self, con: sqlite3.Connection, head: tuple) -> TaskEmbedding:
         """One row with its vector, one query per row: a damaged page spoils only its row."""
-        check = "checksum" if "checksum" in self._columns else "NULL"
+        check = "e.checksum" if "checksum" in self._columns else "NULL"
+        if "vector" in self._columns:  # schema 1 / 2: the vector inside the row
+            sql = f"SELECT dtype, shape, vector, meta, {check} FROM embeddings e WHERE id = ?"
+        else:
+            sql = (
+                f"SELECT e.dtype, e.shape, v.vector, e.meta, {check} FROM embeddings e"
+                " LEFT JOIN vectors v ON v.id = e.id WHERE e.id = ?"
+            )
         try:
-            row = con.execute(
-                f"SELECT dtype, shape, vector, meta, {check} FROM embeddings WHERE id = ?",
-                (head[0],),
-            ).fetchone()
+            row = con.execute(sql, (head[0],)).fetchone()
         except sqlite3.Error as exc:
             if not _is_damage(exc):
                 raise self._error("cannot read", exc) from None
@@ -726,6 +783,8 @@ def _narrowing(kind: str | None, space_key: str | None) -> str:
 def _row_to_embedding(row: tuple) -> TaskEmbedding:
     id_, kind, name, space_key, dtype, shape, blob, meta, check = row
     try:
+        if blob is None:
+            raise DamagedEmbeddingError("its vector is missing from the vectors table")
         if check is not None and checksum(blob) != check:
             raise DamagedEmbeddingError("its bytes do not match their checksum")
         vector = decode_vector(blob, dtype, shape)
@@ -781,6 +840,44 @@ def _is_damage(exc: sqlite3.Error) -> bool:
     """Errors that come from damaged bytes in the file (not a lock, a full disk, ...)."""
     msg = str(exc)
     return "malformed" in msg or "Could not decode" in msg
+
+
+def _is_current(con: sqlite3.Connection) -> bool:
+    """Whether the file already has this schema version (then opening writes nothing)."""
+    try:
+        (version,) = con.execute(
+            "SELECT value FROM store_info WHERE key = 'schema_version'"
+        ).fetchone() or ("",)
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return False
+        raise
+    return version == str(SCHEMA_VERSION) and "vector" not in _columns(con)
+
+
+def _create_or_migrate(con: sqlite3.Connection) -> None:
+    """Create the tables, or bring a schema-1/2 store to this version (inside a transaction).
+
+    Version 1 lacks the checksum column; versions 1 and 2 keep each vector inside its row,
+    where it is moved to the `vectors` table (same ids; the column is then dropped).
+    """
+    for statement in _SCHEMA.split(";\n"):
+        if statement.strip():
+            con.execute(statement if "TRIGGER" not in statement else statement + ";")
+    cols = _columns(con)
+    if "checksum" not in cols:  # a version-1 store: add the column
+        con.execute("ALTER TABLE embeddings ADD COLUMN checksum TEXT")
+    if "vector" in cols:  # versions 1 and 2: vectors move to their own table
+        con.execute("INSERT OR REPLACE INTO vectors (id, vector) SELECT id, vector FROM embeddings")
+        con.execute("ALTER TABLE embeddings DROP COLUMN vector")
+    con.execute(
+        "INSERT OR REPLACE INTO store_info (key, value) VALUES ('schema_version', ?)",
+        (str(SCHEMA_VERSION),),
+    )
+    con.execute("INSERT OR IGNORE INTO store_info (key, value) VALUES ('generation', '0')")
+    con.execute(
+        "INSERT OR IGNORE INTO store_info (key, value) VALUES ('uuid', ?)", (uuid.uuid4().hex,)
+    )
 
 
 def _columns(con: sqlite3.Connection) -> set[str]:

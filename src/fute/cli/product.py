@@ -284,13 +284,12 @@ def rank_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Rank stored candidates by cosine similarity to TARGET, within TARGET's space."""
-    from fute.ranking import no_candidates_message, rank
+    from fute.ranking import no_candidates_message, rank_stored
     from fute.space import short_key
 
     st = open_store(store, readonly=True)
     tgt = st.get(_ref(target), kind=kind_of(target_kind), space_key=_space_key(st, space))
-    candidates = st.load(kind=kind_of(kind), space_key=tgt.space_key)
-    ranked = rank(tgt, candidates, top=top)
+    ranked = rank_stored(st, tgt, kind=kind_of(kind), top=top)
     # nothing to rank against: say which setting separates the target from the candidates
     # in other spaces; with --json the document still goes to stdout, but the exit is 2
     problem = None if ranked else no_candidates_message(tgt, st.list(kind=kind_of(kind)), kind)

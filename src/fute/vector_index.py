@@ -1,0 +1,405 @@
+"""Per-space vector index: the unit-normalised rows of one space as a memory-mapped matrix.
+
+Ranking a target against 100,000 stored 4096-value vectors by reading and decoding every
+SQLite row takes seconds; a matrix product over one contiguous float32 file takes a fraction
+of one. The index is such a file per space, kept next to the store
+(`store.sqlite.index/<space-hash>.*`, or under the cache's `index/` folder when the store's
+folder cannot be written), and never the source of truth:
+
+- it records the store's uuid and write generation (`Store.generation`, bumped by every
+  write in its own transaction); an index whose record differs, or whose files are missing,
+  truncated or unreadable, is rebuilt from the store, never trusted. Deleting the folder
+  changes nothing but the time of the next ranking;
+- damaged rows are left out when it is built, and named (once per command) whenever it is
+  used, as `Store.load` does;
+- a store of schema 1 or 2 read as it is (no generation) gets no index: callers rank from
+  the rows themselves.
+
+Why float32 and a plain matrix product (measured on this project's 2-core machine, 100,000
+x 4096 rows, `benchmarks/bench_scale.py` and its results page): float16 halves the file,
+but converting it to float32 costs numpy ~5 ns per value (about 2 s per query at this size)
+against ~0.45 s for a float32 pass read in 64 MB memory-mapped blocks (peak memory ~0.2 GB);
+FAISS's float16 flat index scans in ~0.2 s once loaded but takes ~4.5 s and 1.6 GB to load,
+and would be a new dependency. Search is exhaustive (exact top-k): every row is scored.
+The scores are float32; `fute.ranking.rank_stored` re-scores every candidate within a small
+margin of the k-th score from the store in float64, so its top-k equals the plain ranking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mmap
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fute.embedding import KINDS, TaskEmbedding
+from fute.errors import SpaceMismatchError
+
+FORMAT = 1
+BLOCK_BYTES = 64 << 20  # rows scored per block: bounds memory whatever the index size
+SUFFIX = ".index"
+_KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+_OPEN: dict[Path, tuple[tuple, SpaceIndex]] = {}  # loaded indexes, by meta file and its stat
+
+
+@dataclass
+class SpaceIndex:
+    """Unit rows of one space: `ids[i]` (store ids, or positions for in-memory embeddings)
+    and `kinds[i]` (codes of `fute.embedding.KINDS`) describe row i of the matrix."""
+
+    space_key: str
+    dim: int
+    ids: np.ndarray
+    kinds: np.ndarray
+    data: Path | np.ndarray  # the float32 file, or the matrix itself (in-memory embeddings)
+    skipped: list[dict] = field(default_factory=list)  # damaged rows left out: id, name, kind, why
+    generation: tuple | None = None  # (store uuid, generation) it was built from
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    def kind_mask(self, kind: str | None) -> np.ndarray | None:
+        return None if kind is None else self.kinds == _KIND_CODE[kind]
+
+    def _each_block(self, visit: Callable[[int, np.ndarray], None]) -> None:
+        """Call `visit(first row, rows)` for each block of the matrix (it must keep no view of
+        the rows); a file is mapped one block at a time, so the pages of a block leave the
+        process's memory when it is done."""
+        n = len(self)
+        if isinstance(self.data, np.ndarray):
+            step = max(1, BLOCK_BYTES // (self.data.itemsize * max(self.dim, 1)))
+            for start in range(0, n, step):
+                visit(start, self.data[start : start + step])
+            return
+        row_bytes = 4 * self.dim
+        step = max(1, BLOCK_BYTES // row_bytes)
+        with open(self.data, "rb") as fh:
+            for start in range(0, n, step):
+                rows = min(step, n - start)
+                offset = start * row_bytes
+                aligned = offset - offset % mmap.ALLOCATIONGRANULARITY
+                mm = mmap.mmap(
+                    fh.fileno(),
+                    offset - aligned + rows * row_bytes,
+                    offset=aligned,
+                    access=mmap.ACCESS_READ,
+                )
+                try:
+                    visit(start, _view(mm, offset - aligned, rows, self.dim))
+                finally:
+                    mm.close()
+
+    def rows(self, positions: Sequence[int]) -> np.ndarray:
+        """The unit rows at `positions` (float32), e.g. a sample for a map."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if isinstance(self.data, np.ndarray):
+            return np.asarray(self.data[positions], dtype=np.float32)
+        matrix = np.memmap(self.data, dtype="<f4", mode="r", shape=(len(self), self.dim))
+        order = np.argsort(positions)
+        out = np.empty((positions.size, self.dim), dtype=np.float32)
+        out[order] = matrix[positions[order]]
+        del matrix
+        return out
+
+    def search(
+        self, queries: np.ndarray, top: int, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-`top` rows by inner product for each query row (queries: m x dim, unit).
+
+        Returns (positions, scores), both m x k with k = min(top, rows allowed), best first
+        (ties: lower position first). `mask` (bool per row) keeps only the rows it marks;
+        per-query exclusions are a 2-D mask (m x rows).
+        """
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        if queries.shape[1] != self.dim:
+            raise SpaceMismatchError(
+                f"a query of {queries.shape[1]} values cannot be compared with the "
+                f"{self.dim}-value vectors of space {self.space_key}"
+            )
+        m = queries.shape[0]
+        best_s = np.full((m, 0), -np.inf, dtype=np.float64)
+        best_i = np.zeros((m, 0), dtype=np.int64)
+
+        def visit(start: int, block: np.ndarray) -> None:
+            nonlocal best_s, best_i
+            scores = (queries @ block.T).astype(np.float64)  # m x b
+            if mask is not None:
+                part = mask[..., start : start + block.shape[0]]
+                scores = np.where(part, scores, -np.inf)
+            index = np.broadcast_to(np.arange(start, start + block.shape[0]), scores.shape)
+            s = np.concatenate([best_s, scores], axis=1)
+            i = np.concatenate([best_i, index], axis=1)
+            if s.shape[1] > top:
+                keep = np.argpartition(-s, top - 1, axis=1)[:, :top]
+                s, i = np.take_along_axis(s, keep, 1), np.take_along_axis(i, keep, 1)
+            best_s, best_i = s, i
+
+        self._each_block(visit)
+        order = np.lexsort((best_i, -best_s), axis=1)
+        best_s, best_i = np.take_along_axis(best_s, order, 1), np.take_along_axis(best_i, order, 1)
+        allowed = np.isfinite(best_s).all(axis=0)  # masked rows come last; drop them
+        return best_i[:, allowed], best_s[:, allowed]
+
+
+def _view(mm: mmap.mmap, offset: int, rows: int, dim: int) -> np.ndarray:
+    return np.frombuffer(mm, dtype="<f4", offset=offset, count=rows * dim).reshape(rows, dim)
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero), float32."""
+    m = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+    norms = np.linalg.norm(m.astype(np.float64), axis=1, keepdims=True)
+    out = np.zeros_like(m)
+    np.divide(m, norms.astype(np.float32), out=out, where=norms > 0)
+    return out
+
+
+def from_embeddings(embeddings: Sequence[TaskEmbedding]) -> SpaceIndex:
+    """An in-memory index of embeddings of one space (row i = embeddings[i])."""
+    dims = {int(np.asarray(e.vector).size) for e in embeddings}
+    if len(dims) > 1:
+        raise SpaceMismatchError(
+            f"embeddings of one space have different sizes {sorted(dims)}; "
+            "the store mixes vectors that are not comparable"
+        )
+    matrix = unit_rows(np.stack([np.asarray(e.vector).ravel() for e in embeddings]))
+    return SpaceIndex(
+        space_key=embeddings[0].space_key,
+        dim=matrix.shape[1],
+        ids=np.arange(len(embeddings), dtype=np.int64),
+        kinds=np.array([_KIND_CODE.get(e.kind, 255) for e in embeddings], dtype=np.uint8),
+        data=matrix,
+    )
+
+
+# -- the index of a stored space --------------------------------------------------------
+
+
+def index_folder(store_path: Path) -> Path:
+    """`<store>.index` next to the store where its folder can be written, else a folder
+    under the cache named by a hash of the store's absolute path."""
+    store_path = Path(store_path)
+    beside = store_path.with_name(store_path.name + SUFFIX)
+    if os.access(beside if beside.is_dir() else store_path.parent, os.W_OK):
+        return beside
+    from fute.paths import cache_subdir
+
+    digest = hashlib.sha256(str(store_path.resolve()).encode()).hexdigest()[:16]
+    return cache_subdir("index") / f"{store_path.name}-{digest}"
+
+
+def _stem(space_key: str) -> str:
+    return hashlib.sha256(space_key.encode()).hexdigest()[:20]
+
+
+def open_index(store, space_key: str, *, folder: Path | None = None) -> SpaceIndex | None:
+    """The index of `space_key` in `store`, rebuilt first when missing, stale or damaged.
+
+    None when the store keeps no generation (schema 1 or 2 read as it is) or the index
+    cannot be written anywhere: the caller then ranks from the rows. Damaged rows left out
+    are reported through the store's `notify` (once per row and store object).
+    """
+    generation = store.generation()
+    if generation is None:
+        return None
+    folder = Path(folder) if folder is not None else index_folder(store.path)
+    meta_path = folder / f"{_stem(space_key)}.json"
+    index = _load(meta_path, space_key, generation)
+    if index is None:
+        try:
+            index = build_index(store, space_key, folder)
+        except OSError:
+            return None  # nowhere to write it (full disk, odd permissions): rank without
+    _announce(store, index)
+    return index
+
+
+def _announce(store, index: SpaceIndex) -> None:
+    from fute.store import _damaged
+
+    for row in index.skipped:
+        store._report_damage(_damaged(row["id"], row["name"], row["kind"], row["why"]))
+
+
+def _load(meta_path: Path, space_key: str, generation: tuple[str, int]) -> SpaceIndex | None:
+    """The index described by `meta_path` if it matches the store's generation and its files
+    are whole; None otherwise (missing, stale, damaged: rebuild)."""
+    try:
+        st = meta_path.stat()
+        signature = (st.st_mtime_ns, st.st_size, st.st_ino)
+        cached = _OPEN.get(meta_path)
+        if cached is not None and cached[0] == signature:
+            index = cached[1]
+            whole = Path(index.data).stat().st_size == 4 * len(index) * index.dim
+            return index if whole and index.generation == tuple(generation) else None
+        meta = json.loads(meta_path.read_text())
+        if (
+            meta.get("format") != FORMAT
+            or meta.get("space_key") != space_key
+            or [meta.get("uuid"), meta.get("generation")] != list(generation)
+        ):
+            return None
+        data = meta_path.parent / meta["data"]
+        n, dim = int(meta["n"]), int(meta["dim"])
+        if data.stat().st_size != 4 * n * dim:
+            return None
+        with np.load(meta_path.parent / meta["rows"], allow_pickle=False) as z:
+            ids, kinds = z["ids"], z["kinds"]
+        if ids.shape != (n,) or kinds.shape != (n,):
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    skipped = list(meta.get("skipped", []))
+    index = SpaceIndex(space_key, dim, ids, kinds, data, skipped, tuple(generation))
+    _OPEN[meta_path] = (signature, index)
+    return index
+
+
+def build_index(store, space_key: str, folder: Path) -> SpaceIndex:
+    """Write the index of one space from the store's rows (one read snapshot), atomically:
+    the data files first under fresh names, then the meta file that names them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = _stem(space_key)
+    token = secrets.token_hex(4)
+    data_name, rows_name = f"{stem}.{token}.f32", f"{stem}.{token}.rows.npz"
+    ids, kinds, skipped = [], [], []
+    dim = None
+    tmp = folder / f".{data_name}.partial"
+    try:
+        with open(tmp, "wb") as fh, store._snapshot() as con:
+            generation = _generation_in(con)
+            for head in store._heads(con, "space_key = ?", (space_key,)):
+                try:
+                    e = store._read(con, head)
+                except _damaged_error() as exc:
+                    skipped.append(
+                        {"id": head[0], "name": head[2], "kind": head[1], "why": _why(exc)}
+                    )
+                    continue
+                v = np.asarray(e.vector).ravel()
+                if dim is None:
+                    dim = v.size
+                elif v.size != dim:
+                    raise SpaceMismatchError(
+                        f"embeddings of space {space_key} have different sizes "
+                        f"[{dim}, {v.size}]; the store mixes vectors that are not comparable"
+                    )
+                fh.write(unit_rows(v).astype("<f4").tobytes())
+                ids.append(head[0])
+                kinds.append(_KIND_CODE.get(head[1], 255))
+        ids_arr = np.array(ids, dtype=np.int64)
+        kinds_arr = np.array(kinds, dtype=np.uint8)
+        with open(folder / f".{rows_name}.partial", "wb") as fh:
+            np.savez(fh, ids=ids_arr, kinds=kinds_arr)
+        os.replace(tmp, folder / data_name)
+        os.replace(folder / f".{rows_name}.partial", folder / rows_name)
+        meta = {
+            "format": FORMAT,
+            "space_key": space_key,
+            "uuid": generation[0],
+            "generation": generation[1],
+            "n": len(ids),
+            "dim": int(dim or 0),
+            "data": data_name,
+            "rows": rows_name,
+            "skipped": skipped,
+        }
+        meta_path = folder / f"{stem}.json"
+        part = folder / f".{stem}.json.{token}.partial"
+        part.write_text(json.dumps(meta))
+        os.replace(part, meta_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        (folder / f".{rows_name}.partial").unlink(missing_ok=True)
+    _tidy(folder, stem, keep={data_name, rows_name})
+    index = SpaceIndex(
+        space_key, int(dim or 0), ids_arr, kinds_arr, folder / data_name, skipped, generation
+    )
+    _OPEN.pop(meta_path, None)
+    return index
+
+
+def _generation_in(con) -> tuple[str, int]:
+    rows = dict(
+        con.execute(
+            "SELECT key, value FROM store_info WHERE key IN ('uuid', 'generation')"
+        ).fetchall()
+    )
+    return rows["uuid"], int(rows["generation"])
+
+
+def _damaged_error():
+    from fute.store import DamagedEmbeddingError
+
+    return DamagedEmbeddingError
+
+
+def _why(exc) -> str:
+    return exc.row[2] if getattr(exc, "row", None) else str(exc)
+
+
+def _tidy(folder: Path, stem: str, keep: set[str]) -> None:
+    """Remove this space's older data files (a reader still mapping one keeps its copy)."""
+    for p in folder.glob(f"{stem}.*"):
+        if p.name not in keep and not p.name.endswith(".json"):
+            p.unlink(missing_ok=True)
+
+
+def shortlist(
+    index: SpaceIndex,
+    query: np.ndarray,
+    top: int,
+    mask: np.ndarray | None,
+    margin: float | None = None,
+) -> np.ndarray:
+    """Positions of every row that can be in the exact top-`top` of `query`: the float32
+    top-k plus every row within `margin` of the k-th score (re-scored by the caller)."""
+    if margin is None:
+        margin = 2e-4 * max(1.0, float(np.sqrt(index.dim / 4096)))
+    q = unit_rows(query)
+    extra = top + 16
+    while True:
+        pos, scores = index.search(q, extra, mask)
+        pos, scores = pos[0], scores[0]
+        if pos.size <= top:
+            return pos
+        threshold = scores[top - 1] - margin
+        if pos.size < extra or scores[-1] < threshold:
+            return pos[scores >= threshold]
+        extra *= 4  # many near-ties: look further
+
+
+def stored_rank_candidates(
+    store,
+    target: TaskEmbedding,
+    top: int,
+    kind: str | None,
+) -> list[TaskEmbedding] | None:
+    """The stored embeddings that can be in `target`'s exact top-`top` (from the index), read
+    from the store; None when there is no index to use."""
+    index = open_index(store, target.space_key)
+    if index is None or len(index) == 0:
+        return None
+    if index.dim != np.asarray(target.vector).size:
+        return None  # the plain ranking says what is wrong
+    mask = np.ones(len(index), dtype=bool)
+    kmask = index.kind_mask(kind)
+    if kmask is not None:
+        mask &= kmask
+    own = target.meta.get("store_id")
+    if own is not None:
+        mask &= index.ids != int(own)
+    while True:
+        pos = shortlist(index, np.asarray(target.vector).ravel(), top, mask)
+        wanted = [int(i) for i in index.ids[pos]]
+        found = store.load(ids=wanted)  # damaged since the index was built: named, skipped
+        if len(found) == len(wanted) or not mask.any():
+            return found
+        got = {e.meta["store_id"] for e in found}
+        mask &= ~np.isin(index.ids, [i for i in wanted if i not in got])
