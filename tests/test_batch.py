@@ -411,3 +411,9 @@ def test_ray_worker_killed_mid_batch(ray_cluster, tmp_path):
     assert [o.status for o in local.outcomes] == ["done"] * len(names)
     a, b = vectors(tmp_path / "local.sqlite"), vectors(tmp_path / "ray.sqlite")
     assert all(np.array_equal(a[k], b[k]) for k in a) and sorted(a) == sorted(b)
+
+
+def test_example_jobs_file_is_valid():
+    batch = read_jobs_file(Path(__file__).parents[1] / "docs" / "jobs.example.yaml")
+    assert batch.space["method"] == "fisher"
+    assert [j.kind for j in batch.jobs].count("prompted-lm") == 2
