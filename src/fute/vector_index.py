@@ -99,7 +99,7 @@ class SpaceIndex:
         """The unit rows at `positions` (float32), e.g. a sample for a map."""
         positions = np.asarray(positions, dtype=np.int64)
         if isinstance(self.data, np.ndarray):
-            return np.asarray(self.data[positions], dtype=np.float32)
+            return np.asarray(self.data[positions])
         matrix = np.memmap(self.data, dtype="<f4", mode="r", shape=(len(self), self.dim))
         order = np.argsort(positions)
         out = np.empty((positions.size, self.dim), dtype=np.float32)
@@ -116,7 +116,8 @@ class SpaceIndex:
         (ties: lower position first). `mask` (bool per row) keeps only the rows it marks;
         per-query exclusions are a 2-D mask (m x rows).
         """
-        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        dtype = self.data.dtype if isinstance(self.data, np.ndarray) else np.float32
+        queries = np.atleast_2d(np.asarray(queries, dtype=dtype))
         if queries.shape[1] != self.dim:
             raise SpaceMismatchError(
                 f"a query of {queries.shape[1]} values cannot be compared with the "
@@ -151,24 +152,26 @@ def _view(mm: mmap.mmap, offset: int, rows: int, dim: int) -> np.ndarray:
     return np.frombuffer(mm, dtype="<f4", offset=offset, count=rows * dim).reshape(rows, dim)
 
 
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (zero rows stay zero), float32."""
-    m = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+def unit_rows(vectors: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero), float32 unless asked otherwise."""
+    m = np.atleast_2d(np.asarray(vectors, dtype=dtype))
     norms = np.linalg.norm(m.astype(np.float64), axis=1, keepdims=True)
     out = np.zeros_like(m)
-    np.divide(m, norms.astype(np.float32), out=out, where=norms > 0)
+    np.divide(m, norms.astype(m.dtype), out=out, where=norms > 0)
     return out
 
 
 def from_embeddings(embeddings: Sequence[TaskEmbedding]) -> SpaceIndex:
-    """An in-memory index of embeddings of one space (row i = embeddings[i])."""
+    """An in-memory index of embeddings of one space (row i = embeddings[i]); float64 while
+    that is cheap (as `fute.ranking.rank` computes), float32 for big collections."""
     dims = {int(np.asarray(e.vector).size) for e in embeddings}
     if len(dims) > 1:
         raise SpaceMismatchError(
             f"embeddings of one space have different sizes {sorted(dims)}; "
             "the store mixes vectors that are not comparable"
         )
-    matrix = unit_rows(np.stack([np.asarray(e.vector).ravel() for e in embeddings]))
+    dtype = np.float64 if len(embeddings) * max(dims) <= 50_000_000 else np.float32
+    matrix = unit_rows(np.stack([np.asarray(e.vector).ravel() for e in embeddings]), dtype)
     return SpaceIndex(
         space_key=embeddings[0].space_key,
         dim=matrix.shape[1],

@@ -49,22 +49,22 @@ def _space_key(st, space: str | None) -> str | None:
     return matches[0] if len(matches) == 1 else space
 
 
-def _space_legend(records, width: int) -> list[str]:
-    """One line per space of the listed records: short id, method, seed, count, and the
-    space-defining settings that tell it apart from other spaces of its method."""
+LIST_LIMIT = 50  # rows of the `store list` table unless --limit / --all
+
+
+def _space_legend(spaces: dict[str, tuple[dict, int]], width: int) -> list[str]:
+    """One line per space (space key -> (its `meta["space"]`, number of embeddings)): short
+    id, method, seed, count, and the space-defining settings that tell it apart from other
+    spaces of its method."""
     import textwrap
 
     from fute.space import short_key
 
-    spaces: dict[str, list] = {}
-    for r in records:
-        spaces.setdefault(r.space_key, []).append(r)
-    described = {k: v[0].meta.get("space") or {} for k, v in spaces.items()}
+    described = {k: d for k, (d, _) in spaces.items()}
     ids = {k: short_key(k) for k in spaces}
     pad = max(len(i) for i in ids.values()) + 4
     lines = ["spaces (full keys: --wide or --json):"]
-    for key, recs in spaces.items():
-        d = described[key]
+    for key, (d, count) in spaces.items():
         peers = [o for o in described.values() if o.get("method") == d.get("method")]
         hp = d.get("hparams") or {}
         varying = [
@@ -72,8 +72,8 @@ def _space_legend(records, width: int) -> list[str]:
             for n in sorted(hp)
             if any((o.get("hparams") or {}).get(n) != hp[n] for o in peers)
         ]
-        text = f"{d.get('method', '?')}, seed {d.get('seed', '?')}, {len(recs)} embedding" + (
-            "s" if len(recs) != 1 else ""
+        text = f"{d.get('method', '?')}, seed {d.get('seed', '?')}, {count:,} embedding" + (
+            "s" if count != 1 else ""
         )
         if varying:
             text += "; " + ", ".join(varying)
@@ -92,6 +92,20 @@ def _space_legend(records, width: int) -> list[str]:
     return lines
 
 
+def _listed_spaces(st, kind: str | None, space_key: str | None) -> dict[str, tuple[dict, int]]:
+    """Space key -> (description, count) of the rows a listing covers, from the per-space
+    summary (one small query) and one record per space: never every row's metadata."""
+    counts: dict[str, int] = {}
+    for key, k, n, _ in st.summary():
+        if (kind is None or k == kind) and (space_key is None or key == space_key):
+            counts[key] = counts.get(key, 0) + n
+    out = {}
+    for key, n in counts.items():
+        (rec,) = st.list(space_key=key, kind=kind, limit=1) or [None]
+        out[key] = ((rec.meta.get("space") or {}) if rec else {}, n)
+    return out
+
+
 @store_app.command("list")
 def store_list(
     kind: str = KindOption,
@@ -99,17 +113,26 @@ def store_list(
     wide: bool = typer.Option(
         False, "--wide", help="Show full space keys instead of short ids and a legend."
     ),
+    limit: int = typer.Option(
+        None,
+        "--limit",
+        min=1,
+        help=f"Show at most this many rows (table default {LIST_LIMIT}; --json: all).",
+    ),
+    offset: int = typer.Option(0, "--offset", min=0, help="Skip this many rows first."),
+    show_all: bool = typer.Option(False, "--all", help="Show every row in the table."),
     store: Path = StoreOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """List stored embeddings (no vectors are read)."""
+    """List stored embeddings (no vectors are read); long tables are paged."""
     from rich.text import Text
 
     from fute.space import short_key
 
     st = open_store(store, readonly=True)
-    records = st.list(kind=kind_of(kind), space_key=_space_key(st, space))
+    kind, space_key = kind_of(kind), _space_key(st, space)
     if as_json:
+        records = st.list(kind=kind, space_key=space_key, limit=limit, offset=offset)
         emit_json(
             {
                 "store": str(st.path),
@@ -117,11 +140,14 @@ def store_list(
             }
         )
         return
-    if not records:
+    total = st.count(kind=kind, space_key=space_key)
+    if total == 0:
         err.print(f"no embeddings in {st.path}; compute some with `fute embed` or `fute demo`")
         return
+    page = None if show_all else (limit or LIST_LIMIT)
+    records = st.list(kind=kind, space_key=space_key, limit=page, offset=offset)
     table = Table(
-        title=f"{len(records)} embeddings in {st.path}",
+        title=f"{total:,} embeddings in {st.path}",
         title_justify="left",
         box=box.SIMPLE_HEAD,  # no side borders, two spaces between columns: fits 80 columns
         show_edge=False,
@@ -145,9 +171,14 @@ def store_list(
             _when(r.created),
         )
     out.print(table)
+    rest = total - offset - len(records)
+    if rest > 0 or offset:
+        shown = f"rows {offset + 1:,}-{offset + len(records):,} of {total:,}"
+        more = f"; {rest:,} more: --offset {offset + len(records)}, --limit N, --all or --json"
+        out.print(Text(f"… {shown}{more if rest > 0 else ''}"))
     if not wide:
         out.print()
-        for line in _space_legend(records, out.width):
+        for line in _space_legend(_listed_spaces(st, kind, space_key), out.width):
             out.print(Text(line))
 
 

@@ -3,6 +3,13 @@
 Per space: a similarity heat-map, a 2-D map, and for every data set its ranked models,
 ranked (LLM, prompt) pairs and nearest data sets. The page opens from a mail attachment or
 a CI artefact without its folder, because every image is embedded as base64.
+
+A big space stays readable and quick: the rankings come from one exact pass over the
+space's vector index for all data sets together (tables for the first MAX_TARGETS data
+sets by name, the others named), the heat-map shows at most HEATMAP_MAX rows (the first
+data sets and their nearest embeddings), the map a seeded sample of at most MAP_PER_KIND
+points per kind laid out by PCA, and the inventory its first INVENTORY_MAX rows; the page
+says so wherever it shows a part.
 """
 
 from __future__ import annotations
@@ -19,14 +26,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
+import numpy as np
 
 from fute import __version__
 from fute.embedding import TaskEmbedding
 from fute.errors import FuteError
-from fute.ranking import group_by_space, rank, similarity_matrix
+from fute.ranking import group_by_space
 from fute.report.plots import KIND_STYLE, heatmap_png, map_png
+from fute.vector_index import SpaceIndex, from_embeddings, open_index
 
 TABLE_TOP = 10
+MAX_TARGETS = 100  # data sets given ranking tables; the others are named, for `fute rank`
+HEATMAP_MAX = 40  # rows and columns a person can read
+HEATMAP_TARGETS = 20  # data sets in the heat-map of a bigger space, with their nearest others
+MAP_FULL = 500  # up to this many points: every point, UMAP / t-SNE of the cosine distances
+MAP_PER_KIND = 2000  # above: at most this many points per kind, sampled, PCA
+INVENTORY_MAX = 1000  # rows of the inventory table
+
+
+@dataclass
+class Item:
+    """What the report shows of one embedding (no vector)."""
+
+    name: str
+    kind: str
+    dim: int
+    meta: dict
 
 
 @dataclass
@@ -35,10 +60,14 @@ class SpaceSection:
     slug: str
     counts: dict[str, int]
     heatmap: dict
+    heatmap_note: str
     map: dict
     map_method: str
+    map_note: str
     datasets: list[dict] = field(default_factory=list)
+    more_datasets: list[str] = field(default_factory=list)
     inventory: list[dict] = field(default_factory=list)
+    inventory_more: int = 0
 
 
 def _slug(text: str) -> str:
@@ -50,59 +79,140 @@ def _image(path: Path, alt: str) -> dict:
     return {"file": path.name, "src": f"data:image/png;base64,{data}", "alt": alt}
 
 
-def _rows(target: TaskEmbedding, pool: list[TaskEmbedding], top: int) -> list[dict]:
-    return [
-        {
-            "rank": r.rank,
-            "name": r.embedding.name,
-            "kind": r.embedding.kind,
-            "similarity": r.similarity,
-            "bar": max(0.0, r.similarity) * 100,
-        }
-        for r in rank(target, pool, top=top)
-    ]
+def _nearest(
+    index: SpaceIndex, items: list[Item], targets: list[int], kind: str, top: int
+) -> list[list[dict]]:
+    """For each target row, the `top` nearest rows of `kind` (itself left out), one exact
+    pass over the space's rows for all targets together."""
+    if not targets:
+        return []
+    mask = index.kind_mask(kind)
+    if mask is None or not mask.any():
+        return [[] for _ in targets]
+    pos, scores = index.search(index.rows(targets), top + 1, mask)
+    tables = []
+    for t, row_pos, row_s in zip(targets, pos, scores, strict=True):
+        keep = [(int(j), float(v)) for j, v in zip(row_pos, row_s, strict=True) if j != t]
+        tables.append(
+            [
+                {
+                    "rank": r + 1,
+                    "name": items[j].name,
+                    "kind": items[j].kind,
+                    "similarity": v,
+                    "bar": max(0.0, v) * 100,
+                }
+                for r, (j, v) in enumerate(keep[:top])
+            ]
+        )
+    return tables
+
+
+def _heatmap_rows(index: SpaceIndex, items: list[Item], datasets: list[int]) -> list[int]:
+    """Every row of a small space; in a bigger one the first data sets and, in turn, each
+    one's nearest other rows, until HEATMAP_MAX rows."""
+    if len(items) <= HEATMAP_MAX:
+        return list(range(len(items)))
+    chosen = list(datasets[:HEATMAP_TARGETS]) or list(range(HEATMAP_TARGETS))
+    if len(chosen) >= HEATMAP_MAX:
+        return chosen[:HEATMAP_MAX]
+    pos, _ = index.search(index.rows(chosen), HEATMAP_MAX)
+    picked = dict.fromkeys(chosen)
+    for depth in range(pos.shape[1]):
+        for row in pos[:, depth]:
+            if len(picked) >= HEATMAP_MAX:
+                return list(picked)
+            picked.setdefault(int(row))
+    return list(picked)
+
+
+def _map_rows(items: list[Item], seed: int = 0) -> list[int]:
+    if len(items) <= MAP_FULL:
+        return list(range(len(items)))
+    rng = np.random.default_rng(seed)
+    rows: list[int] = []
+    for kind in KIND_STYLE:
+        of_kind = [i for i, it in enumerate(items) if it.kind == kind]
+        if len(of_kind) > MAP_PER_KIND:
+            of_kind = sorted(rng.choice(of_kind, MAP_PER_KIND, replace=False).tolist())
+        rows += of_kind
+    return rows
 
 
 def _space_section(
-    key: str, embs: list[TaskEmbedding], out_dir: Path, index: int, top: int
+    key: str, index: SpaceIndex, items: list[Item], out_dir: Path, number: int, top: int
 ) -> SpaceSection:
-    slug = f"{index}-{_slug(key)}"
-    sims = similarity_matrix(embs)
-    heat = heatmap_png(
-        embs, sims, out_dir / f"heatmap-{slug}.png", "Cosine similarity of every pair"
+    slug = f"{number}-{_slug(key)}"
+    n = len(items)
+    by_name = sorted(range(n), key=lambda i: (items[i].name, i))
+    datasets = [i for i in by_name if items[i].kind == "dataset"]
+
+    heat_rows = _heatmap_rows(index, items, datasets)
+    heat_items = [items[i] for i in heat_rows]
+    unit = index.rows(heat_rows).astype(np.float64)
+    sims = np.clip(unit @ unit.T, -1.0, 1.0)
+    heat = heatmap_png(heat_items, sims, out_dir / f"heatmap-{slug}.png", "Cosine similarity")
+    if len(heat_rows) == n:
+        heat_note = "Cosine similarity of every pair, grouped by kind"
+    else:
+        heat_note = (
+            f"Cosine similarity of {min(len(datasets), HEATMAP_TARGETS)} data sets and their "
+            f"nearest embeddings ({len(heat_rows)} of the {n:,} in this space), grouped by kind"
+        )
+
+    map_rows = _map_rows(items)
+    map_items = [items[i] for i in map_rows]
+    mp, method = map_png(
+        map_items, index.rows(map_rows), out_dir / f"map-{slug}.png", "Map of the space"
     )
-    mp, method = map_png(embs, sims, out_dir / f"map-{slug}.png", "Map of the space")
-    counts = {k: sum(e.kind == k for e in embs) for k in KIND_STYLE}
+    map_note = (
+        ""
+        if len(map_rows) == n
+        else (
+            f"{len(map_rows):,} of the {n:,} embeddings, sampled at random (seed 0, at most "
+            f"{MAP_PER_KIND:,} per kind); "
+        )
+    )
     section = SpaceSection(
         key=key,
         slug=slug,
-        counts=counts,
+        counts={k: sum(it.kind == k for it in items) for k in KIND_STYLE},
         heatmap=_image(heat, f"similarity heat-map of space {key}"),
+        heatmap_note=heat_note,
         map=_image(mp, f"2-D map of space {key}"),
         map_method=method,
+        map_note=map_note,
     )
-    by_kind = {k: [e for e in embs if e.kind == k] for k in KIND_STYLE}
-    for d in sorted(by_kind["dataset"], key=lambda e: e.name):
+    shown = datasets[:MAX_TARGETS]
+    section.more_datasets = [items[i].name for i in datasets[MAX_TARGETS:]]
+    columns = [
+        ("Models", _nearest(index, items, shown, "model", top)),
+        ("LLM + prompt", _nearest(index, items, shown, "prompted-lm", top)),
+        ("Nearest data sets", _nearest(index, items, shown, "dataset", top)),
+    ]
+    for k, d in enumerate(shown):
         section.datasets.append(
             {
-                "name": d.name,
-                "anchor": f"{slug}-{_slug(d.name)}",
-                "tables": [
-                    ("Models", _rows(d, by_kind["model"], top)),
-                    ("LLM + prompt", _rows(d, by_kind["prompted-lm"], top)),
-                    ("Nearest data sets", _rows(d, by_kind["dataset"], top)),
-                ],
+                "name": items[d].name,
+                "anchor": f"{slug}-{_slug(items[d].name)}-{d}",
+                "tables": [(caption, tables[k]) for caption, tables in columns],
             }
         )
-    for e in sorted(
-        embs, key=lambda e: (list(KIND_STYLE).index(e.kind) if e.kind in KIND_STYLE else 9, e.name)
-    ):
-        meta = e.meta or {}
+    order = sorted(
+        range(n),
+        key=lambda i: (
+            list(KIND_STYLE).index(items[i].kind) if items[i].kind in KIND_STYLE else 9,
+            items[i].name,
+        ),
+    )
+    section.inventory_more = max(0, n - INVENTORY_MAX)
+    for i in order[:INVENTORY_MAX]:
+        meta = items[i].meta or {}
         section.inventory.append(
             {
-                "name": e.name,
-                "kind": e.kind,
-                "dim": int(e.vector.size),
+                "name": items[i].name,
+                "kind": items[i].kind,
+                "dim": items[i].dim,
                 "source": _describe_source(meta),
                 "created": _fmt_time(meta.get("created")),
             }
@@ -131,19 +241,55 @@ def _fmt_time(t: object) -> str:
         return ""
 
 
-def _collect(source: object) -> list[TaskEmbedding]:
+Spaces = list[tuple[str, SpaceIndex, list[Item]]]
+
+
+def _collect(source: object) -> Spaces:
+    """(space key, index, items) per space, largest space first.
+
+    A store is read through its vector indexes (`fute.vector_index`), never by loading
+    every vector; only a store of schema 1 or 2 opened read-only is loaded row by row.
+    """
     from fute.store import Store
 
-    if isinstance(source, Store):
-        return source.load()
     if isinstance(source, str | os.PathLike):
-        return Store(source, readonly=True).load()
+        source = Store(source, readonly=True)
+    if isinstance(source, Store):
+        spaces = [_stored_space(source, key) for key in source.spaces()]
+        return sorted((s for s in spaces if len(s[2])), key=lambda s: -len(s[2]))
     embs = list(source) if isinstance(source, Iterable) else None
     if embs is None or not all(isinstance(e, TaskEmbedding) for e in embs):
         raise FuteError(
             "write_report takes a Store, a store path or a list of TaskEmbedding objects"
         )
-    return embs
+    groups = sorted(group_by_space(embs).items(), key=lambda kv: -len(kv[1]))
+    return [(key, from_embeddings(group), [_item(e) for e in group]) for key, group in groups]
+
+
+def _item(e: TaskEmbedding) -> Item:
+    return Item(e.name, e.kind, int(np.asarray(e.vector).size), e.meta or {})
+
+
+def _stored_space(store, key: str) -> tuple[str, SpaceIndex, list[Item]]:
+    index = open_index(store, key)
+    if index is None:  # an old store read as it is: no index, so its rows are loaded
+        embs = store.load(space_key=key)
+        return key, (from_embeddings(embs) if embs else None), [_item(e) for e in embs]
+    records = {r.id: r for r in store.list(space_key=key)}
+    keep = [i for i, rid in enumerate(index.ids) if int(rid) in records]
+    if len(keep) < len(index):  # deleted meanwhile: another process wrote; use what is there
+        index = open_index(store, key)
+        keep = [i for i, rid in enumerate(index.ids) if int(rid) in records]
+    items = [
+        Item(
+            records[int(index.ids[i])].name,
+            records[int(index.ids[i])].kind,
+            records[int(index.ids[i])].dim,
+            records[int(index.ids[i])].meta,
+        )
+        for i in keep
+    ]
+    return key, index, items
 
 
 def write_report(
@@ -162,14 +308,14 @@ def write_report(
     done (`index.html` last), so a failure leaves any earlier report as it was;
     `overwrite=False` refuses a folder that already holds an `index.html`.
     """
-    embs = _collect(store_or_embeddings)
-    if not embs:
-        raise FuteError(
-            "nothing to report: the store holds no embeddings; run `fute embed` or `fute demo` first"
-        )
     out = Path(out_dir).expanduser()
-    with _staging(out, overwrite) as tmp:
-        _draw(embs, tmp, title, top)
+    with _staging(out, overwrite) as tmp:  # checked first: a bad --out costs no index build
+        spaces = _collect(store_or_embeddings)
+        if not spaces:
+            raise FuteError(
+                "nothing to report: the store holds no embeddings; run `fute embed` or `fute demo` first"
+            )
+        _draw(spaces, tmp, title, top)
         for png in sorted(tmp.glob("*.png")):
             os.replace(png, out / png.name)
         os.replace(tmp / "index.html", out / "index.html")
@@ -204,12 +350,11 @@ def _staging(out: Path, overwrite: bool) -> Iterator[Path]:
             shutil.rmtree(out, ignore_errors=True)  # nothing of ours made it in
 
 
-def _draw(embs: list[TaskEmbedding], out: Path, title: str, top: int) -> None:
+def _draw(spaces: Spaces, out: Path, title: str, top: int) -> None:
     """Draw the PNG files and write index.html into `out`."""
-    spaces = group_by_space(embs)
     sections = [
-        _space_section(key, group, out, i + 1, top)
-        for i, (key, group) in enumerate(sorted(spaces.items(), key=lambda kv: -len(kv[1])))
+        _space_section(key, index, items, out, i + 1, top)
+        for i, (key, index, items) in enumerate(spaces)
     ]
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("fute.report", "."),
@@ -222,6 +367,6 @@ def _draw(embs: list[TaskEmbedding], out: Path, title: str, top: int) -> None:
         kinds=KIND_STYLE,
         version=__version__,
         generated=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-        n_embeddings=len(embs),
+        n_embeddings=sum(len(items) for _, _, items in spaces),
     )
     (out / "index.html").write_text(html, encoding="utf-8")

@@ -44,7 +44,8 @@ def display_order(embeddings: Sequence[TaskEmbedding]) -> list[int]:
 def heatmap_png(
     embeddings: Sequence[TaskEmbedding], sims: np.ndarray, path: Path, title: str
 ) -> Path:
-    """Cosine-similarity heat-map, rows and columns in `display_order`, kind shown by tick colour."""
+    """Cosine-similarity heat-map, rows and columns in `display_order`, kind shown by tick
+    colour (`embeddings`: anything with `name` and `kind`)."""
     plt = _pyplot()
     order = display_order(embeddings)
     m = sims[np.ix_(order, order)]
@@ -132,12 +133,38 @@ def _classical_mds(dist: np.ndarray) -> np.ndarray:
     return coords
 
 
+LABELLED_POINTS = 60  # more labels than this overlap into an unreadable blot
+NONLINEAR_POINTS = 500  # above: PCA, which takes a second where t-SNE would take minutes
+
+
+def pca_2d(unit: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The rows projected on their first two principal axes (n x 2): a seeded randomised
+    range finder with a few power iterations, so 6,000 x 4,096 takes well under a second."""
+    centred = np.asarray(unit, dtype=np.float32)
+    centred = centred - centred.mean(axis=0)
+    rng = np.random.default_rng(seed)
+    basis = centred @ rng.standard_normal((centred.shape[1], 10)).astype(np.float32)
+    for _ in range(4):
+        basis, _ = np.linalg.qr(basis)
+        basis = centred @ (centred.T @ basis)
+    basis, _ = np.linalg.qr(basis)
+    _, _, vt = np.linalg.svd(basis.T @ centred, full_matrices=False)
+    return centred @ vt[:2].T
+
+
 def map_png(
-    embeddings: Sequence[TaskEmbedding], sims: np.ndarray, path: Path, title: str, seed: int = 0
+    embeddings: Sequence, unit: np.ndarray, path: Path, title: str, seed: int = 0
 ) -> tuple[Path, str]:
-    """Scatter of the 2-D layout, coloured and shaped by kind, every point labelled."""
+    """Scatter of a 2-D layout of the unit rows `unit`, coloured and shaped by kind; points
+    labelled while there are few enough to read. Up to NONLINEAR_POINTS points the layout
+    is UMAP / t-SNE of the cosine distances (`layout_2d`), above it PCA."""
     plt = _pyplot()
-    xy, method = layout_2d(sims, seed=seed)
+    if len(embeddings) <= NONLINEAR_POINTS:
+        sims = np.clip(np.asarray(unit, dtype=np.float64) @ np.asarray(unit, np.float64).T, -1, 1)
+        xy, method = layout_2d(sims, seed=seed)
+    else:
+        xy, method = pca_2d(unit), "PCA"
+    small = len(embeddings) <= LABELLED_POINTS
     fig, ax = plt.subplots(figsize=(11, 8.5))
     for kind, (colour, marker, label) in KIND_STYLE.items():
         idx = [i for i, e in enumerate(embeddings) if e.kind == kind]
@@ -147,13 +174,14 @@ def map_png(
                 xy[idx, 1],
                 c=colour,
                 marker=marker,
-                s=70,
+                s=70 if small else 12,
                 label=f"{label} ({len(idx)})",
-                edgecolors="white",
-                linewidths=0.8,
+                edgecolors="white" if small else "none",
+                linewidths=0.8 if small else 0,
+                alpha=1.0 if small else 0.6,
                 zorder=3,
             )
-    for i, e in enumerate(embeddings):
+    for i, e in enumerate(embeddings if small else []):
         ax.annotate(
             short_label(e.name, 32),
             (xy[i, 0], xy[i, 1]),
@@ -163,7 +191,8 @@ def map_png(
             color=KIND_STYLE.get(e.kind, ("#444",))[0],
             zorder=4,
         )
-    ax.set_title(f"{title} ({method} of cosine distances)", fontsize=11)
+    what = "of cosine distances" if method != "PCA" else "of the unit vectors"
+    ax.set_title(f"{title} ({method} {what})", fontsize=11)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.legend(loc="best", frameon=False)
