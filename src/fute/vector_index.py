@@ -60,6 +60,17 @@ class SpaceIndex:
     data: Path | np.ndarray  # the float32 file, or the matrix itself (in-memory embeddings)
     skipped: list[dict] = field(default_factory=list)  # damaged rows left out: id, name, kind, why
     generation: tuple | None = None  # (store uuid, generation) it was built from
+    handle: object = None  # the data file, opened once: a rebuild by another process may
+    # delete the file (it tidies older ones), which an open handle still reads on POSIX
+
+    def __del__(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+    def _file(self):
+        if self.handle is None:
+            self.handle = open(self.data, "rb")  # noqa: SIM115 - kept open on purpose
+        return self.handle
 
     def __len__(self) -> int:
         return int(self.ids.size)
@@ -79,28 +90,28 @@ class SpaceIndex:
             return
         row_bytes = 4 * self.dim
         step = max(1, BLOCK_BYTES // row_bytes)
-        with open(self.data, "rb") as fh:
-            for start in range(0, n, step):
-                rows = min(step, n - start)
-                offset = start * row_bytes
-                aligned = offset - offset % mmap.ALLOCATIONGRANULARITY
-                mm = mmap.mmap(
-                    fh.fileno(),
-                    offset - aligned + rows * row_bytes,
-                    offset=aligned,
-                    access=mmap.ACCESS_READ,
-                )
-                try:
-                    visit(start, _view(mm, offset - aligned, rows, self.dim))
-                finally:
-                    mm.close()
+        fh = self._file()
+        for start in range(0, n, step):
+            rows = min(step, n - start)
+            offset = start * row_bytes
+            aligned = offset - offset % mmap.ALLOCATIONGRANULARITY
+            mm = mmap.mmap(
+                fh.fileno(),
+                offset - aligned + rows * row_bytes,
+                offset=aligned,
+                access=mmap.ACCESS_READ,
+            )
+            try:
+                visit(start, _view(mm, offset - aligned, rows, self.dim))
+            finally:
+                mm.close()
 
     def rows(self, positions: Sequence[int]) -> np.ndarray:
         """The unit rows at `positions` (float32), e.g. a sample for a map."""
         positions = np.asarray(positions, dtype=np.int64)
         if isinstance(self.data, np.ndarray):
             return np.asarray(self.data[positions])
-        matrix = np.memmap(self.data, dtype="<f4", mode="r", shape=(len(self), self.dim))
+        matrix = np.memmap(self._file(), dtype="<f4", mode="r", shape=(len(self), self.dim))
         order = np.argsort(positions)
         out = np.empty((positions.size, self.dim), dtype=np.float32)
         out[order] = matrix[positions[order]]
@@ -260,6 +271,7 @@ def _load(meta_path: Path, space_key: str, generation: tuple[str, int]) -> Space
         return None
     skipped = list(meta.get("skipped", []))
     index = SpaceIndex(space_key, dim, ids, kinds, data, skipped, tuple(generation))
+    index._file()
     _OPEN[meta_path] = (signature, index)
     return index
 
@@ -320,10 +332,11 @@ def build_index(store, space_key: str, folder: Path) -> SpaceIndex:
     finally:
         tmp.unlink(missing_ok=True)
         (folder / f".{rows_name}.partial").unlink(missing_ok=True)
-    _tidy(folder, stem, keep={data_name, rows_name})
     index = SpaceIndex(
         space_key, int(dim or 0), ids_arr, kinds_arr, folder / data_name, skipped, generation
     )
+    index._file()
+    _tidy(folder, stem, keep={data_name, rows_name})
     _OPEN.pop(meta_path, None)
     return index
 
