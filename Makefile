@@ -81,7 +81,7 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-bench: bench-speed bench-prompts bench-transfer
+bench: bench-speed bench-prompts bench-transfer bench-lmeval
 
 bench-speed: $(STAMP)
 	$(BIN)/python benchmarks/bench_fisher_speed.py
@@ -94,6 +94,14 @@ bench-prompts: $(STAMP)
 
 bench-transfer: $(STAMP)
 	$(BIN)/python benchmarks/bench_transfer.py
+
+# LLM scoring side by side with lm-evaluation-harness's HFLM.loglikelihood. lm_eval is a
+# benchmark tool, not a fute dependency: --no-deps keeps the pinned torch, and what its HF
+# backend imports (accelerate, transformers, jinja2, pyyaml, requests, tqdm) comes with fute.
+.PHONY: bench-lmeval
+bench-lmeval: $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps lm_eval==0.4.13
+	$(BIN)/python benchmarks/bench_lm_eval.py
 
 # rank / list / report at 2,000, 20,000 and 100,000 stored 4096-value vectors (~5 GB of
 # stores and indexes under $(FUTE_CACHE)/bench/scale, kept for reruns)
