@@ -120,7 +120,7 @@ def measure(path: Path, n: int, work: Path) -> dict:
     shutil.rmtree(index, ignore_errors=True)
     target = "dataset-0"
     rank = [*FUTE, "rank", target, "--top", "10", "--store", str(path), "--json"]
-    row: dict = {"n": n}
+    row: dict = {"n": n, "load_avg_1m_before": round(os.getloadavg()[0], 1)}
     build = timed(rank)  # no index yet: it is built by this command
     row["rank_first_s"], row["rank_first_peak_mib"] = build["seconds"], build["peak_mib"]
     cold = [timed(rank) for _ in range(3)]
@@ -145,6 +145,7 @@ def measure(path: Path, n: int, work: Path) -> dict:
     row["report_page_mb"] = round((out / "index.html").stat().st_size / 1e6, 2)
     row["store_gb"] = round(path.stat().st_size / 1e9, 2)
     row["index_gb"] = round(sum(p.stat().st_size for p in index.iterdir()) / 1e9, 2)
+    row["load_avg_1m_after"] = round(os.getloadavg()[0], 1)
     return row
 
 
@@ -194,7 +195,13 @@ def section_store(args: argparse.Namespace, stages: Stages) -> tuple[list[dict],
         "Times are wall times of the whole command in a fresh process (Python start and "
         f"imports included: `import fute.cli` alone takes {start:.1f} s here), except 'rank "
         "warm': the median of 5 rankings in one process after a first one. Peak = maximum "
-        "resident memory of that process (memory-mapped index pages included).\n"
+        "resident memory of that process (memory-mapped index pages included). The load "
+        "average of this 2-core machine (other jobs) was "
+        + ", ".join(
+            f"{r['load_avg_1m_before']:.0f}-{r['load_avg_1m_after']:.0f} at {r['n']:,}"
+            for r in rows
+        )
+        + ": every time is an upper bound.\n"
     )
     return rows, md
 

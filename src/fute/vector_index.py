@@ -43,6 +43,10 @@ from fute.errors import SpaceMismatchError
 
 FORMAT = 1
 BLOCK_BYTES = 64 << 20  # rows scored per block: bounds memory whatever the index size
+# A process that searches one index again (the Python API, a report) reads it into memory
+# for the later searches, up to this size (env FUTE_INDEX_MAP_MB); a single search
+# (`fute rank`) maps one block at a time and keeps ~0.1 GB whatever the index size.
+WHOLE_MAP_MB = 2048
 SUFFIX = ".index"
 _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 _OPEN: dict[Path, tuple[tuple, SpaceIndex]] = {}  # loaded indexes, by meta file and its stat
@@ -62,6 +66,19 @@ class SpaceIndex:
     generation: tuple | None = None  # (store uuid, generation) it was built from
     handle: object = None  # the data file, opened once: a rebuild by another process may
     # delete the file (it tidies older ones), which an open handle still reads on POSIX
+    searches: int = 0
+    whole: np.ndarray | None = None  # the matrix, once read whole
+
+    def _whole_matrix(self) -> np.ndarray | None:
+        if self.whole is None and self.searches > 1:
+            limit = float(os.environ.get("FUTE_INDEX_MAP_MB", WHOLE_MAP_MB)) * (1 << 20)
+            size = 4 * len(self) * self.dim
+            if 0 < size <= limit:  # read, not mapped: anonymous memory scans ~2x faster here
+                fh = self._file()
+                fh.seek(0)
+                matrix = np.fromfile(fh, dtype="<f4", count=len(self) * self.dim)
+                self.whole = matrix.reshape(len(self), self.dim)
+        return self.whole
 
     def __del__(self) -> None:
         if self.handle is not None:
@@ -83,10 +100,11 @@ class SpaceIndex:
         the rows); a file is mapped one block at a time, so the pages of a block leave the
         process's memory when it is done."""
         n = len(self)
-        if isinstance(self.data, np.ndarray):
-            step = max(1, BLOCK_BYTES // (self.data.itemsize * max(self.dim, 1)))
+        matrix = self.data if isinstance(self.data, np.ndarray) else self._whole_matrix()
+        if matrix is not None:
+            step = max(1, BLOCK_BYTES // (matrix.itemsize * max(self.dim, 1)))
             for start in range(0, n, step):
-                visit(start, self.data[start : start + step])
+                visit(start, matrix[start : start + step])
             return
         row_bytes = 4 * self.dim
         step = max(1, BLOCK_BYTES // row_bytes)
@@ -101,6 +119,8 @@ class SpaceIndex:
                 offset=aligned,
                 access=mmap.ACCESS_READ,
             )
+            if hasattr(mm, "madvise"):  # fault the block in at once, not page by page
+                mm.madvise(mmap.MADV_WILLNEED)
             try:
                 visit(start, _view(mm, offset - aligned, rows, self.dim))
             finally:
@@ -135,12 +155,13 @@ class SpaceIndex:
                 f"{self.dim}-value vectors of space {self.space_key}"
             )
         m = queries.shape[0]
+        self.searches += 1
         best_s = np.full((m, 0), -np.inf, dtype=np.float64)
         best_i = np.zeros((m, 0), dtype=np.int64)
 
         def visit(start: int, block: np.ndarray) -> None:
             nonlocal best_s, best_i
-            scores = (queries @ block.T).astype(np.float64)  # m x b
+            scores = (block @ queries.T).T.astype(np.float64)  # m x b
             if mask is not None:
                 part = mask[..., start : start + block.shape[0]]
                 scores = np.where(part, scores, -np.inf)
