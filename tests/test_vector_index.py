@@ -248,3 +248,25 @@ def test_an_old_store_read_as_it_is_is_ranked_without_an_index(tmp_path):
     writer = Store(path)
     assert writer.generation() is not None
     assert_same(indexed(writer, target, top=5), want)
+
+
+def test_an_update_reads_only_new_and_replaced_rows(tmp_path, monkeypatch):
+    store = make_store(tmp_path / "s.sqlite", n=30)
+    target = store.get("e0")
+    open_index(store, SPACE)
+    reads = []
+    read = Store._read
+
+    def counting(self, con, head):
+        reads.append(head[2])
+        return read(self, con, head)
+
+    monkeypatch.setattr(Store, "_read", counting)
+    store.add(emb("fresh", seed=500))
+    store.add(emb("e3", seed=501))  # replaced in place: same id, new vector
+    store.delete("e5")
+    index = open_index(store, SPACE)
+    assert sorted(reads) == ["e3", "fresh"]
+    assert len(index) == 30 and store.list(name="e4")[0].id + 1 not in index.ids  # e5 gone
+    monkeypatch.undo()
+    assert_same(indexed(store, target, top=40), plain(store, target))

@@ -7,16 +7,19 @@ of one. The index is such a file per space, kept next to the store
 folder cannot be written), and never the source of truth:
 
 - it records the store's uuid and write generation (`Store.generation`, bumped by every
-  write in its own transaction); an index whose record differs, or whose files are missing,
-  truncated or unreadable, is rebuilt from the store, never trusted. Deleting the folder
-  changes nothing but the time of the next ranking;
+  write in its own transaction); an index whose files are missing, truncated or unreadable
+  is rebuilt from the store. One whose generation differs is brought up to date: a row is
+  copied from it only when the store's row has the same (checksum, time of writing) and
+  its index bytes still match their crc32; new, replaced and mismatching rows are read
+  from the store. Deleting the folder changes nothing but the time of the next ranking;
 - damaged rows are left out when it is built, and named (once per command) whenever it is
   used, as `Store.load` does;
 - a store of schema 1 or 2 read as it is (no generation) gets no index: callers rank from
   the rows themselves.
 
-Why float32 and a plain matrix product (measured on this project's 2-core machine, 100,000
-x 4096 rows, `benchmarks/bench_scale.py` and its results page): float16 halves the file,
+Why float32 and a plain matrix product (measured on this project's shared 2-core machine
+with other jobs running, 100,000 x 4096 rows; `benchmarks/bench_scale.py` measures the
+commands): float16 halves the file,
 but converting it to float32 costs numpy ~5 ns per value (about 2 s per query at this size)
 against ~0.45 s for a float32 pass read in 64 MB memory-mapped blocks (peak memory ~0.2 GB);
 FAISS's float16 flat index scans in ~0.2 s once loaded but takes ~4.5 s and 1.6 GB to load,
@@ -32,6 +35,7 @@ import json
 import mmap
 import os
 import secrets
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +45,7 @@ import numpy as np
 from fute.embedding import KINDS, TaskEmbedding
 from fute.errors import SpaceMismatchError
 
-FORMAT = 1
+FORMAT = 2  # 2: per-row versions, for updates that copy unchanged rows
 BLOCK_BYTES = 64 << 20  # rows scored per block: bounds memory whatever the index size
 # A process that searches one index again (the Python API, a report) reads it into memory
 # for the later searches, up to this size (env FUTE_INDEX_MAP_MB); a single search
@@ -67,6 +71,8 @@ class SpaceIndex:
     handle: object = None  # the data file, opened once: a rebuild by another process may
     # delete the file (it tidies older ones), which an open handle still reads on POSIX
     searches: int = 0
+    versions: np.ndarray | None = None  # per row: what changes when it is replaced
+    crcs: np.ndarray | None = None  # per row: crc32 of its bytes in the data file
     whole: np.ndarray | None = None  # the matrix, once read whole
 
     def _whole_matrix(self) -> np.ndarray | None:
@@ -234,21 +240,25 @@ def _stem(space_key: str) -> str:
 
 
 def open_index(store, space_key: str, *, folder: Path | None = None) -> SpaceIndex | None:
-    """The index of `space_key` in `store`, rebuilt first when missing, stale or damaged.
+    """The index of `space_key` in `store`, brought up to date first when missing, stale or
+    damaged.
 
-    None when the store keeps no generation (schema 1 or 2 read as it is) or the index
-    cannot be written anywhere: the caller then ranks from the rows. Damaged rows left out
-    are reported through the store's `notify` (once per row and store object).
+    A stale index of the same store is updated: rows whose (checksum, time) are unchanged
+    are copied from it, only new and replaced rows are read from the store. None when the
+    store keeps no generation (schema 1 or 2 read as it is) or the index cannot be written
+    anywhere: the caller then ranks from the rows. Damaged rows left out are reported
+    through the store's `notify` (once per row and store object).
     """
     generation = store.generation()
     if generation is None:
         return None
     folder = Path(folder) if folder is not None else index_folder(store.path)
     meta_path = folder / f"{_stem(space_key)}.json"
-    index = _load(meta_path, space_key, generation)
-    if index is None:
+    index = _load(meta_path, space_key)
+    if index is None or index.generation != tuple(generation):
+        previous = index if index is not None and index.generation[0] == generation[0] else None
         try:
-            index = build_index(store, space_key, folder)
+            index = build_index(store, space_key, folder, previous=previous)
         except OSError:
             return None  # nowhere to write it (full disk, odd permissions): rank without
     _announce(store, index)
@@ -262,9 +272,9 @@ def _announce(store, index: SpaceIndex) -> None:
         store._report_damage(_damaged(row["id"], row["name"], row["kind"], row["why"]))
 
 
-def _load(meta_path: Path, space_key: str, generation: tuple[str, int]) -> SpaceIndex | None:
-    """The index described by `meta_path` if it matches the store's generation and its files
-    are whole; None otherwise (missing, stale, damaged: rebuild)."""
+def _load(meta_path: Path, space_key: str) -> SpaceIndex | None:
+    """The index described by `meta_path` if its files are whole (of any generation: the
+    caller compares it); None when missing or damaged (then it is rebuilt)."""
     try:
         st = meta_path.stat()
         signature = (st.st_mtime_ns, st.st_size, st.st_ino)
@@ -272,67 +282,126 @@ def _load(meta_path: Path, space_key: str, generation: tuple[str, int]) -> Space
         if cached is not None and cached[0] == signature:
             index = cached[1]
             whole = Path(index.data).stat().st_size == 4 * len(index) * index.dim
-            return index if whole and index.generation == tuple(generation) else None
+            return index if whole else None
         meta = json.loads(meta_path.read_text())
-        if (
-            meta.get("format") != FORMAT
-            or meta.get("space_key") != space_key
-            or [meta.get("uuid"), meta.get("generation")] != list(generation)
-        ):
+        if meta.get("format") != FORMAT or meta.get("space_key") != space_key:
             return None
+        generation = (str(meta["uuid"]), int(meta["generation"]))
         data = meta_path.parent / meta["data"]
         n, dim = int(meta["n"]), int(meta["dim"])
         if data.stat().st_size != 4 * n * dim:
             return None
         with np.load(meta_path.parent / meta["rows"], allow_pickle=False) as z:
-            ids, kinds = z["ids"], z["kinds"]
-        if ids.shape != (n,) or kinds.shape != (n,):
+            ids, kinds, versions, crcs = z["ids"], z["kinds"], z["versions"], z["crcs"]
+        if any(a.shape != (n,) for a in (ids, kinds, versions, crcs)):
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
     skipped = list(meta.get("skipped", []))
-    index = SpaceIndex(space_key, dim, ids, kinds, data, skipped, tuple(generation))
+    index = SpaceIndex(
+        space_key, dim, ids, kinds, data, skipped, generation, versions=versions, crcs=crcs
+    )
     index._file()
     _OPEN[meta_path] = (signature, index)
     return index
 
 
-def build_index(store, space_key: str, folder: Path) -> SpaceIndex:
+def _version(checksum: str | None, created: float) -> str:
+    """What changes when a row is replaced: its checksum and its time of writing."""
+    return f"{checksum}|{created!r}"
+
+
+def build_index(
+    store, space_key: str, folder: Path, previous: SpaceIndex | None = None
+) -> SpaceIndex:
     """Write the index of one space from the store's rows (one read snapshot), atomically:
-    the data files first under fresh names, then the meta file that names them."""
+    the data files first under fresh names, then the meta file that names them.
+
+    Rows of `previous` (an older index of this store) whose version is unchanged are copied
+    from it in order; the others are read and checked from the store."""
     folder.mkdir(parents=True, exist_ok=True)
     stem = _stem(space_key)
     token = secrets.token_hex(4)
     data_name, rows_name = f"{stem}.{token}.f32", f"{stem}.{token}.rows.npz"
-    ids, kinds, skipped = [], [], []
-    dim = None
+    ids, kinds, versions, crcs, skipped = [], [], [], [], []
+    dim = previous.dim if previous is not None and len(previous) else None
+    kept = {}
+    if previous is not None and previous.versions is not None:
+        pairs = zip(previous.ids, previous.versions, strict=True)
+        kept = {int(i): (p, v) for p, (i, v) in enumerate(pairs)}
+    copy: list[tuple[int, tuple]] = []  # (position in `previous`, row) waiting to be copied
+
+    def flush(fh) -> None:
+        """Copy the waiting rows whose bytes still match their crc32; read the others."""
+        if not copy:
+            return
+        block = np.ascontiguousarray(previous.rows([c[0] for c in copy]), dtype="<f4")
+        for (pos, row), values in zip(copy, block, strict=True):
+            raw = values.tobytes()
+            if zlib.crc32(raw) == int(previous.crcs[pos]):
+                fh.write(raw)
+                crcs.append(int(previous.crcs[pos]))
+                add(row)
+            else:  # the index file was damaged: the store has the truth
+                fresh(fh, row)
+        copy.clear()
+
+    def add(row: tuple) -> None:
+        ids.append(row[0])
+        kinds.append(_KIND_CODE.get(row[1], 255))
+        versions.append(_version(row[4], row[5]))
+
+    def fresh(fh, row: tuple) -> None:
+        nonlocal dim
+        head = row[:4]
+        try:
+            e = store._read(con, head)
+        except _damaged_error() as exc:
+            skipped.append({"id": head[0], "name": head[2], "kind": head[1], "why": _why(exc)})
+            return
+        v = np.asarray(e.vector).ravel()
+        if dim is None:
+            dim = v.size
+        elif v.size != dim:
+            raise SpaceMismatchError(
+                f"embeddings of space {space_key} have different sizes "
+                f"[{dim}, {v.size}]; the store mixes vectors that are not comparable"
+            )
+        raw = unit_rows(v).astype("<f4").tobytes()
+        fh.write(raw)
+        crcs.append(zlib.crc32(raw))
+        add(row)
+
     tmp = folder / f".{data_name}.partial"
     try:
         with open(tmp, "wb") as fh, store._snapshot() as con:
             generation = _generation_in(con)
-            for head in store._heads(con, "space_key = ?", (space_key,)):
-                try:
-                    e = store._read(con, head)
-                except _damaged_error() as exc:
-                    skipped.append(
-                        {"id": head[0], "name": head[2], "kind": head[1], "why": _why(exc)}
-                    )
-                    continue
-                v = np.asarray(e.vector).ravel()
-                if dim is None:
-                    dim = v.size
-                elif v.size != dim:
-                    raise SpaceMismatchError(
-                        f"embeddings of space {space_key} have different sizes "
-                        f"[{dim}, {v.size}]; the store mixes vectors that are not comparable"
-                    )
-                fh.write(unit_rows(v).astype("<f4").tobytes())
-                ids.append(head[0])
-                kinds.append(_KIND_CODE.get(head[1], 255))
+            rows = con.execute(
+                "SELECT id, kind, name, space_key, checksum, created FROM embeddings"
+                " WHERE space_key = ? ORDER BY id",
+                (space_key,),
+            ).fetchall()
+            for row in rows:
+                old = kept.get(row[0])
+                if old is not None and old[1] == _version(row[4], row[5]):
+                    copy.append((old[0], row))
+                    if len(copy) >= 4096:
+                        flush(fh)
+                else:
+                    flush(fh)
+                    fresh(fh, row)
+            flush(fh)
         ids_arr = np.array(ids, dtype=np.int64)
         kinds_arr = np.array(kinds, dtype=np.uint8)
+        versions_arr = np.array(versions, dtype=str)
         with open(folder / f".{rows_name}.partial", "wb") as fh:
-            np.savez(fh, ids=ids_arr, kinds=kinds_arr)
+            np.savez(
+                fh,
+                ids=ids_arr,
+                kinds=kinds_arr,
+                versions=versions_arr,
+                crcs=np.array(crcs, dtype=np.uint32),
+            )
         os.replace(tmp, folder / data_name)
         os.replace(folder / f".{rows_name}.partial", folder / rows_name)
         meta = {
@@ -354,7 +423,15 @@ def build_index(store, space_key: str, folder: Path) -> SpaceIndex:
         tmp.unlink(missing_ok=True)
         (folder / f".{rows_name}.partial").unlink(missing_ok=True)
     index = SpaceIndex(
-        space_key, int(dim or 0), ids_arr, kinds_arr, folder / data_name, skipped, generation
+        space_key,
+        int(dim or 0),
+        ids_arr,
+        kinds_arr,
+        folder / data_name,
+        skipped,
+        generation,
+        versions=versions_arr,
+        crcs=np.array(crcs, dtype=np.uint32),
     )
     index._file()
     _tidy(folder, stem, keep={data_name, rows_name})
