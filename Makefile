@@ -1,7 +1,7 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
 # Both install into .venv (re-using pip's cache) and fetch data into $(FUTE_CACHE).
 # `make demo` installs only what the demo runs; `make test` adds the dev tools, the `hub`
-# extra and llama-cpp-python (which compiles llama.cpp once, ~8 min on 2 cores).
+# and `ray` extras and llama-cpp-python (which compiles llama.cpp once, ~8 min on 2 cores).
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 PY ?= python3
@@ -39,8 +39,8 @@ $(DEMO_STAMP): pyproject.toml
 	@touch $@
 
 $(STAMP): $(DEMO_STAMP)
-	@echo "[install] test extras: pytest, hypothesis, ruff, datasets, llama-cpp-python (compiles once)"
-	@$(PIP) -e ".[dev,hub,llamacpp]" 2>&1 | $(PIP_FILTER)
+	@echo "[install] test extras: pytest, hypothesis, ruff, datasets, ray, llama-cpp-python (compiles once)"
+	@$(PIP) -e ".[dev,hub,llamacpp,ray]" 2>&1 | $(PIP_FILTER)
 	@touch $@
 
 install-demo: $(DEMO_STAMP)
@@ -103,8 +103,9 @@ bench-lmeval: $(STAMP)
 	$(BIN)/python -m pip install -q --no-deps lm_eval==0.4.13
 	$(BIN)/python benchmarks/bench_lm_eval.py
 
-# rank / list / report at 2,000, 20,000 and 100,000 stored 4096-value vectors (~5 GB of
-# stores and indexes under $(FUTE_CACHE)/bench/scale, kept for reruns)
+# every section: rank / list / report at 2,000, 20,000 and 100,000 stored 4096-value vectors
+# (~5 GB of stores and indexes under $(FUTE_CACHE)/bench/scale, kept for reruns); a batch of
+# 8 embeddings here and on a 2-worker local Ray cluster (127.0.0.1, started and stopped)
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_scale.py
 

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench_scale_ray import section_ray
 from common import (
     Stages,
     add_common_args,
@@ -115,12 +116,27 @@ print(json.dumps({"first": first, "median": statistics.median(times), "top": r[0
 """
 
 
-def measure(path: Path, n: int, work: Path) -> dict:
+def after_one_add(path: Path, rank: list[str], dim: int) -> float:
+    """`fute rank` right after one embedding was added (the index is updated, not rebuilt);
+    the embedding is deleted again and the index brought back, so the store stays as made."""
+    from fute.embedding import TaskEmbedding
+    from fute.store import Store
+
+    store = Store(path, notify=lambda m: None)
+    v = np.random.default_rng(7).standard_normal(dim).astype(np.float32)
+    store.add(TaskEmbedding(v / np.linalg.norm(v), SPACE, "model", "bench-probe"))
+    seconds = timed(rank)["seconds"]
+    store.delete("bench-probe", space_key=SPACE)
+    timed(rank)
+    return seconds
+
+
+def measure(path: Path, n: int, dim: int, work: Path) -> dict:
     index = path.with_name(path.name + ".index")
     shutil.rmtree(index, ignore_errors=True)
     target = "dataset-0"
     rank = [*FUTE, "rank", target, "--top", "10", "--store", str(path), "--json"]
-    row: dict = {"n": n, "load_avg_1m_before": round(os.getloadavg()[0], 1)}
+    row: dict = {"n": n, "dim": dim, "load_avg_1m_before": round(os.getloadavg()[0], 1)}
     build = timed(rank)  # no index yet: it is built by this command
     row["rank_first_s"], row["rank_first_peak_mib"] = build["seconds"], build["peak_mib"]
     cold = [timed(rank) for _ in range(3)]
@@ -128,6 +144,7 @@ def measure(path: Path, n: int, work: Path) -> dict:
     row["rank_cold_s"] = statistics.median(r["seconds"] for r in cold)
     row["rank_cold_peak_mib"] = max(r["peak_mib"] for r in cold)
     row["top1"] = json.loads(best["stdout"])["results"][0]["name"]
+    row["rank_after_add_s"] = after_one_add(path, rank, dim)
     warm = timed([sys.executable, "-c", WARM, str(path), target])
     w = json.loads(warm["stdout"])
     row["rank_warm_s"], row["rank_warm_peak_mib"] = round(w["median"], 4), warm["peak_mib"]
@@ -156,7 +173,7 @@ def section_store(args: argparse.Namespace, stages: Stages) -> tuple[list[dict],
         path = work / f"store-{n}.sqlite"
         written = build_store(path, n, args.dim, stages)
         with stages(f"measure {n:,}"):
-            row = measure(path, n, work)
+            row = measure(path, n, args.dim, work)
         if written:
             row["write_s"] = round(written, 1)
         print(json.dumps(row), flush=True)
@@ -165,6 +182,7 @@ def section_store(args: argparse.Namespace, stages: Stages) -> tuple[list[dict],
         [
             "vectors",
             "rank: first (builds index)",
+            "rank after 1 add",
             "rank cold",
             "rank warm",
             "list table",
@@ -177,6 +195,7 @@ def section_store(args: argparse.Namespace, stages: Stages) -> tuple[list[dict],
             [
                 f"{r['n']:,}",
                 f"{r['rank_first_s']:.2f} s, {r['rank_first_peak_mib']:.0f} MiB",
+                f"{r['rank_after_add_s']:.2f} s",
                 f"{r['rank_cold_s']:.2f} s, {r['rank_cold_peak_mib']:.0f} MiB",
                 f"{1000 * r['rank_warm_s']:.0f} ms, {r['rank_warm_peak_mib']:.0f} MiB",
                 f"{r['list_table_s']:.2f} s, {r['list_table_peak_mib']:.0f} MiB",
@@ -208,6 +227,7 @@ def section_store(args: argparse.Namespace, stages: Stages) -> tuple[list[dict],
 
 SECTIONS: dict[str, Callable[[argparse.Namespace, Stages], tuple[list[dict], str]]] = {
     "store": section_store,
+    "ray": section_ray,  # bench_scale_ray.py: local vs a 2-worker Ray cluster
 }
 
 LIMITS = """## What this machine can and cannot show
@@ -246,12 +266,24 @@ def main() -> None:
     env = environment()
     stages = Stages()
     payload: dict = {"environment": env, "settings": vars(args) | {"out": str(args.out)}}
-    parts = ["# Scale: store, ranking, report", ""]
+    payload["markdown"] = {}
     for name in args.sections:
-        rows, md = SECTIONS[name](args, stages)
-        payload[name] = rows
-        parts += [md, ""]
-    parts += [LIMITS, "", provenance_markdown(env, payload["settings"], stages)]
+        payload[name], payload["markdown"][name] = SECTIONS[name](args, stages)
+    # sections not run now keep their results from the last run that wrote them
+    previous = results_dir(args) / "scale.json"
+    old = json.loads(previous.read_text()) if previous.is_file() else {}
+    kept = [n for n in SECTIONS if n not in args.sections and n in old.get("markdown", {})]
+    for name in kept:
+        payload[name], payload["markdown"][name] = old[name], old["markdown"][name]
+        payload.setdefault("kept", {})[name] = old.get("kept", {}).get(name) or old["environment"]
+    parts = ["# Scale: store, ranking, report, batches", ""]
+    parts += [payload["markdown"][n] + "\n" for n in SECTIONS if n in payload["markdown"]]
+    parts += [LIMITS, ""] if "store" in payload["markdown"] else []
+    parts += [provenance_markdown(env, payload["settings"], stages)]
+    parts += [
+        f"- section {n} kept from the run of {e['started']} (commit {e['git']['commit'][:12]})"
+        for n, e in payload.get("kept", {}).items()
+    ]
     write_results("scale", payload, "\n".join(parts), results_dir(args))
 
 
