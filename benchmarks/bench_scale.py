@@ -272,6 +272,9 @@ def main() -> None:
     # sections not run now keep their results from the last run that wrote them
     previous = results_dir(args) / "scale.json"
     old = json.loads(previous.read_text()) if previous.is_file() else {}
+    if "store" in old and "markdown" not in old:  # written before sections kept their text
+        text = previous.with_suffix(".md").read_text().split("\n## What this machine")[0]
+        old["markdown"] = {"store": text.split("\n", 1)[1].strip() + "\n"}
     kept = [n for n in SECTIONS if n not in args.sections and n in old.get("markdown", {})]
     for name in kept:
         payload[name], payload["markdown"][name] = old[name], old["markdown"][name]
