@@ -15,11 +15,17 @@ crash the file holds whole batches only (the journal rolls a half-written batch 
 Unanswered inputs are batched in the same order and with the same boundaries as in the
 first run, so the resumed run asks the model exactly the batches it would have asked
 anyway and the result is bit-identical to an uninterrupted run.
+
+A model over a fleet of OpenAI-compatible servers has several batches answered side by side
+(`requests_in_flight`), each committed the moment it is complete, so batches may be
+committed out of order; its answers for an input do not depend on the batch it is in, so a
+resumed run still gives the same numbers.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import sqlite3
@@ -178,7 +184,9 @@ def cached_predict(
     `data` is an `Examples` (its `.inputs()` are used) or a list of inputs (strings, or
     (text, text_pair) tuples). Columns follow ``model.labels``. Only inputs not yet in the
     cache are sent to the model, in batches of `batch_size` (default: the model's own
-    ``batch_size`` attribute, else 16), each batch committed before the next starts.
+    ``batch_size`` attribute, else 16), each batch committed as soon as it is answered (a
+    model over a fleet of servers has several batches in flight; see `requests_in_flight`).
+    The progress bar shows answers per second.
     `cache` overrides the cache root (as `fute.paths.cache_dir`); ``cache=False`` turns
     caching off. `progress=False` silences the progress bar; None shows it on a terminal.
     """
@@ -215,17 +223,63 @@ def cached_predict(
             bar = tqdm(
                 total=len(unique),
                 initial=len(unique) - len(todo),
-                unit="input",
+                unit="answers",
                 desc=f"answers of {model_name(model)}"[:60],
                 disable=(not progress) if progress is not None else None,
                 leave=False,
+                # the rate counts this run's answers only, not those read from the cache
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, "
+                "{rate_noinv_fmt}]",
             )
+            batches = [todo[start : start + bs] for start in range(0, len(todo), bs)]
             with bar:
-                for start in range(0, len(todo), bs):
-                    batch = todo[start : start + bs]
-                    probs = predict(model, [unique[h] for h in batch])
+                for batch, probs in _answer_batches(model, unique, batches, bs):
                     if store is not None:
                         store.put_many(batch, probs)
                     answers.update(zip(batch, probs, strict=True))
                     bar.update(len(batch))
         return np.stack([answers[h] for h in hashes]).astype(np.float64, copy=False)
+
+
+def requests_in_flight(model: object) -> int:
+    """How many requests the model (or its LM backend) serves at once; 1 when it does not
+    say. `OpenAILM` says how many slots its fleet has."""
+    for obj in (model, getattr(model, "backend", None)):
+        slots = getattr(obj, "requests_in_flight", None)
+        if isinstance(slots, int) and slots > 0:
+            return slots
+    return 1
+
+
+def _answer_batches(model, unique: dict[str, Input], batches: list[list[str]], bs: int):
+    """(batch, probabilities) for every batch, in the order they are answered.
+
+    A model that serves one request at a time answers the batches one after the other. A
+    model over a fleet of servers (`requests_in_flight` > 1) answers enough batches side by
+    side to keep every slot busy, each batch yielded (and committed) as soon as it is done;
+    its answers for an input never depend on the other inputs of its batch, so the order in
+    which batches finish changes nothing but the order of the commits.
+    """
+    slots = requests_in_flight(model)
+    side_by_side = min(len(batches), -(-slots // bs) + 1) if slots > 1 else 1
+    if side_by_side <= 1:
+        for batch in batches:
+            yield batch, predict(model, [unique[h] for h in batch])
+        return
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    pool = ThreadPoolExecutor(max_workers=side_by_side, thread_name_prefix="fute-answers")
+    pending = iter(enumerate(batches))
+    running: dict = {}  # future -> (position, batch)
+    try:
+        while True:
+            for number, batch in itertools.islice(pending, side_by_side - len(running)):
+                future = pool.submit(predict, model, [unique[h] for h in batch])
+                running[future] = (number, batch)
+            if not running:
+                return
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: running[f][0]):
+                yield running.pop(future)[1], future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

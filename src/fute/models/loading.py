@@ -11,6 +11,8 @@ spec                           model
 ``lm:hf:NAME_OR_DIR``          `PromptedLM` on a transformers causal LM
 ``gguf:PATH``                  `PromptedLM` on llama.cpp
 ``openai:BASE_URL#MODEL``      `PromptedLM` on an OpenAI-compatible server
+``openai:URL1,URL2#MODEL``     the same on a fleet of servers (one model)
+``openai:@FLEET.yaml``         a fleet described by a file (`read_fleet_file`)
 =============================  ==============================================
 
 LM specs need `prompt` (an id from the prompt library or a JSON file).
@@ -18,6 +20,7 @@ LM specs need `prompt` (an id from the prompt library or a JSON file).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from fute.errors import ModelError
@@ -38,13 +41,19 @@ def load_backend(spec: str):
         return TransformersLM(check_hub_name_or_folder(spec[len("lm:hf:") :], spec))
     if spec.startswith("gguf:"):
         return LlamaCppLM(spec[len("gguf:") :])
+    if spec.startswith("openai:@"):
+        return OpenAILM.from_fleet_file(spec[len("openai:@") :])
     if spec.startswith("openai:"):
-        url, sep, model = spec[len("openai:") :].rpartition("#")
-        if not sep or not url or not model:
+        urls, sep, model = spec[len("openai:") :].rpartition("#")
+        if not sep or not urls or not model:
             raise ModelError(
-                f"spec {spec!r}: write openai:BASE_URL#MODEL, e.g. openai:http://127.0.0.1:8000/v1#smollm2"
+                f"spec {spec!r}: write openai:BASE_URL#MODEL (several servers: "
+                "openai:URL1,URL2#MODEL, or a fleet file: openai:@FLEET.yaml), e.g. "
+                "openai:http://127.0.0.1:8000/v1#smollm2"
             )
-        return OpenAILM(url, model)
+        # the OpenAI client's convention: the key, if any, is in OPENAI_API_KEY
+        api_key = os.environ.get("OPENAI_API_KEY") or None
+        return OpenAILM([u for u in urls.split(",") if u.strip()], model, api_key=api_key)
     raise ModelError(
         f"unknown LM spec {spec!r}; use lm:smollm2, lm:hf:NAME, gguf:PATH or openai:URL#MODEL"
     )

@@ -21,30 +21,47 @@ waits `first_timeout` (10 s) and is not retried on timeout; afterwards `timeout`
 `max_retries` (3) further tries. All three come from the constructor or the environment
 (``FUTE_OPENAI_FIRST_TIMEOUT``, ``FUTE_OPENAI_TIMEOUT``, ``FUTE_OPENAI_RETRIES``), and a
 slow request prints a ``waiting for SERVER ...`` line on stderr.
+
+Several servers serving the same model form a fleet (``openai:URL1,URL2#MODEL``, a fleet
+file read by `read_fleet_file`, or ``base_urls=[...]``): requests are spread over them with
+`max_in_flight` per server, and a server that fails is taken out while the others take
+its work (`fleet.Fleet`). Each (context, answer word) is its own request and its score is
+placed by position, so one server or ten give the same numbers.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
 from fute.errors import ModelError
 from fute.models.backends.base import Message, render_chat_template
+from fute.models.backends.fleet import RETRY_STATUS, Fleet
 
-RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+__all__ = ["OpenAILM", "RETRY_STATUS", "read_fleet_file"]
+
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_FIRST_TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
+DEFAULT_IN_FLIGHT = 4
+FLEET_KEYS = {
+    "urls": "list of base URLs",
+    "model": "model name",
+    "max_in_flight": "requests in flight per server",
+    "timeout": "seconds",
+    "first_timeout": "seconds",
+    "retries": "tries after a failure",
+    "api_key_env": "name of the environment variable holding the API key",
+    "chat_template_file": "Jinja2 chat template file",
+    "name": "cache identity instead of the URLs",
+}
 PROBE = " one, two, three, four, five, six, seven, eight, nine, ten, eleven, twelve, thirteen"
 
 
@@ -63,8 +80,130 @@ def _env_number(name: str, default: float, kind: type = float, least: float = 0.
     return value
 
 
+def _base_urls(base_url, base_urls) -> list[str]:
+    """The servers' base URLs, each ending in /v1; one-line errors for anything else."""
+    if base_url is not None and base_urls is not None:
+        raise ModelError("OpenAILM: give base_url or base_urls, not both")
+    given = base_urls if base_urls is not None else base_url
+    if isinstance(given, str):
+        given = [given]
+    if given is None or not isinstance(given, Sequence) or not given:
+        raise ModelError(
+            "OpenAILM needs base_url= (or base_urls=[...]), e.g. http://127.0.0.1:8000/v1"
+        )
+    urls: list[str] = []
+    for raw in given:
+        url = str(raw).strip().rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ModelError(
+                f"server URL {str(raw)!r} is not an http(s) URL; write http://HOST:PORT/v1"
+            )
+        if not url.endswith("/v1"):
+            url += "/v1"
+        if url in urls:
+            raise ModelError(f"server URL {url} is given twice; list each server once")
+        urls.append(url)
+    return urls
+
+
+def read_fleet_file(path: str | os.PathLike) -> dict:
+    """`OpenAILM` keyword arguments from a fleet file (YAML, or JSON with a .json name)::
+
+    model: smollm2                       # required
+    urls: [http://h1:8000/v1, http://h2:8000/v1]   # required
+    max_in_flight: 16                    # per server (default 4)
+    timeout: 60                          # first_timeout, retries: as OpenAILM
+    api_key_env: VLLM_API_KEY            # the key is read from this variable
+    chat_template_file: chatml.jinja     # relative to the fleet file
+    name: smollm2-q4                     # cache identity instead of the URLs
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise ModelError(f"fleet file {path} {what}; give a YAML or JSON file with urls and model")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".json":
+            doc = json.loads(text)
+        else:
+            import yaml
+
+            doc = yaml.safe_load(text)
+    except (ValueError, ImportError) as exc:
+        raise ModelError(f"fleet file {path}: not valid JSON ({exc})") from None
+    except Exception as exc:  # yaml.YAMLError
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ModelError(f"fleet file {path}: not valid YAML ({problem})") from None
+    if not isinstance(doc, dict):
+        raise ModelError(f"fleet file {path}: must be a mapping with urls and model keys")
+    unknown = sorted(set(doc) - set(FLEET_KEYS))
+    if unknown:
+        raise ModelError(
+            f"fleet file {path}: unknown key {unknown[0]!r}; use {', '.join(FLEET_KEYS)}"
+        )
+    for key in ("urls", "model"):
+        if key not in doc:
+            raise ModelError(f"fleet file {path}: missing {key!r} ({FLEET_KEYS[key]})")
+    urls = doc["urls"]
+    if isinstance(urls, str):
+        urls = [u for u in urls.split(",") if u.strip()]
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+        raise ModelError(f"fleet file {path}: urls must be a non-empty list of base URLs")
+    kwargs: dict = {"base_urls": urls, "model": doc["model"]}
+    if not isinstance(doc["model"], str) or not doc["model"].strip():
+        raise ModelError(f"fleet file {path}: model must be the served model's name")
+    numbers = {
+        "max_in_flight": ("max_in_flight", int, 1),
+        "timeout": ("timeout", float, 0.001),
+        "first_timeout": ("first_timeout", float, 0.001),
+        "retries": ("max_retries", int, 0),
+    }
+    for key, (arg, kind, least) in numbers.items():
+        if key not in doc:
+            continue
+        value = doc[key]
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or (kind is int and value != int(value)):
+            value = None
+        if value is None or value < least:
+            what = "a whole number" if kind is int else "a number"
+            raise ModelError(
+                f"fleet file {path}: {key} must be {what} >= {least:g}, got {doc[key]!r}"
+            )
+        kwargs[arg] = kind(value)
+    for key in ("api_key_env", "chat_template_file", "name"):
+        if key in doc and (not isinstance(doc[key], str) or not doc[key].strip()):
+            raise ModelError(f"fleet file {path}: {key} must be a non-empty string")
+    if "api_key_env" in doc:
+        kwargs["api_key"] = os.environ.get(doc["api_key_env"]) or None
+        if kwargs["api_key"] is None:
+            raise ModelError(
+                f"fleet file {path}: api_key_env names {doc['api_key_env']}, which is not set; "
+                "export it or remove api_key_env"
+            )
+    if "chat_template_file" in doc:
+        template = (path.parent / doc["chat_template_file"]).expanduser()
+        if not template.is_file():
+            raise ModelError(f"fleet file {path}: chat template file {template} does not exist")
+        kwargs["chat_template"] = template.read_text(encoding="utf-8")
+    if "name" in doc:
+        kwargs["name"] = doc["name"]
+    return kwargs
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"warning: {message}\n")
+    sys.stderr.flush()
+
+
 class OpenAILM:
-    """An OpenAI-compatible server at `base_url` serving `model`.
+    """OpenAI-compatible servers at `base_url` (one URL, or a list for a fleet) serving `model`.
+
+    Several servers that serve the same model form a fleet (`fleet.Fleet`): every request
+    goes to whichever server has a free slot, `max_in_flight` per server
+    (``FUTE_OPENAI_IN_FLIGHT``, default 4), and a server that keeps failing is taken out
+    while the others take its work. Scores do not depend on which server answered.
 
     Time limits (seconds), each also settable by an environment variable:
 
@@ -72,33 +211,41 @@ class OpenAILM:
       unanswered once the server has answered something;
     * `first_timeout` (``FUTE_OPENAI_FIRST_TIMEOUT``, default 10): the same while the server
       has answered nothing yet; a server that accepts the connection and stays silent
-      fails after this long, without retries;
+      is taken out after this long, without retries;
     * `max_retries` (``FUTE_OPENAI_RETRIES``, default 3): further tries after a refused
-      connection, a timeout or HTTP 408/409/429/5xx, with growing pauses.
+      connection, a timeout or HTTP 408/409/429/5xx, with growing pauses (exponential
+      back-off with jitter); a server failing more often in a row is taken out.
 
     A request unanswered for `notice_after` seconds prints one ``waiting for SERVER ...``
-    line on stderr (None: never).
+    line on stderr (None: never). `name` replaces the URLs in the cache identity, so that
+    answers cached from one set of hosts are reused from another serving the same weights.
+    `concurrency` is the former name of `max_in_flight`.
     """
 
     def __init__(
         self,
-        base_url: str,
-        model: str,
+        base_url: str | Sequence[str] | None = None,
+        model: str | None = None,
         *,
+        base_urls: Sequence[str] | None = None,
         api_key: str | None = None,
         timeout: float | None = None,
         first_timeout: float | None = None,
         max_retries: int | None = None,
+        max_in_flight: int | None = None,
         notice_after: float | None = 5.0,
-        concurrency: int = 4,
+        concurrency: int | None = None,
         chat_template: str | None = None,
         special_tokens: dict[str, str] | None = None,
+        name: str | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        if not self.base_url.endswith("/v1"):
-            self.base_url += "/v1"
+        self.base_urls = _base_urls(base_url, base_urls)
+        self.base_url = self.base_urls[0]
+        if not isinstance(model, str) or not model.strip():
+            raise ModelError("OpenAILM needs model=, the model name the servers serve")
         self.model = model
         self.name = model
+        self.cache_name = name
         self.api_key = api_key
         if timeout is None:
             timeout = _env_number("FUTE_OPENAI_TIMEOUT", DEFAULT_TIMEOUT, least=0.001)
@@ -108,98 +255,71 @@ class OpenAILM:
             )
         if max_retries is None:
             max_retries = _env_number("FUTE_OPENAI_RETRIES", DEFAULT_RETRIES, kind=int)
+        if max_in_flight is None:
+            max_in_flight = concurrency
+        if max_in_flight is None:
+            max_in_flight = _env_number("FUTE_OPENAI_IN_FLIGHT", DEFAULT_IN_FLIGHT, int, 1)
         if not timeout > 0 or not first_timeout > 0 or int(max_retries) < 0:
             raise ModelError(
                 "OpenAILM: timeout and first_timeout must be > 0 and max_retries >= 0, got "
                 f"{timeout}, {first_timeout}, {max_retries}"
             )
+        if isinstance(max_in_flight, bool) or int(max_in_flight) < 1:
+            raise ModelError(f"OpenAILM: max_in_flight must be at least 1, got {max_in_flight}")
         self.timeout = float(timeout)
         self.first_timeout = float(first_timeout)
         self.max_retries = int(max_retries)
+        self.max_in_flight = int(max_in_flight)
         self.notice_after = notice_after
-        self.concurrency = concurrency
         self.chat_template = chat_template
         self.special_tokens = dict(special_tokens or {})
         self._aligned: dict[str, bool] = {}
-        self._answered = False  # has the server answered anything yet?
-        self._notice_lock = threading.Lock()
-        self._last_notice = -float("inf")
+        self._align_lock = threading.Lock()
+        self.fleet = Fleet(
+            self.base_urls,
+            parse=self._parse,
+            api_key=api_key,
+            timeout=self.timeout,
+            first_timeout=self.first_timeout,
+            max_retries=self.max_retries,
+            max_in_flight=self.max_in_flight,
+            notice_after=notice_after,
+            on_down=_warn,
+        )
+
+    @classmethod
+    def from_fleet_file(cls, path: str | os.PathLike) -> OpenAILM:
+        """A backend from a fleet file (YAML or JSON; see `read_fleet_file`)."""
+        return cls(**read_fleet_file(path))
 
     def __repr__(self) -> str:
-        return f"OpenAILM({self.base_url!r}, {self.model!r})"
+        urls = self.base_url if len(self.base_urls) == 1 else list(self.base_urls)
+        return f"OpenAILM({urls!r}, {self.model!r})"
+
+    @property
+    def requests_in_flight(self) -> int:
+        """How many requests the servers still up take at once (`cached_predict` keeps
+        enough batches going to fill them)."""
+        return self.fleet.slots
 
     def identity(self) -> str:
-        # a server does not tell which weights it serves: the model name stands for them
-        return f"openai:{self.base_url}#{self.model}"
+        # a server does not tell which weights it serves: the model name stands for them,
+        # with the URLs (sorted: their order does not change an answer) or the given name
+        if self.cache_name:
+            return f"openai:{self.cache_name}#{self.model}"
+        return f"openai:{','.join(sorted(self.base_urls))}#{self.model}"
 
     def chat_prompt(self, messages: Sequence[Message]) -> str:
         if not self.chat_template:
             raise ModelError(
                 f"{self.model}: chat prompts over an HTTP server need chat_template= (the "
-                "model's Jinja2 chat template); or use a prompt with chat=false"
+                "model's Jinja2 chat template; in a fleet file: chat_template_file:); or use "
+                "a prompt with chat=false"
             )
         return render_chat_template(self.chat_template, messages, **self.special_tokens)
 
-    def _notice(self, path: str, limit: float, attempt: int) -> None:
-        """One stderr line while a request is slow; at most one per `notice_after` seconds."""
-        with self._notice_lock:
-            now = time.monotonic()
-            if now - self._last_notice < (self.notice_after or 0):
-                return
-            self._last_notice = now
-        sys.stderr.write(
-            f"waiting for {self.base_url}{path}: no answer after {self.notice_after:g} s "
-            f"(gives up after {limit:g} s, try {attempt + 1} of {self.max_retries + 1})\n"
-        )
-        sys.stderr.flush()
-
     def _post(self, path: str, body: dict) -> dict:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        data = json.dumps(body).encode()
-        url = self.base_url + path
-        for attempt in range(self.max_retries + 1):
-            limit = self.timeout if self._answered else self.first_timeout
-            request = urllib.request.Request(url, data=data, headers=headers)
-            timer = None
-            if self.notice_after is not None and self.notice_after < limit:
-                timer = threading.Timer(self.notice_after, self._notice, (path, limit, attempt))
-                timer.daemon = True
-                timer.start()
-            try:
-                with urllib.request.urlopen(request, timeout=limit) as response:
-                    self._answered = True
-                    raw = response.read()
-                return self._parse(url, raw)
-            except urllib.error.HTTPError as exc:
-                self._answered = True
-                detail = exc.read()[:300].decode("utf-8", "replace")
-                if exc.code not in RETRY_STATUS or attempt == self.max_retries:
-                    raise ModelError(f"{url} answered HTTP {exc.code}: {detail}") from None
-            except (OSError, http.client.HTTPException) as exc:
-                reason = getattr(exc, "reason", exc)
-                if isinstance(reason, TimeoutError) and not self._answered:
-                    raise ModelError(
-                        f"{url} accepted the connection but answered nothing within "
-                        f"{limit:g} s; check that it is an OpenAI-compatible server, or, if it "
-                        "is still loading its model, raise FUTE_OPENAI_FIRST_TIMEOUT"
-                    ) from None
-                if attempt == self.max_retries:
-                    why = (
-                        f"no answer within {limit:g} s"
-                        if isinstance(reason, TimeoutError)
-                        else reason
-                    )
-                    raise ModelError(
-                        f"cannot reach {url} after {attempt + 1} tries: {why} (set "
-                        "FUTE_OPENAI_TIMEOUT / FUTE_OPENAI_RETRIES to wait longer)"
-                    ) from None
-            finally:
-                if timer is not None:
-                    timer.cancel()
-            time.sleep(min(0.5 * 2**attempt, 8.0))
-        raise AssertionError("unreachable")
+        return self.fleet.request(path, body)
 
     def _parse(self, url: str, raw: bytes) -> dict:
         """The JSON object of a 200 answer; anything else is a one-line `ModelError`."""
@@ -218,8 +338,9 @@ class OpenAILM:
             )
         return reply
 
-    def _score_one(self, context: str, continuation: str) -> float:
-        reply = self._echo(context + continuation)
+    def _logprob(self, reply: dict, continuation: str) -> float:
+        """The summed log-probability of `continuation`'s tokens at the end of an echo."""
+        self._check_echo(reply)
         lp = reply["choices"][0]["logprobs"]
         span = self._tail_span(reply, continuation)
         picked = [lp["token_logprobs"][k] for k in span]
@@ -227,9 +348,10 @@ class OpenAILM:
             raise ModelError(f"{self.base_url} returned no log-probabilities for {continuation!r}")
         return float(sum(picked))
 
-    def _echo(self, prompt: str) -> dict:
-        """The prompt echoed with one log-probability per token (and one generated token)."""
-        body = {
+    def _echo_body(self, prompt: str) -> dict:
+        """A request for the prompt echoed with one log-probability per token (and one
+        generated token)."""
+        return {
             "model": self.model,
             "prompt": prompt,
             "max_tokens": 1,
@@ -237,7 +359,11 @@ class OpenAILM:
             "echo": True,
             "logprobs": 1,
         }
-        reply = self._post("/completions", body)
+
+    def _echo(self, prompt: str) -> dict:
+        return self._check_echo(self._post("/completions", self._echo_body(prompt)))
+
+    def _check_echo(self, reply: dict) -> dict:
         try:
             lp = reply["choices"][0]["logprobs"]
             if not (len(lp["tokens"]) == len(lp["token_logprobs"]) == len(lp["text_offset"])):
@@ -280,10 +406,15 @@ class OpenAILM:
         """
         words = context.split(maxsplit=1)
         form = words[0][:32] if words else ""
-        if form in self._aligned:
-            if not self._aligned[form]:
-                raise self._shift_error()
-            return
+        with self._align_lock:  # batches scored side by side probe each form once
+            if form not in self._aligned:
+                self._aligned[form] = self._probe(context)
+        if not self._aligned[form]:
+            raise self._shift_error()
+
+    def _probe(self, context: str) -> bool:
+        """Whether the server's top-1 predictions over a counting sequence after `context`
+        match the tokens at the same positions (aligned) rather than the next ones."""
         reply = self._echo(context + PROBE)
         lp = reply["choices"][0]["logprobs"]
         tokens, tops = lp["tokens"], lp["top_logprobs"]
@@ -295,9 +426,7 @@ class OpenAILM:
             best = max(tops[k], key=tops[k].get)
             same += best == tokens[k]
             following += best == tokens[k + 1]
-        self._aligned[form] = not (following > same and following >= 3)
-        if not self._aligned[form]:
-            raise self._shift_error()
+        return not (following > same and following >= 3)
 
     def _shift_error(self) -> ModelError:
         return ModelError(
@@ -314,9 +443,16 @@ class OpenAILM:
         )
 
     def score(self, contexts: Sequence[str], continuations: Sequence[str]) -> np.ndarray:
+        """Every (context, continuation) pair as its own request, all in flight over the
+        fleet at once; values are placed by position, whichever server answers first."""
         for context in contexts:
             self.check_alignment(context)
         jobs = [(c, w) for c in contexts for w in continuations]
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            values = list(pool.map(lambda job: self._score_one(*job), jobs))
+        tickets = [self.fleet.submit("/completions", self._echo_body(c + w)) for c, w in jobs]
+        try:
+            values = [self._logprob(t.result(), w) for t, (_, w) in zip(tickets, jobs, strict=True)]
+        except BaseException:
+            for ticket in tickets:
+                ticket.abandon()
+            raise
         return np.array(values, dtype=np.float64).reshape(len(contexts), len(continuations))
