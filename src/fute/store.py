@@ -207,6 +207,7 @@ class Store:
         self.readonly = readonly
         self.notify = notify or _warn
         self.skipped: list[tuple[int, str, str]] = []  # (id, name, why) of damaged rows skipped
+        self._checked: tuple | None = None  # file state at the last whole-table check
         if self.path.is_dir():
             raise StoreError(
                 f"store path {self.path} is a folder; give a file path such as {self.path / 'store.sqlite'}"
@@ -534,10 +535,13 @@ class Store:
         if limit is not None:
             sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
         with self._snapshot() as con:
-            try:
-                _check_rows(con)
-            except sqlite3.Error as exc:
-                raise self._error("cannot read", exc) from None
+            state = self._file_state()
+            if state != self._checked:  # once per state of the file: pages of a listing
+                try:
+                    _check_rows(con)
+                except sqlite3.Error as exc:
+                    raise self._error("cannot read", exc) from None
+                self._checked = state
             try:
                 rows = con.execute(sql, tuple(params)).fetchall()
             except sqlite3.Error as exc:
@@ -545,6 +549,17 @@ class Store:
                     raise self._error("cannot read", exc) from None
                 rows = self._list_row_by_row(con, where, tuple(params))
         return [StoredRecord(r[0], r[1], r[2], r[3], r[4], r[5], _meta(r[6]), r[7]) for r in rows]
+
+    def _file_state(self) -> tuple:
+        """Size and time of the file and its WAL: what changes when anything is written."""
+        state = []
+        for p in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                st = p.stat()
+                state.append((st.st_size, st.st_mtime_ns, st.st_ino))
+            except OSError:
+                state.append(None)
+        return tuple(state)
 
     def _list_row_by_row(self, con: sqlite3.Connection, where: str, params: tuple) -> list:
         """The listing when some row cannot be read whole: its metadata and time sit behind

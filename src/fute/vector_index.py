@@ -153,6 +153,13 @@ class SpaceIndex:
         (ties: lower position first). `mask` (bool per row) keeps only the rows it marks;
         per-query exclusions are a 2-D mask (m x rows).
         """
+        return self.search_groups(queries, {"": (top, mask)})[""]
+
+    def search_groups(
+        self, queries: np.ndarray, groups: dict[str, tuple[int, np.ndarray | None]]
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """`search` for several (top, mask) groups at once (e.g. one per kind): one pass over
+        the rows, one matrix product per block, shared by every group."""
         dtype = self.data.dtype if isinstance(self.data, np.ndarray) else np.float32
         queries = np.atleast_2d(np.asarray(queries, dtype=dtype))
         if queries.shape[1] != self.dim:
@@ -162,28 +169,32 @@ class SpaceIndex:
             )
         m = queries.shape[0]
         self.searches += 1
-        best_s = np.full((m, 0), -np.inf, dtype=np.float64)
-        best_i = np.zeros((m, 0), dtype=np.int64)
+        best = {
+            name: (np.full((m, 0), -np.inf), np.zeros((m, 0), dtype=np.int64)) for name in groups
+        }
 
         def visit(start: int, block: np.ndarray) -> None:
-            nonlocal best_s, best_i
             scores = (block @ queries.T).T.astype(np.float64)  # m x b
-            if mask is not None:
-                part = mask[..., start : start + block.shape[0]]
-                scores = np.where(part, scores, -np.inf)
             index = np.broadcast_to(np.arange(start, start + block.shape[0]), scores.shape)
-            s = np.concatenate([best_s, scores], axis=1)
-            i = np.concatenate([best_i, index], axis=1)
-            if s.shape[1] > top:
-                keep = np.argpartition(-s, top - 1, axis=1)[:, :top]
-                s, i = np.take_along_axis(s, keep, 1), np.take_along_axis(i, keep, 1)
-            best_s, best_i = s, i
+            for name, (top, mask) in groups.items():
+                part = scores
+                if mask is not None:
+                    part = np.where(mask[..., start : start + block.shape[0]], scores, -np.inf)
+                s = np.concatenate([best[name][0], part], axis=1)
+                i = np.concatenate([best[name][1], index], axis=1)
+                if s.shape[1] > top:
+                    keep = np.argpartition(-s, top - 1, axis=1)[:, :top]
+                    s, i = np.take_along_axis(s, keep, 1), np.take_along_axis(i, keep, 1)
+                best[name] = (s, i)
 
         self._each_block(visit)
-        order = np.lexsort((best_i, -best_s), axis=1)
-        best_s, best_i = np.take_along_axis(best_s, order, 1), np.take_along_axis(best_i, order, 1)
-        allowed = np.isfinite(best_s).all(axis=0)  # masked rows come last; drop them
-        return best_i[:, allowed], best_s[:, allowed]
+        out = {}
+        for name, (s, i) in best.items():
+            order = np.lexsort((i, -s), axis=1)
+            s, i = np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
+            allowed = np.isfinite(s).all(axis=0)  # masked rows come last; drop them
+            out[name] = (i[:, allowed], s[:, allowed])
+        return out
 
 
 def _view(mm: mmap.mmap, offset: int, rows: int, dim: int) -> np.ndarray:

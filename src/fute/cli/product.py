@@ -106,6 +106,35 @@ def _listed_spaces(st, kind: str | None, space_key: str | None) -> dict[str, tup
     return out
 
 
+def _stream_json(st, kind: str | None, space_key: str | None, limit, offset: int) -> None:
+    """`store list --json`: one JSON document, written a page of rows at a time (one row per
+    line), so 100,000 rows never sit in memory twice."""
+    import json
+    import sys
+
+    from fute.space import short_key
+    from fute.store import _json_default
+
+    page = 5000
+    end = None if limit is None else offset + limit
+    write = sys.stdout.write
+    first, start = True, offset
+    while end is None or offset < end:
+        size = page if end is None else min(page, end - offset)
+        records = st.list(kind=kind, space_key=space_key, limit=size, offset=offset)
+        if offset == start:  # after the first read: a damaged store is one error, no output
+            write(f'{{"store": {json.dumps(str(st.path))}, "embeddings": [')
+        for r in records:
+            row = {**r.to_dict(), "space": short_key(r.space_key)}
+            write(("\n  " if first else ",\n  ") + json.dumps(row, default=_json_default))
+            first = False
+        offset += len(records)
+        if len(records) < size:
+            break
+    write("\n]}\n")
+    sys.stdout.flush()
+
+
 @store_app.command("list")
 def store_list(
     kind: str = KindOption,
@@ -132,13 +161,7 @@ def store_list(
     st = open_store(store, readonly=True)
     kind, space_key = kind_of(kind), _space_key(st, space)
     if as_json:
-        records = st.list(kind=kind, space_key=space_key, limit=limit, offset=offset)
-        emit_json(
-            {
-                "store": str(st.path),
-                "embeddings": [{**r.to_dict(), "space": short_key(r.space_key)} for r in records],
-            }
-        )
+        _stream_json(st, kind, space_key, limit, offset)
         return
     total = st.count(kind=kind, space_key=space_key)
     if total == 0:

@@ -79,45 +79,49 @@ def _image(path: Path, alt: str) -> dict:
     return {"file": path.name, "src": f"data:image/png;base64,{data}", "alt": alt}
 
 
-def _nearest(
-    index: SpaceIndex, items: list[Item], targets: list[int], kind: str, top: int
-) -> list[list[dict]]:
-    """For each target row, the `top` nearest rows of `kind` (itself left out), one exact
-    pass over the space's rows for all targets together."""
-    if not targets:
+def _neighbours(
+    index: SpaceIndex, targets: list[int], chosen: list[int], top: int
+) -> tuple[list[int], dict[str, tuple]]:
+    """One exact pass over the space's rows for the table targets and the heat-map rows:
+    per kind the `top` + 1 nearest rows of each target (+1: itself), and the HEATMAP_MAX
+    nearest rows of any kind. Returns (query rows, results by group)."""
+    queries = list(targets) + [c for c in chosen if c not in set(targets)]
+    groups = {
+        kind: (top + 1, mask)
+        for kind in KIND_STYLE
+        if (mask := index.kind_mask(kind)) is not None and mask.any()
+    }
+    if chosen:
+        groups["all"] = (HEATMAP_MAX, None)
+    if not queries or not groups:
+        return queries, {}
+    return queries, index.search_groups(index.rows(queries), groups)
+
+
+def _table(found: dict, items: list[Item], row: int, target: int, kind: str, top: int) -> list:
+    """The ranking table of one target (query row `row`) for one kind, itself left out."""
+    if kind not in found:
         return []
-    mask = index.kind_mask(kind)
-    if mask is None or not mask.any():
-        return [[] for _ in targets]
-    pos, scores = index.search(index.rows(targets), top + 1, mask)
-    tables = []
-    for t, row_pos, row_s in zip(targets, pos, scores, strict=True):
-        keep = [(int(j), float(v)) for j, v in zip(row_pos, row_s, strict=True) if j != t]
-        tables.append(
-            [
-                {
-                    "rank": r + 1,
-                    "name": items[j].name,
-                    "kind": items[j].kind,
-                    "similarity": v,
-                    "bar": max(0.0, v) * 100,
-                }
-                for r, (j, v) in enumerate(keep[:top])
-            ]
-        )
-    return tables
+    pos, scores = found[kind][0][row], found[kind][1][row]
+    keep = [(int(j), float(v)) for j, v in zip(pos, scores, strict=True) if j != target]
+    return [
+        {
+            "rank": r + 1,
+            "name": items[j].name,
+            "kind": items[j].kind,
+            "similarity": v,
+            "bar": max(0.0, v) * 100,
+        }
+        for r, (j, v) in enumerate(keep[:top])
+    ]
 
 
-def _heatmap_rows(index: SpaceIndex, items: list[Item], datasets: list[int]) -> list[int]:
-    """Every row of a small space; in a bigger one the first data sets and, in turn, each
-    one's nearest other rows, until HEATMAP_MAX rows."""
-    if len(items) <= HEATMAP_MAX:
-        return list(range(len(items)))
-    chosen = list(datasets[:HEATMAP_TARGETS]) or list(range(HEATMAP_TARGETS))
-    if len(chosen) >= HEATMAP_MAX:
-        return chosen[:HEATMAP_MAX]
-    pos, _ = index.search(index.rows(chosen), HEATMAP_MAX)
-    picked = dict.fromkeys(chosen)
+def _heatmap_rows(chosen: list[int], queries: list[int], found: dict) -> list[int]:
+    """The chosen rows and, in turn, each one's nearest other rows, until HEATMAP_MAX."""
+    picked = dict.fromkeys(chosen[:HEATMAP_MAX])
+    if "all" not in found:
+        return list(picked)
+    pos = found["all"][0][[queries.index(c) for c in chosen]]
     for depth in range(pos.shape[1]):
         for row in pos[:, depth]:
             if len(picked) >= HEATMAP_MAX:
@@ -147,7 +151,11 @@ def _space_section(
     by_name = sorted(range(n), key=lambda i: (items[i].name, i))
     datasets = [i for i in by_name if items[i].kind == "dataset"]
 
-    heat_rows = _heatmap_rows(index, items, datasets)
+    shown = datasets[:MAX_TARGETS]
+    small = n <= HEATMAP_MAX
+    chosen = [] if small else (list(datasets[:HEATMAP_TARGETS]) or list(range(HEATMAP_TARGETS)))
+    queries, found = _neighbours(index, shown, chosen, top)
+    heat_rows = list(range(n)) if small else _heatmap_rows(chosen, queries, found)
     heat_items = [items[i] for i in heat_rows]
     unit = index.rows(heat_rows).astype(np.float64)
     sims = np.clip(unit @ unit.T, -1.0, 1.0)
@@ -183,19 +191,18 @@ def _space_section(
         map_method=method,
         map_note=map_note,
     )
-    shown = datasets[:MAX_TARGETS]
     section.more_datasets = [items[i].name for i in datasets[MAX_TARGETS:]]
-    columns = [
-        ("Models", _nearest(index, items, shown, "model", top)),
-        ("LLM + prompt", _nearest(index, items, shown, "prompted-lm", top)),
-        ("Nearest data sets", _nearest(index, items, shown, "dataset", top)),
-    ]
+    columns = (
+        ("Models", "model"),
+        ("LLM + prompt", "prompted-lm"),
+        ("Nearest data sets", "dataset"),
+    )
     for k, d in enumerate(shown):
         section.datasets.append(
             {
                 "name": items[d].name,
                 "anchor": f"{slug}-{_slug(items[d].name)}-{d}",
-                "tables": [(caption, tables[k]) for caption, tables in columns],
+                "tables": [(c, _table(found, items, k, d, kind, top)) for c, kind in columns],
             }
         )
     order = sorted(
