@@ -18,12 +18,14 @@ Ray's overhead per job is the worker time a job costs on Ray beyond what the sam
 costs in this process, each side net of the embedding's own compute time (``seconds`` in
 the embedding's meta, measured inside the worker)::
 
-    overhead = (W * T_ray - sum(c_ray)) / N  -  (T_local - sum(c_local)) / N
+    overhead = (W * T_ray - idle - sum(c_ray)) / N  -  (T_local - sum(c_local)) / N
 
-with W = 2 workers, T the batch's wall time, c the per-job compute seconds and N the
-number of jobs. Costs both sides share (reading the data set, building the space, the
-store write) cancel; what is left is scheduling the task, shipping its arguments and
-its result, the driver's wait loop, and idle workers at the end of the batch.
+with W = 2 workers, T the batch's wall time, c the per-job compute seconds, N the number
+of jobs and idle the worker-seconds left idle at the end of the batch (a worker whose
+last job has arrived while the other still computes: load imbalance, reported apart).
+Costs both sides share (reading the data set, building the space, the store write)
+cancel; what is left is scheduling the task, shipping its arguments and its result, and
+the driver's wait loop.
 
 The cluster is stopped at the end, also when a run fails (SIGTERM to `ray start --block`,
 then any process left in its session is killed).
@@ -166,14 +168,23 @@ class LocalRay:
 
 # -- one timed batch -------------------------------------------------------------------------
 def run_batch(
-    space: dict, names: list[str], store: Path, executor: str, threads: int = 1, address=None
+    space: dict,
+    names: list[str],
+    store: Path,
+    executor: str,
+    threads: int = 1,
+    address: str | None = None,
+    workers: int = 1,
 ) -> dict:
-    """Run the batch into a fresh store; wall time, throughput, compute seconds, workers."""
+    """Run the batch into a fresh store; wall time, throughput, compute seconds, workers,
+    and the worker-seconds left idle at the end (each of `workers` processes from its last
+    job's arrival at the driver to the end of the batch)."""
     from fute.batch import embed_batch
     from fute.store import Store
 
     if store.exists():
         store.unlink()
+    arrived: dict[str, float] = {}
     start = time.perf_counter()
     result = embed_batch(
         {"space": space, "datasets": names},
@@ -182,6 +193,7 @@ def run_batch(
         store=store,
         threads=threads,
         progress=False,
+        on_outcome=lambda o: arrived.__setitem__(o.job.name, time.perf_counter() - start),
     )
     wall = time.perf_counter() - start
     if len(result.done) != len(names):
@@ -190,6 +202,11 @@ def run_batch(
     pids = {e.meta["batch"]["pid"] for e in stored}
     if executor == "ray" and os.getpid() in pids:
         raise RuntimeError("a Ray job ran in the driver, not on a worker")
+    last = {pid: 0.0 for pid in pids}
+    for e in stored:
+        pid = e.meta["batch"]["pid"]
+        last[pid] = max(last[pid], arrived[e.name])
+    idle = sum(wall - t for t in last.values()) + wall * max(0, workers - len(pids))
     return {
         "executor": executor,
         "threads": threads,
@@ -198,6 +215,7 @@ def run_batch(
         "per_min": round(60 * len(names) / wall, 1),
         "compute_s": round(sum(e.meta["seconds"] for e in stored), 2),
         "processes": len(pids),
+        "idle_at_end_s": round(idle, 2),
         "in_driver": pids == {os.getpid()},
         "vectors": {e.name: e.vector for e in stored},
     }
@@ -206,7 +224,8 @@ def run_batch(
 def overhead(ray_run: dict, local_run: dict, workers: int) -> float:
     """Ray's overhead per job in seconds of worker time (module docstring)."""
     n = ray_run["jobs"]
-    ray_side = (workers * ray_run["wall_s"] - ray_run["compute_s"]) / n
+    busy = workers * ray_run["wall_s"] - ray_run.get("idle_at_end_s", 0.0)
+    ray_side = (busy - ray_run["compute_s"]) / n
     local_side = (local_run["wall_s"] - local_run["compute_s"]) / n
     return round(ray_side - local_side, 3)
 
@@ -263,7 +282,7 @@ def section_ray(args: argparse.Namespace, stages: Stages) -> tuple[list[dict], s
         with stages("ray: cluster start"):
             started = cluster.start()
         with stages("ray: no-op batches"):
-            kw = {"executor": "ray", "address": cluster.address}
+            kw = {"executor": "ray", "address": cluster.address, "workers": WORKERS}
             runs["ray no-op cold"] = run_batch(NOOP, names, work / "noop-cold.sqlite", **kw)
             runs["ray no-op"] = run_batch(NOOP, names, work / "noop-ray.sqlite", **kw)
         with stages("ray: Ray Fisher batch, 2 workers x 1 thread"):
@@ -380,8 +399,11 @@ thread and 1 CPU per task), no dashboard, stopped at the end.
   process here).
 - Ray's overhead per job: {over_noop:.2f} s of worker time from the no-op batch
   ({over_fisher:.2f} s from the Fisher batch), where overhead = (2 x Ray wall - compute
-  inside the workers) / jobs - (local wall - local compute) / jobs: scheduling, shipping
-  arguments and the vector, the driver's wait loop, and workers idle at the batch's end.
+  inside the workers - idle at the end) / jobs - (local wall - local compute) / jobs:
+  scheduling, shipping arguments and the vector, the driver's wait loop. Left apart: a
+  worker idle at the end of the Fisher batch while the other finished its last job,
+  {runs["ray"]["idle_at_end_s"]:.1f} worker-s ({runs["ray"]["idle_at_end_s"] / len(names):.2f} s
+  a job; jobs of equal length, or many more jobs than workers, make it smaller).
 - The driver stores one embedding in {1000 * write_s:.0f} ms (median).
 - Load average (1 min) of this shared 2-core machine: {load_before:.0f} before,
   {load_after:.0f} after (other jobs ran meanwhile), so every time is an upper bound and the
@@ -392,7 +414,7 @@ that one process with 2 torch threads has too, so this machine cannot show Ray s
 past 2x; and with other jobs on the same cores the wall times mostly measure contention:
 here Ray was {speed_ray:.2f}x and 2 threads in one process {speed_2t:.2f}x the throughput
 of one thread in one process. What the runs do show: what Ray costs per job and per worker
-start, that the jobs ran in {ray_procs} worker processes and not in the driver, and that
+start, that the jobs ran in {ray_procs} worker processes and not in the driver, and
 whether the Ray vectors are bit-identical to the local ones at the same thread count
 ({same_ray}; with 2 threads: {same_2t}).
 

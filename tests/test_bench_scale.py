@@ -68,3 +68,6 @@ def test_ray_overhead_per_job_is_worker_time_beyond_the_local_run():
     local = {"jobs": 4, "wall_s": 41.0, "compute_s": 40.0}
     assert bench_scale_ray.overhead(ray, local, workers=2) == pytest.approx(0.25)
     assert bench_scale_ray.overhead(local, local, workers=1) == 0
+    # a worker idle for 2 s at the end (its last job came back first) is not overhead
+    tail = {**ray, "wall_s": 22.0, "idle_at_end_s": 2.0}
+    assert bench_scale_ray.overhead(tail, local, workers=2) == pytest.approx(0.25)
