@@ -101,14 +101,14 @@ class SpaceIndex:
     def kind_mask(self, kind: str | None) -> np.ndarray | None:
         return None if kind is None else self.kinds == _KIND_CODE[kind]
 
-    def _each_block(self, visit: Callable[[int, np.ndarray], None]) -> None:
+    def _each_block(self, visit: Callable[[int, np.ndarray], None], queries: int = 1) -> None:
         """Call `visit(first row, rows)` for each block of the matrix (it must keep no view of
         the rows); a file is mapped one block at a time, so the pages of a block leave the
         process's memory when it is done."""
         n = len(self)
         matrix = self.data if isinstance(self.data, np.ndarray) else self._whole_matrix()
-        if matrix is not None:
-            step = max(1, BLOCK_BYTES // (matrix.itemsize * max(self.dim, 1)))
+        if matrix is not None:  # in memory: blocks only bound the m x rows score matrix
+            step = max(1, (32 << 20) // max(queries, 1))
             for start in range(0, n, step):
                 visit(start, matrix[start : start + step])
             return
@@ -187,7 +187,7 @@ class SpaceIndex:
                     s, i = np.take_along_axis(s, keep, 1), np.take_along_axis(i, keep, 1)
                 best[name] = (s, i)
 
-        self._each_block(visit)
+        self._each_block(visit, queries=m)
         out = {}
         for name, (s, i) in best.items():
             order = np.lexsort((i, -s), axis=1)

@@ -94,11 +94,10 @@ def _space_legend(spaces: dict[str, tuple[dict, int]], width: int) -> list[str]:
 
 def _listed_spaces(st, kind: str | None, space_key: str | None) -> dict[str, tuple[dict, int]]:
     """Space key -> (description, count) of the rows a listing covers, from the per-space
-    summary (one small query) and one record per space: never every row's metadata."""
-    counts: dict[str, int] = {}
-    for key, k, n, _ in st.summary():
-        if (kind is None or k == kind) and (space_key is None or key == space_key):
-            counts[key] = counts.get(key, 0) + n
+    counts and one record per space: never every row's metadata."""
+    counts = {k: n for k, n in st.spaces().items() if space_key in (None, k)}
+    if kind is not None:  # GROUP BY space uses its index; GROUP BY (space, kind) would sort
+        counts = {k: c for k in counts if (c := st.count(kind=kind, space_key=k))}
     out = {}
     for key, n in counts.items():
         (rec,) = st.list(space_key=key, kind=kind, limit=1) or [None]
