@@ -270,3 +270,11 @@ def test_an_update_reads_only_new_and_replaced_rows(tmp_path, monkeypatch):
     assert len(index) == 30 and store.list(name="e4")[0].id + 1 not in index.ids  # e5 gone
     monkeypatch.undo()
     assert_same(indexed(store, target, top=40), plain(store, target))
+
+
+def test_a_target_not_read_from_the_store_ranks_like_the_plain_ranking(tmp_path):
+    store = make_store(tmp_path / "s.sqlite")
+    stored = store.get("e9")
+    outside = TaskEmbedding(stored.vector.copy(), SPACE, stored.kind, stored.name, {})
+    assert_same(indexed(store, outside, top=5), plain(store, outside)[:5])
+    assert "e9" not in [n for n, _ in indexed(store, outside, top=5)]

@@ -19,11 +19,10 @@ folder cannot be written), and never the source of truth:
 
 Why float32 and a plain matrix product (measured on this project's shared 2-core machine
 with other jobs running, 100,000 x 4096 rows; `benchmarks/bench_scale.py` measures the
-commands): float16 halves the file,
-but converting it to float32 costs numpy ~5 ns per value (about 2 s per query at this size)
-against ~0.45 s for a float32 pass read in 64 MB memory-mapped blocks (peak memory ~0.2 GB);
-FAISS's float16 flat index scans in ~0.2 s once loaded but takes ~4.5 s and 1.6 GB to load,
-and would be a new dependency. Search is exhaustive (exact top-k): every row is scored.
+commands): float16 halves the file, but numpy's conversion to float32 made one pass take
+3.9 s (torch's 2.5 s), against 0.44 s for a float32 pass read in 64 MB memory-mapped blocks
+(peak memory 0.16 GB); FAISS's float16 flat index scans in ~0.2 s once loaded but took
+4.5 s and 1.6 GB to load, and would be a new dependency. Search is exhaustive (exact top-k): every row is scored.
 The scores are float32; `fute.ranking.rank_stored` re-scores every candidate within a small
 margin of the k-th score from the store in float64, so its top-k equals the plain ranking.
 """
@@ -520,6 +519,8 @@ def stored_rank_candidates(
     own = target.meta.get("store_id")
     if own is not None:
         mask &= index.ids != int(own)
+    else:  # not read from the store: `rank` drops a row of its kind and name, if stored
+        top += 1
     while True:
         pos = shortlist(index, np.asarray(target.vector).ravel(), top, mask)
         wanted = [int(i) for i in index.ids[pos]]
