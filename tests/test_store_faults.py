@@ -90,8 +90,10 @@ def flip_a_byte(path, name: str) -> None:
 
 
 @pytest.fixture
-def readonly_store(tmp_path):
-    """A store in a folder nobody can write to: a read-only bind mount as root, else chmod."""
+def readonly_store(tmp_path, monkeypatch):
+    """A store in a folder nobody can write to: a read-only bind mount as root, else chmod.
+    (`rank` keeps its vector index in the cache then: a cache of the test's own.)"""
+    monkeypatch.setenv("FUTE_CACHE", str(tmp_path / "cache"))
     src = tmp_path / "src"
     src.mkdir()
     make_store(src / "s.sqlite")
