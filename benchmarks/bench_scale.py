@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench_fleet import section_fleet
 from bench_scale_ray import section_ray
 from common import (
     Stages,
@@ -228,6 +229,7 @@ def section_store(args: argparse.Namespace, stages: Stages) -> tuple[list[dict],
 SECTIONS: dict[str, Callable[[argparse.Namespace, Stages], tuple[list[dict], str]]] = {
     "store": section_store,
     "ray": section_ray,  # bench_scale_ray.py: local vs a 2-worker Ray cluster
+    "fleet": section_fleet,  # bench_fleet.py: 1 vs 2 llama.cpp servers x 1/4/16 in flight
 }
 
 LIMITS = """## What this machine can and cannot show
