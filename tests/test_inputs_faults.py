@@ -306,6 +306,34 @@ def test_server_that_answered_once_then_hangs_gets_timeout_and_retries():
         assert server.requests == 3 and time.monotonic() - start < 6
 
 
+def test_server_alive_but_slow_on_its_first_completion_is_waited_for():
+    """A CPU server answers `GET /models` at once but may take longer than `first_timeout`
+    over its first completion: that is a live server, so the request gets `timeout`."""
+    answer = json.dumps(
+        {
+            "choices": [
+                {
+                    "text": "x: y",
+                    "logprobs": {
+                        "tokens": ["x", ":", " y"],
+                        "token_logprobs": [None, -1.0, -0.5],
+                        "text_offset": [0, 1, 2],
+                    },
+                }
+            ]
+        }
+    ).encode()
+
+    def reply(handler, n):
+        time.sleep(1.5)  # longer than first_timeout, shorter than timeout
+        _send(handler, 200, answer, "application/json")
+
+    with Server(reply) as server:
+        lm = OpenAILM(server.url, "m", first_timeout=0.5, timeout=10, notice_after=None)
+        request = {"model": "m", "prompt": "x: y", "max_tokens": 0, "echo": True, "logprobs": 1}
+        assert lm.fleet.request("/completions", request)["choices"]
+
+
 # --- messages that must say what is wrong ---------------------------------------------------
 
 

@@ -11,8 +11,8 @@ Failures (a refused or reset connection, a timeout, HTTP 408/409/429/5xx) put th
 back on the queue, where any server may take it, and pause the failing server with an
 exponential back-off with jitter. Requests that were already in flight when a server failed
 fail together and count as one failure of that server. A server that fails more than
-`max_retries` times in a row (or, before it has answered anything, does not answer within
-`first_timeout`) is taken out of the fleet for the rest of the run; its work goes to the
+`max_retries` times in a row (or, before it has answered anything, does not answer a cheap
+``GET /models`` within `first_timeout`) is taken out of the fleet for the rest of the run; its work goes to the
 others. Only when every server is out does every waiting request fail, with one line that
 says why. Other errors (HTTP 400, a body that is not a JSON object) belong to the request
 and fail it at once. The jitter changes only when a request is sent, never its answer.
@@ -176,7 +176,51 @@ class Fleet:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
 
+    def _probe(self, server: Server, ticket: Ticket) -> str | None:
+        """Ask a server that has answered nothing yet for its model list, within
+        `first_timeout`. Any HTTP answer, even an error status, shows that it is up; its
+        requests then get the full `timeout`, since a first completion on a CPU server can
+        take longer than the short first limit. None: it answered; "timeout": nothing came
+        back in time; else why the connection failed."""
+        request = urllib.request.Request(server.base_url + "/models", headers=self._headers())
+        timer = None
+        if self.notice_after is not None and self.notice_after < self.first_timeout:
+            timer = threading.Timer(
+                self.notice_after, self._notice, (server, ticket, self.first_timeout)
+            )
+            timer.daemon = True
+            timer.start()
+        try:
+            with urllib.request.urlopen(request, timeout=self.first_timeout) as response:
+                response.read()
+        except urllib.error.HTTPError:
+            pass
+        except (OSError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "reason", exc)
+            return "timeout" if isinstance(reason, TimeoutError) else str(reason)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        with self._lock:
+            server.answered = True
+        return None
+
     def _send(self, server: Server, ticket: Ticket) -> None:
+        if not server.answered:
+            started = time.monotonic()
+            why = self._probe(server, ticket)
+            if why == "timeout":
+                self._take_down(
+                    server,
+                    f"{server.base_url} accepted the connection but answered nothing within "
+                    f"{self.first_timeout:g} s; check that it is an OpenAI-compatible server, "
+                    "or, if it is still loading its model, raise FUTE_OPENAI_FIRST_TIMEOUT",
+                )
+                self._requeue(ticket)
+                return
+            if why is not None:
+                self._failed(server, ticket, started, why, url=server.base_url + "/models")
+                return
         url = server.base_url + ticket.path
         limit = self.timeout if server.answered else self.first_timeout
         request = urllib.request.Request(url, data=ticket.body, headers=self._headers())

@@ -16,8 +16,10 @@ server is a `ModelError`, never wrong numbers.
 Chat prompts need the model's chat template as a string (`chat_template=`), because the
 completions endpoint takes raw text; pass the template from the model's tokenizer config.
 
-A silent server must not hang a run: until the server has answered anything, a request
-waits `first_timeout` (10 s) and is not retried on timeout; afterwards `timeout` (60 s) with
+A silent server must not hang a run: before its first request a server must answer a cheap
+``GET /models`` within `first_timeout` (10 s; any HTTP answer counts, and a silent server is
+not retried); every request then gets `timeout` (60 s), since a first completion on a CPU
+server can take longer than 10 s, with
 `max_retries` (3) further tries. All three come from the constructor or the environment
 (``FUTE_OPENAI_FIRST_TIMEOUT``, ``FUTE_OPENAI_TIMEOUT``, ``FUTE_OPENAI_RETRIES``), and a
 slow request prints a ``waiting for SERVER ...`` line on stderr.
@@ -209,9 +211,10 @@ class OpenAILM:
 
     * `timeout` (``FUTE_OPENAI_TIMEOUT``, default 60): how long one request may go
       unanswered once the server has answered something;
-    * `first_timeout` (``FUTE_OPENAI_FIRST_TIMEOUT``, default 10): the same while the server
-      has answered nothing yet; a server that accepts the connection and stays silent
-      is taken out after this long, without retries;
+    * `first_timeout` (``FUTE_OPENAI_FIRST_TIMEOUT``, default 10): how long a server that
+      has answered nothing yet may take to answer ``GET /models`` (any HTTP answer counts);
+      a server that accepts the connection and stays silent is taken out after this long,
+      without retries;
     * `max_retries` (``FUTE_OPENAI_RETRIES``, default 3): further tries after a refused
       connection, a timeout or HTTP 408/409/429/5xx, with growing pauses (exponential
       back-off with jitter); a server failing more often in a row is taken out.
