@@ -31,6 +31,7 @@ from typing import Any
 
 from fute.batch_jobs import BatchFileError, Job, make_batch, read_jobs_file
 from fute.errors import FuteError
+from fute.progress import progress_bar
 
 EXECUTORS = ("local", "ray")
 DEFAULT_THREADS = 1
@@ -212,32 +213,6 @@ def _local(space_args: dict, jobs: list[Job], threads: int, **_: Any) -> Iterato
             yield job, exc
 
 
-def _progress(show: bool | None, total: int):
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    console = Console(stderr=True, highlight=False)
-    if show is None:
-        show = console.is_terminal or os.environ.get("FUTE_PROGRESS") == "1"
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-        disable=not show,
-    )
-
-
 def embed_batch(
     jobs: Any,
     executor: str = "local",
@@ -290,7 +265,7 @@ def embed_batch(
     for outcome in outcomes:
         if on_outcome is not None:
             on_outcome(outcome)
-    with _progress(progress, len(batch.jobs)) as bar:
+    with progress_bar(show=progress, transient=False) as bar:
         task = bar.add_task(f"embedding {len(todo)} of {len(batch.jobs)}", total=len(batch.jobs))
         bar.advance(task, len(outcomes))
         stream: Iterable = (

@@ -15,14 +15,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import Progress
+
+from fute.progress import progress_bar
 
 KIND_ALIASES = {
     "dataset": "dataset",
@@ -88,16 +83,7 @@ def _json_default(obj: object) -> object:
 
 def progress(transient: bool = True) -> Progress:
     """A rich progress display on stderr (bars, counts, elapsed time)."""
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=transient,
-        disable=not err.is_terminal and os.environ.get("FUTE_PROGRESS") != "1",
-    )
+    return progress_bar(transient=transient, console=err)
 
 
 @contextmanager
