@@ -21,6 +21,7 @@ from fute.cli import main
 from fute.embedding import TaskEmbedding
 from fute.errors import StoreError
 from fute.store import Store, StoreWarning, checksum, encode_vector
+from readonly import read_only_folder
 
 SPACE = "minilm@abc/fisher/123/seed0"
 
@@ -97,24 +98,8 @@ def readonly_store(tmp_path, monkeypatch):
     src = tmp_path / "src"
     src.mkdir()
     make_store(src / "s.sqlite")
-    if os.geteuid() == 0:
-        ro = tmp_path / "ro"
-        ro.mkdir()
-        done = subprocess.run(["mount", "--bind", "-o", "ro", str(src), str(ro)], check=False)
-        if done.returncode != 0:
-            pytest.skip("root, but cannot bind-mount a read-only folder here")
-        try:
-            yield ro / "s.sqlite"
-        finally:
-            subprocess.run(["umount", str(ro)], check=False)
-    else:
-        (src / "s.sqlite").chmod(0o444)
-        src.chmod(0o555)
-        try:
-            yield src / "s.sqlite"
-        finally:
-            src.chmod(0o755)
-            (src / "s.sqlite").chmod(0o644)
+    with read_only_folder(src) as folder:
+        yield folder / "s.sqlite"
 
 
 def test_read_only_store_can_be_listed_shown_ranked_and_exported(readonly_store, tmp_path, capsys):

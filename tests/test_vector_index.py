@@ -7,7 +7,6 @@ Small real SQLite stores of random vectors; the CLI runs through `fute.cli.main`
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 
@@ -19,6 +18,7 @@ from fute.embedding import TaskEmbedding
 from fute.ranking import rank, rank_stored
 from fute.store import Store
 from fute.vector_index import SUFFIX, index_folder, open_index
+from readonly import read_only_folder
 
 SPACE = "minilm@abc/mean-embedding/1/seed0"
 OTHER = "minilm@abc/fisher/2/seed0"
@@ -198,22 +198,8 @@ def readonly_store(tmp_path, monkeypatch):
     src = tmp_path / "src"
     src.mkdir()
     make_store(src / "s.sqlite")
-    if os.geteuid() == 0:
-        ro = tmp_path / "ro"
-        ro.mkdir()
-        done = subprocess.run(["mount", "--bind", "-o", "ro", str(src), str(ro)], check=False)
-        if done.returncode != 0:
-            pytest.skip("root, but cannot bind-mount a read-only folder here")
-        try:
-            yield ro / "s.sqlite"
-        finally:
-            subprocess.run(["umount", str(ro)], check=False)
-    else:
-        src.chmod(0o555)
-        try:
-            yield src / "s.sqlite"
-        finally:
-            src.chmod(0o755)
+    with read_only_folder(src) as folder:
+        yield folder / "s.sqlite"
 
 
 def test_a_read_only_store_is_ranked_with_an_index_in_the_cache(readonly_store, tmp_path):
