@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from fute.embedding import TaskEmbedding, check_same_space
-from fute.errors import FuteError, SpaceMismatchError
+from fute.errors import FuteError
+from fute.vector_index import embedding_rows
 
 
 @dataclass(frozen=True)
@@ -36,21 +37,6 @@ class Ranked:
             "kind": self.embedding.kind,
             "similarity": self.similarity,
         }
-
-
-def _unit_rows(embeddings: Sequence[TaskEmbedding]) -> np.ndarray:
-    """Row-normalised matrix of the embeddings' vectors (zero vectors stay zero)."""
-    dims = {int(np.asarray(e.vector).size) for e in embeddings}
-    if len(dims) > 1:
-        raise SpaceMismatchError(
-            f"embeddings of one space have different sizes {sorted(dims)}; "
-            "the store mixes vectors that are not comparable"
-        )
-    # float64 while it is cheap; float32 for big vectors (n x 10M in float64 would be GBs)
-    dtype = np.float64 if len(embeddings) * max(dims) <= 50_000_000 else np.float32
-    m = np.stack([np.asarray(e.vector, dtype=dtype).ravel() for e in embeddings])
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
-    return np.divide(m, norms, out=np.zeros_like(m), where=norms > 0)
 
 
 def rank(
@@ -76,7 +62,7 @@ def rank(
         check_same_space(target, c)
     if not pool:
         return []
-    unit = _unit_rows([target, *pool])
+    unit = embedding_rows([target, *pool])
     sims = (unit[1:] @ unit[0]).astype(np.float64)
     order = np.argsort(-sims, kind="stable")
     if top is not None:
@@ -113,7 +99,7 @@ def similarity_matrix(embeddings: Sequence[TaskEmbedding]) -> np.ndarray:
     first = embeddings[0]
     for e in embeddings[1:]:
         check_same_space(first, e)
-    unit = _unit_rows(embeddings)
+    unit = embedding_rows(embeddings)
     sims = (unit @ unit.T).astype(np.float64)
     return np.clip(sims, -1.0, 1.0)
 

@@ -209,9 +209,9 @@ def unit_rows(vectors: np.ndarray, dtype=np.float32) -> np.ndarray:
     return out
 
 
-def from_embeddings(embeddings: Sequence[TaskEmbedding]) -> SpaceIndex:
-    """An in-memory index of embeddings of one space (row i = embeddings[i]); float64 while
-    that is cheap (as `fute.ranking.rank` computes), float32 for big collections."""
+def embedding_rows(embeddings: Sequence[TaskEmbedding]) -> np.ndarray:
+    """The unit rows of embeddings of one space (zero vectors stay zero); float64 while that
+    is cheap, float32 for big collections (n x 10M in float64 would be GBs)."""
     dims = {int(np.asarray(e.vector).size) for e in embeddings}
     if len(dims) > 1:
         raise SpaceMismatchError(
@@ -219,7 +219,15 @@ def from_embeddings(embeddings: Sequence[TaskEmbedding]) -> SpaceIndex:
             "the store mixes vectors that are not comparable"
         )
     dtype = np.float64 if len(embeddings) * max(dims) <= 50_000_000 else np.float32
-    matrix = unit_rows(np.stack([np.asarray(e.vector).ravel() for e in embeddings]), dtype)
+    return unit_rows(
+        np.stack([np.asarray(e.vector, dtype=dtype).ravel() for e in embeddings]), dtype
+    )
+
+
+def from_embeddings(embeddings: Sequence[TaskEmbedding]) -> SpaceIndex:
+    """An in-memory index of embeddings of one space (row i = embeddings[i]), with the rows
+    of `embedding_rows` (the precision `fute.ranking.rank` computes with)."""
+    matrix = embedding_rows(embeddings)
     return SpaceIndex(
         space_key=embeddings[0].space_key,
         dim=matrix.shape[1],
