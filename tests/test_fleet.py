@@ -252,6 +252,16 @@ def test_every_server_down_is_one_line_naming_each(tiny_servers):
     assert time.monotonic() - start < 10
 
 
+def test_the_request_that_takes_the_last_server_down_gets_the_fleet_answer():
+    """One request, two refusing servers, no retries: its second failure takes the last
+    server out, and it must fail with the fleet's message, like every waiting request."""
+    urls = [f"http://127.0.0.1:{free_port()}/v1" for _ in range(2)]
+    ticket = fleet(urls, max_retries=0).submit("/completions", {"n": 0})
+    with pytest.raises(ModelError, match="all 2 servers are down") as info:
+        ticket.result()
+    assert all(url in str(info.value) for url in urls)
+
+
 def test_request_errors_fail_the_request_not_the_server(tiny_servers):
     bad = tiny_servers(lambda body: (400, {"error": "no such model"}))
     f = fleet([bad.url])

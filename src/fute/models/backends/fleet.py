@@ -307,7 +307,11 @@ class Fleet:
             )
         if failures > self.max_retries:
             self._take_down(server, message)
-        if ticket.tries >= (self.max_retries + 1) * len(self.servers):
+        with self._lock:
+            everyone_down = not self.up
+        if everyone_down:  # the fleet's one answer, as for the requests still waiting
+            ticket.fail(ModelError(self.down_message()))
+        elif ticket.tries >= (self.max_retries + 1) * len(self.servers):
             ticket.fail(ModelError(message))
         else:
             self._requeue(ticket)
