@@ -264,3 +264,97 @@ def test_a_target_not_read_from_the_store_ranks_like_the_plain_ranking(tmp_path)
     outside = TaskEmbedding(stored.vector.copy(), SPACE, stored.kind, stored.name, {})
     assert_same(indexed(store, outside, top=5), plain(store, outside)[:5])
     assert "e9" not in [n for n, _ in indexed(store, outside, top=5)]
+
+
+def _searches(index, queries, groups):
+    """Every group's (positions, scores) of `index.search_groups`, as plain lists."""
+    out = index.search_groups(queries, groups)
+    return {k: (p.tolist(), s.tolist()) for k, (p, s) in out.items()}
+
+
+def _float32_only(index):
+    from fute import vector_index
+
+    return vector_index.SpaceIndex(
+        index.space_key, index.dim, index.ids, index.kinds, index.data, handle=None
+    )
+
+
+def test_repeated_searches_use_float16_and_find_the_float32_top_k(tmp_path):
+    """The second search of one index reads it into a float16 matrix; its shortlist,
+    re-scored in float32, gives exactly the float32 pass's positions and scores, with
+    kind masks, per-query masks and near-ties."""
+    store = Store(tmp_path / "s.sqlite", notify=lambda m: None)
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(40, DIM)).astype(np.float32)
+    rows = [base[i % 40] + 1e-4 * rng.normal(size=DIM).astype(np.float32) for i in range(400)]
+    kinds = ("dataset", "model", "prompted-lm")
+    store.add_many([TaskEmbedding(v, SPACE, kinds[i % 3], f"r{i}") for i, v in enumerate(rows)])
+    index = open_index(store, SPACE)
+    queries = rng.normal(size=(3, DIM)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    per_query = rng.random((3, len(index))) < 0.7
+    groups = {
+        "all": (10, None),
+        "models": (25, index.kind_mask("model")),
+        "masked": (7, per_query),
+        "more-than-allowed": (1000, index.kind_mask("dataset")),
+    }
+    reference = _searches(_float32_only(index), queries, groups)
+    index.search(queries[:1], 1)
+    got = _searches(index, queries, groups)
+    assert index.half is not None and index.whole is None
+    for name in groups:
+        assert got[name][0] == reference[name][0], name
+        np.testing.assert_allclose(got[name][1], reference[name][1], rtol=0, atol=1e-6)
+
+
+def test_float16_shortlist_of_many_near_ties_falls_back_to_float32(tmp_path, monkeypatch):
+    from fute import vector_index
+
+    store = make_store(tmp_path / "s.sqlite")
+    monkeypatch.setattr(vector_index, "HALF_RESCORE_MAX", 0)  # and 60 rows // 8 < top 10
+    index = open_index(store, SPACE)
+    q = np.ones((1, DIM), np.float32) / np.sqrt(DIM)
+    want = _searches(_float32_only(index), q, {"": (10, None)})
+    index.search(q, 1)
+    assert _searches(index, q, {"": (10, None)}) == want
+    assert index.half is not None
+    assert index._search_half(q, {"": (10, None)}) is None
+
+
+def test_a_float16_product_that_errs_past_the_bound_is_not_used(tmp_path, monkeypatch):
+    import torch
+
+    from fute import vector_index
+
+    store = make_store(tmp_path / "s.sqlite")
+    target = store.get("e3")
+    want = plain(store, target)[:10]
+    real_mv = torch.mv
+    monkeypatch.setattr(torch, "mv", lambda m, v: real_mv(m, v) + 0.01)  # a bad product
+    for _ in range(3):
+        assert_same(indexed(store, target), want)
+    index = open_index(store, SPACE)  # the object the rankings used
+    assert index.searches >= 2 and index.half is None and index.whole is not None
+    assert vector_index.half_error_bound(DIM) < 0.01 / 2
+
+
+def test_the_float16_error_bound_holds_on_hard_vectors():
+    """Heavy-tailed, aligned and tiny coordinates: torch's float16 product of unit float32
+    vectors never errs by more than `half_error_bound` against float64."""
+    import torch
+
+    from fute.vector_index import half_error_bound
+
+    rng = np.random.default_rng(0)
+    for dim in (48, 4096):
+        m = rng.standard_t(1.5, size=(2000, dim)).astype(np.float32)
+        m[:500] = m[0] + 1e-3 * m[:500]  # nearly parallel to the query: scores near 1
+        m[500:700] *= 1e-7  # below float16's normal range once normalised
+        m[500:700, 0] = 1.0
+        m /= np.linalg.norm(m, axis=1, keepdims=True)
+        q = m[0]
+        got = torch.mv(torch.from_numpy(m).half(), torch.from_numpy(q).half()).double().numpy()
+        exact = m.astype(np.float64) @ q.astype(np.float64)
+        assert np.abs(got - exact).max() <= half_error_bound(dim)
