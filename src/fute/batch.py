@@ -8,7 +8,7 @@
 The jobs (a jobs file, see `fute.batch_jobs`, or what such a file holds) are checked first;
 jobs whose (kind, name) is already stored in the batch's space are skipped, so a rerun only
 does what is missing. Each remaining job is one call of `embed_job` on a worker: the
-worker returns ``(vector, meta)`` and never touches the store; this process (the driver)
+worker returns ``(vector, meta, extras)`` and never touches the store; this process (the driver)
 is the only writer and stores each embedding as soon as it arrives. A job that fails is
 reported with a one-line error and the others go on.
 
@@ -131,8 +131,8 @@ def _model(job: Job):
     return _MODELS[key]
 
 
-def embed_job(space_args: dict, job: Job, threads: int = DEFAULT_THREADS) -> tuple[Any, dict]:
-    """Compute one job's embedding; returns ``(vector, meta)`` and writes nothing.
+def embed_job(space_args: dict, job: Job, threads: int = DEFAULT_THREADS) -> tuple[Any, dict, dict]:
+    """Compute one job's embedding; returns ``(vector, meta, extras)`` and writes nothing.
 
     This is what a Ray task runs. The surrogate is memoised per process
     (`fute.space.load_surrogate`), so a worker process loads it once for all its jobs.
@@ -160,7 +160,7 @@ def embed_job(space_args: dict, job: Job, threads: int = DEFAULT_THREADS) -> tup
     finally:
         torch.set_num_threads(before)
     meta = {**emb.meta, "batch": {"threads": int(threads), "pid": os.getpid()}}
-    return emb.vector, meta
+    return emb.vector, meta, emb.extras
 
 
 # -- the driver's side ------------------------------------------------------------------------
@@ -290,11 +290,16 @@ def _store(st: Any, job: Job, result: Any, space_key: str) -> JobOutcome:
 
     if isinstance(result, BaseException):
         return JobOutcome(job, "failed", one_line(result))
-    vector, meta = result
+    vector, meta, *rest = result
     try:
         _check_vector(job, vector, meta, space_key)
         emb = TaskEmbedding(
-            vector=vector, space_key=space_key, kind=job.kind, name=job.name, meta=meta
+            vector=vector,
+            space_key=space_key,
+            kind=job.kind,
+            name=job.name,
+            meta=meta,
+            extras=rest[0] if rest else {},
         )
         row = st.add(emb)
     except FuteError as exc:

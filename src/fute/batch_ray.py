@@ -64,7 +64,7 @@ def run_on_ray(
     address: str | None = None,
     max_retries: int = 3,
 ) -> Iterator[tuple[Job, Any]]:
-    """Yield (job, (vector, meta) or the exception) for each job as its task ends."""
+    """Yield (job, (vector, meta, extras) or the exception) for each job as its task ends."""
     ray = import_ray()
     from fute.batch import embed_job
 

@@ -13,13 +13,19 @@ KINDS = ("dataset", "model", "prompted-lm")
 
 @dataclass
 class TaskEmbedding:
-    """`vector` lives in the space named by `space_key`; `meta` holds provenance and versions."""
+    """`vector` lives in the space named by `space_key`; `meta` holds provenance and versions.
+
+    `extras` holds named arrays kept beside the vector for similarities other than cosine
+    (per-unit Fisher means, per-layer sketches, the prefix per position, answers on the
+    pool: `fute.extras`); empty for embeddings made before fute kept them.
+    """
 
     vector: np.ndarray
     space_key: str
     kind: str
     name: str
     meta: dict = field(default_factory=dict)
+    extras: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def similarity(self, other: TaskEmbedding) -> float:
         return cosine(self, other)

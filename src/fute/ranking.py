@@ -1,7 +1,10 @@
-"""Ranking by cosine similarity within one embedding space.
+"""Ranking by a named similarity within one embedding space.
 
-`rank` ranks embeddings in memory; `rank_stored` ranks a store's rows through the space's
-vector index (`fute.vector_index`), exactly, without reading every vector.
+`rank` ranks embeddings in memory; `rank_stored` ranks a store's rows. The similarity is
+chosen by name (`fute.similarity.SIMILARITIES`, docs/similarity.md); ``cosine``, the
+default, ranks a store through the space's vector index (`fute.vector_index`), exactly,
+without reading every vector. The others read the space's rows with the extras they need
+(`fute.ranking_scores`); a candidate without them is left out and named in one line.
 
 Every function here refuses to compare vectors of different spaces (`SpaceMismatchError`):
 two spaces differ in surrogate, method, seed or a space-defining hyper-parameter, so their
@@ -11,7 +14,8 @@ coordinates mean different things. When a target's space holds no candidates,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +25,21 @@ from fute.embedding import TaskEmbedding, check_same_space
 from fute.errors import FuteError
 from fute.vector_index import embedding_rows
 
+DEFAULT_SIMILARITY = "cosine"
+
+
+class RankingWarning(UserWarning):
+    """What a ranking left out (candidates without what the similarity needs)."""
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, RankingWarning, stacklevel=3)
+
 
 @dataclass(frozen=True)
 class Ranked:
-    """One candidate in a ranking: its place (1 = most similar), the embedding and the cosine."""
+    """One candidate in a ranking: its place (1 = most similar), the embedding and its score
+    by the ranking's similarity (`similarity`; the cosine unless another was asked for)."""
 
     rank: int
     embedding: TaskEmbedding
@@ -45,12 +60,22 @@ def rank(
     top: int | None = None,
     *,
     exclude_self: bool = True,
+    similarity: str = DEFAULT_SIMILARITY,
+    centres: Mapping[str, Any] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> list[Ranked]:
-    """Candidates ordered by cosine similarity to `target`, most similar first.
+    """Candidates ordered by `similarity` to `target`, most similar first.
 
+    `similarity` names one of `fute.similarity.SIMILARITIES` (unknown: `SimilarityError`).
+    `centres` (kind -> centre vector) are for ``centred-cosine``; without them each kind is
+    centred on the given embeddings of that kind (`rank_stored` uses the store's frozen
+    centres instead, so scores stay put). Candidates without the extras a similarity needs
+    are left out and named through `notify` (default: a `RankingWarning`).
     `exclude_self` drops candidates with the target's own (kind, name); ties keep the
     candidates' order, so the result is deterministic.
     """
+    from fute.ranking_scores import scores
+
     if top is not None and top < 1:
         raise FuteError(f"top must be a positive number of candidates, got {top}")
     pool = [
@@ -62,34 +87,62 @@ def rank(
         check_same_space(target, c)
     if not pool:
         return []
-    unit = embedding_rows([target, *pool])
-    sims = (unit[1:] @ unit[0]).astype(np.float64)
+    kept, sims = scores(similarity, target, pool, centres=centres, notify=notify or _warn)
     order = np.argsort(-sims, kind="stable")
     if top is not None:
         order = order[:top]
-    return [Ranked(i + 1, pool[j], float(sims[j])) for i, j in enumerate(order)]
+    return [Ranked(i + 1, pool[kept[j]], float(sims[j])) for i, j in enumerate(order)]
 
 
 def rank_stored(
-    store, target: TaskEmbedding, *, kind: str | None = None, top: int | None = 10
+    store,
+    target: TaskEmbedding,
+    *,
+    kind: str | None = None,
+    top: int | None = 10,
+    similarity: str = DEFAULT_SIMILARITY,
+    writer=None,
+    notify: Callable[[str], None] | None = None,
 ) -> list[Ranked]:
     """`rank` of the stored candidates in `target`'s space (optionally of one `kind`).
 
-    With `top`, the space's vector index (`fute.vector_index`, rebuilt when the store
-    changed) scores every stored row in one pass, and the rows that can be in the top-k
-    (the float32 top-k and all within a rounding margin of it) are read from the store and
-    ranked by `rank`: the result is the same as ranking every row, exactly. Without an index
-    (a store of schema 1 or 2 opened read-only, nowhere to write one) or with `top=None`,
-    every row of the space is read.
+    ``cosine`` with `top`: the space's vector index (`fute.vector_index`, rebuilt when the
+    store changed) scores every stored row in one pass, and the rows that can be in the
+    top-k (the float32 top-k and all within a rounding margin of it) are read from the store
+    and ranked by `rank`: the result is the same as ranking every row, exactly. Without an
+    index (a store of schema 1 or 2 opened read-only, nowhere to write one) or with
+    `top=None`, every row of the space is read.
+
+    Any other similarity reads every row of the space (of `kind`) with the extras it needs
+    (`fute.extras.NEEDS`). ``centred-cosine`` uses the space's frozen centre of each kind
+    (`fute.centres.space_centres`), made and frozen on first use through `writer` (a
+    writable `Store` of the same file) or `store` when it is writable. `notify` (default:
+    the store's) hears what was left out or frozen.
     """
+    from fute.extras import NEEDS
+    from fute.similarity import get_similarity
     from fute.vector_index import stored_rank_candidates
 
     if top is not None and top < 1:
         raise FuteError(f"top must be a positive number of candidates, got {top}")
-    candidates = None if top is None else stored_rank_candidates(store, target, top, kind)
-    if candidates is None:
-        candidates = store.load(kind=kind, space_key=target.space_key)
-    return rank(target, candidates, top=top)
+    get_similarity(similarity)
+    notify = notify or store.notify
+    if similarity == DEFAULT_SIMILARITY:
+        candidates = None if top is None else stored_rank_candidates(store, target, top, kind)
+        if candidates is None:
+            candidates = store.load(kind=kind, space_key=target.space_key)
+        return rank(target, candidates, top=top, notify=notify)
+    needs = NEEDS[similarity]
+    candidates = store.load(kind=kind, space_key=target.space_key, extras=needs)
+    if needs and not all(n in target.extras for n in needs) and "store_id" in target.meta:
+        target = store.get(int(target.meta["store_id"]), extras=needs)  # read without extras
+    centres = None
+    if similarity == "centred-cosine":
+        from fute.centres import space_centres
+
+        kinds = {target.kind, *(c.kind for c in candidates)}
+        centres = space_centres(store, target.space_key, kinds, writer=writer, notify=notify)
+    return rank(target, candidates, top=top, similarity=similarity, centres=centres, notify=notify)
 
 
 def similarity_matrix(embeddings: Sequence[TaskEmbedding]) -> np.ndarray:

@@ -44,7 +44,6 @@ from typing import Literal
 import numpy as np
 
 from fute.errors import FuteError
-from fute.evaluation.priors import reciprocal_rank_fusion
 from fute.examples import normalise_label
 
 __all__ = [
@@ -265,6 +264,10 @@ def _component_slices(components, dim: int) -> list[slice]:
 
 
 def _rrf_component_scores(target, candidates, *, components, k: float = 60.0) -> np.ndarray:
+    # imported here: fute.evaluation loads scipy.stats (a second), and the CLI lists this
+    # registry's names at start-up
+    from fute.evaluation.priors import reciprocal_rank_fusion
+
     t = _vector(target, "target")
     c = _rows(candidates, t.size, "candidates")
     per_component = [_cosine_scores(t[s], c[:, s]) for s in _component_slices(components, t.size)]

@@ -223,11 +223,22 @@ class Space:
 
     # -- embeddings --------------------------------------------------------------------------
     def _embed(
-        self, examples: Examples, kind: str, name: str, meta: dict, settings: dict
+        self,
+        examples: Examples,
+        kind: str,
+        name: str,
+        meta: dict,
+        settings: dict,
+        extras: dict | None = None,
+        probe: Examples | None = None,
     ) -> TaskEmbedding:
         start = time.perf_counter()
+        kw = {"probe": probe} if probe is not None else {}
         with deterministic_torch():
-            result = self.method.embed(self.surrogate, examples, self.seed, progress=self.progress)
+            result = self.method.embed(
+                self.surrogate, examples, self.seed, progress=self.progress, **kw
+            )
+        extras = {**result.extras, **(extras or {})}
         meta = {
             **meta,
             "space": self.describe(),
@@ -238,8 +249,41 @@ class Space:
             "seconds": round(time.perf_counter() - start, 2),
         }
         return TaskEmbedding(
-            vector=result.vector, space_key=self.key, kind=kind, name=name, meta=meta
+            vector=result.vector,
+            space_key=self.key,
+            kind=kind,
+            name=name,
+            meta=meta,
+            extras=extras,
         )
+
+    def _dataset_probe(self, arity: int, meta: dict) -> Examples | None:
+        """The pool a DTE's trained surrogate answers (for the `behaviour` similarity), or
+        None when the method trains no classifier or the pool cannot be read (then one
+        warning says so and the DTE is made without pool answers)."""
+        import warnings
+
+        from fute.examples import DataWarning
+
+        if not getattr(self.method, "answers_probe", False):
+            return None
+        try:
+            pool = self.pool(arity)
+        except FuteError as exc:
+            warnings.warn(
+                f"the pool cannot be read ({str(exc).splitlines()[0]}); this data-set "
+                "embedding gets no answers on it, so `--similarity behaviour` cannot rank it",
+                DataWarning,
+                stacklevel=3,
+            )
+            return None
+        meta["pool_answers"] = {
+            "n": len(pool),
+            "seed": self.seed,
+            "arity": arity,
+            "content_sha256": pool.content_hash(),
+        }
+        return pool
 
     def dataset_embedding(
         self, data, name: str | None = None, split: str = "train", **settings: Any
@@ -270,8 +314,14 @@ class Space:
                 "provenance": data.provenance,
             }
         }
+        probe = self._dataset_probe(data.arity, meta)
         return self._embed(
-            data, "dataset", name or data.name or "dataset", meta, self.method.settings()
+            data,
+            "dataset",
+            name or data.name or "dataset",
+            meta,
+            self.method.settings(),
+            probe=probe,
         )
 
     def model_embedding(
@@ -338,7 +388,14 @@ class Space:
         prompt = getattr(model, "prompt", None)
         if hasattr(prompt, "to_dict"):  # the prompt's text as used now, not just its id and hash
             meta["prompt"] = {**prompt.to_dict(), "hash": prompt.hash(), "source": prompt.source}
-        return self._embed(soft, kind, name, meta, self.settings)
+        from fute.extras import ANSWER_LABELS, POOL_ANSWERS, POOL_ITEMS, pool_item_ids
+
+        extras = {  # the model's answers on the pool, for the `behaviour` similarity
+            POOL_ANSWERS: soft.soft_labels.astype(np.float32),
+            ANSWER_LABELS: np.array(list(soft.label_names)),
+            POOL_ITEMS: pool_item_ids(pool.texts, pool.text_pairs),
+        }
+        return self._embed(soft, kind, name, meta, self.settings, extras=extras)
 
     def pool(self, arity: int, exclude=()) -> Examples:
         """The space's pool sample for one input arity: the same for every model."""

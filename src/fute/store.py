@@ -11,7 +11,10 @@ reads only the small `embeddings` table and never walks a vector's overflow page
 of schema 1 and 2 kept the vector inside the row; they are read as they are and migrated on
 the first write). Each vector carries a checksum of its stored bytes: a damaged row is
 reported by name and skipped by the readers of many rows (rank, export, report) instead of
-turning into NaN similarities. Every write bumps a generation counter in `store_info` in
+turning into NaN similarities. Schema 4 adds an embedding's named *extras* (`fute.extras`:
+what similarities other than cosine read) in their own table, each with its own checksum,
+read only when asked for (a damaged one is named and left out, the embedding stays usable),
+and the frozen per-space centres of `centred-cosine` (`fute.centres`). Every write bumps a generation counter in `store_info` in
 its own transaction, which is how derived files (`fute.vector_index`) know they are stale.
 
 Readers (`Store(path, readonly=True)`) open the file read-only and never create, migrate or
@@ -40,11 +43,13 @@ import numpy as np
 
 from fute.embedding import KINDS, TaskEmbedding
 from fute.errors import StoreError
+from fute.extras import ExtraError, check_extras, decode_extra, encode_extra
 from fute.paths import cache_subdir, default_store_path
 
-# 2: per-row vector checksum; 3: vectors in their own table, a generation counter
-# (stores of versions 1 and 2 are migrated on the first write)
-SCHEMA_VERSION = 3
+# 2: per-row vector checksum; 3: vectors in their own table, a generation counter;
+# 4: named extras per embedding and frozen per-space centres, each with a checksum
+# (stores of versions 1 to 3 are migrated on the first write)
+SCHEMA_VERSION = 4
 STORED_DTYPES = ("float16", "float32")
 BUSY_TIMEOUT_MS = 60_000
 PENDING_DIR = "pending"
@@ -68,6 +73,24 @@ CREATE TABLE IF NOT EXISTS vectors (id INTEGER PRIMARY KEY, vector BLOB NOT NULL
 CREATE TABLE IF NOT EXISTS store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TRIGGER IF NOT EXISTS embeddings_delete AFTER DELETE ON embeddings
 BEGIN DELETE FROM vectors WHERE id = old.id; END;
+CREATE TABLE IF NOT EXISTS extras (
+    id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    data BLOB NOT NULL,
+    checksum TEXT NOT NULL,
+    PRIMARY KEY (id, name)
+);
+CREATE TRIGGER IF NOT EXISTS embeddings_delete_extras AFTER DELETE ON embeddings
+BEGIN DELETE FROM extras WHERE id = old.id; END;
+CREATE TABLE IF NOT EXISTS centres (
+    space_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    checksum TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (space_key, kind)
+);
 """
 
 # What a replacement reports when it differs: (path in meta, words for the user).
@@ -207,6 +230,7 @@ class Store:
         self.readonly = readonly
         self.notify = notify or _warn
         self.skipped: list[tuple[int, str, str]] = []  # (id, name, why) of damaged rows skipped
+        self.skipped_extras: list[tuple[int, str, str]] = []  # (id, extra, why) left out
         self._checked: tuple | None = None  # file state at the last whole-table check
         if self.path.is_dir():
             raise StoreError(
@@ -219,6 +243,7 @@ class Store:
             )
         if readonly:
             self._columns = self._check_tables()
+            self._tables = self._table_names()
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -238,6 +263,7 @@ class Store:
             except sqlite3.DatabaseError as exc:
                 raise self._error("cannot initialise", exc) from None
         self._columns = {"checksum"}
+        self._tables = {"extras", "centres"}
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r}{', readonly=True' if self.readonly else ''})"
@@ -284,6 +310,11 @@ class Store:
                 "pass another --store path"
             )
         return cols & {"checksum", "vector"}  # "vector": a schema-1/2 row holds its vector
+
+    def _table_names(self) -> set[str]:
+        """Which of the schema-4 tables a store read as it is has (older ones have none)."""
+        rows = self._query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {r[0] for r in rows} & {"extras", "centres"}
 
     def _open_readonly(self) -> sqlite3.Connection:
         """A connection that cannot change the store.
@@ -400,6 +431,10 @@ class Store:
         except (TypeError, ValueError) as exc:
             raise StoreError(f"metadata of {e.name!r} is not JSON-serialisable: {exc}") from None
         dim = int(np.asarray(e.vector).size)
+        extras = []
+        for name, arr in sorted(e.extras.items()):
+            data = encode_extra(arr)
+            extras.append((name, data, checksum(data)))
         return (
             e.kind,
             e.name,
@@ -411,11 +446,14 @@ class Store:
             meta_json,
             created,
             checksum(blob),
+            extras,
         )
 
     @staticmethod
     def _put(con: sqlite3.Connection, row: tuple, notes: list[str]) -> int:
-        """Insert a row, or update the row of the same (kind, name, space) in place (same id)."""
+        """Insert a row, or update the row of the same (kind, name, space) in place (same id);
+        the row's extras are replaced by the new ones."""
+        row, extras = row[:10], row[10]
         old = con.execute(
             "SELECT id, meta, checksum FROM embeddings WHERE kind = ? AND name = ? AND space_key = ?",
             row[:3],
@@ -429,15 +467,22 @@ class Store:
                 small,
             )
             con.execute("INSERT INTO vectors (id, vector) VALUES (?, ?)", (cur.lastrowid, blob))
-            return int(cur.lastrowid)
-        con.execute(
-            "UPDATE embeddings SET dtype = ?, shape = ?, dim = ?, meta = ?,"
-            " created = ?, checksum = ? WHERE id = ?",
-            (*small[3:], old[0]),
+            row_id = int(cur.lastrowid)
+        else:
+            con.execute(
+                "UPDATE embeddings SET dtype = ?, shape = ?, dim = ?, meta = ?,"
+                " created = ?, checksum = ? WHERE id = ?",
+                (*small[3:], old[0]),
+            )
+            con.execute("INSERT OR REPLACE INTO vectors (id, vector) VALUES (?, ?)", (old[0], blob))
+            con.execute("DELETE FROM extras WHERE id = ?", (old[0],))
+            notes.append(_replacement_note(row, old))
+            row_id = int(old[0])
+        con.executemany(
+            "INSERT INTO extras (id, name, data, checksum) VALUES (?, ?, ?, ?)",
+            [(row_id, *x) for x in extras],
         )
-        con.execute("INSERT OR REPLACE INTO vectors (id, vector) VALUES (?, ?)", (old[0], blob))
-        notes.append(_replacement_note(row, old))
-        return int(old[0])
+        return row_id
 
     def add(self, embedding: TaskEmbedding, *, dtype: str | None = None) -> int:
         """Store `embedding`, replacing any row with the same (kind, name, space_key); return its id.
@@ -477,7 +522,8 @@ class Store:
             folder = cache_subdir(PENDING_DIR)
             path = folder / f"{_safe_name(label)}-{stamp}-{os.getpid()}.npz"
             items = [
-                (_pending_record(i + 1, e), np.asarray(e.vector)) for i, e in enumerate(embeddings)
+                (_pending_record(i + 1, e), np.asarray(e.vector), e.extras)
+                for i, e in enumerate(embeddings)
             ]
             _atomic_write(path, lambda tmp: _write_npz(items, tmp), overwrite=False)
         except (OSError, StoreError) as exc:
@@ -646,11 +692,18 @@ class Store:
         return bool(rows)
 
     def get(
-        self, ref: int | str, *, kind: str | None = None, space_key: str | None = None
+        self,
+        ref: int | str,
+        *,
+        kind: str | None = None,
+        space_key: str | None = None,
+        extras: bool | Iterable[str] = True,
     ) -> TaskEmbedding:
         """One embedding by id or name; an ambiguous name (several kinds/spaces) is an error.
 
-        A damaged row raises `DamagedEmbeddingError`, which names it.
+        A damaged row raises `DamagedEmbeddingError`, which names it. `extras`: read all of
+        its extras (True), none (False) or the named ones; a damaged extra is named through
+        `notify` and left out.
         """
         where, params = _where(ref, kind, space_key)
         with self._snapshot() as con:
@@ -665,7 +718,7 @@ class Store:
                 raise StoreError(
                     f"{ref!r} names {len(heads)} embeddings ({options}); pass an id, --kind or --space"
                 )
-            return self._read(con, heads[0])
+            return self._read(con, heads[0], extras=extras)
 
     def load(
         self,
@@ -673,10 +726,13 @@ class Store:
         kind: str | None = None,
         space_key: str | None = None,
         ids: Iterable[int] | None = None,
+        extras: bool | Iterable[str] = False,
     ) -> list[TaskEmbedding]:
         """Embeddings with their vectors (filtered: prefer one space at a time for big vectors).
 
         Damaged rows are skipped: each is reported through `notify` and kept in `skipped`.
+        `extras`: none (False, the default), all (True) or the named ones; a damaged extra
+        is reported and left out of its embedding.
         """
         clauses, params = [], []
         for col, val in (("kind", kind), ("space_key", space_key)):
@@ -694,7 +750,7 @@ class Store:
         with self._snapshot() as con:
             for head in self._heads(con, where, tuple(params)):
                 try:
-                    out.append(self._read(con, head))
+                    out.append(self._read(con, head, extras=extras))
                 except DamagedEmbeddingError as exc:
                     self._report_damage(exc)
         return out
@@ -709,8 +765,12 @@ class Store:
         except sqlite3.Error as exc:
             raise self._error("cannot read", exc) from None
 
-    def _read(self, con: sqlite3.Connection, head: tuple) -> TaskEmbedding:
-        """One row with its vector, one query per row: a damaged page spoils only its row."""
+    def _read(
+        self, con: sqlite3.Connection, head: tuple, extras: bool | Iterable[str] = False
+    ) -> TaskEmbedding:
+        """One row with its vector, one query per row: a damaged page spoils only its row.
+
+        `extras` (True: all, or names) are read after the vector; see `_read_extras`."""
         check = "e.checksum" if "checksum" in self._columns else "NULL"
         if "vector" in self._columns:  # schema 1 / 2: the vector inside the row
             sql = f"SELECT dtype, shape, vector, meta, {check} FROM embeddings e WHERE id = ?"
@@ -728,7 +788,115 @@ class Store:
             raise _damaged(head[0], head[2], head[1], why) from None
         if row is None:  # deleted by another process since the listing
             raise StoreError(f"embedding #{head[0]} was deleted from {self.path} meanwhile")
-        return _row_to_embedding((*head, *row))
+        e = _row_to_embedding((*head, *row))
+        if extras is not False and "extras" in self._tables:
+            e.extras = self._read_extras(con, head, None if extras is True else list(extras))
+        return e
+
+    def _read_extras(
+        self, con: sqlite3.Connection, head: tuple, names: list[str] | None
+    ) -> dict[str, np.ndarray]:
+        """The extras of one row (all, or `names`); a damaged one is reported and left out."""
+        sql, params = "SELECT name, data, checksum FROM extras WHERE id = ?", [head[0]]
+        if names is not None:
+            if not names:
+                return {}
+            sql += f" AND name IN ({','.join('?' * len(names))})"
+            params.extend(names)
+        out: dict[str, np.ndarray] = {}
+        try:
+            rows = con.execute(sql + " ORDER BY name", params).fetchall()
+        except sqlite3.Error as exc:
+            if not _is_damage(exc):
+                raise self._error("cannot read", exc) from None
+            rows = []
+            self._report_extra(head, "*", f"SQLite: {str(exc).splitlines()[0][:80]}")
+        for name, data, check in rows:
+            try:
+                if checksum(data) != check:
+                    raise ExtraError("its bytes do not match their checksum")
+                out[name] = decode_extra(data)
+            except ExtraError as exc:
+                self._report_extra(head, name, str(exc))
+        return out
+
+    def _report_extra(self, head: tuple, name: str, why: str) -> None:
+        """Say once that an extra is damaged and left out; remember it in `skipped_extras`."""
+        id_, kind, ename = head[0], head[1], head[2]
+        if (id_, name) in {(s[0], s[1]) for s in self.skipped_extras}:
+            return
+        self.skipped_extras.append((id_, name, why))
+        what = "its extras" if name == "*" else f"its extra {name!r}"
+        self.notify(
+            f"left out {what} of {kind} {ename!r} (#{id_}): damaged ({why}); the similarities "
+            f"that need it skip this embedding until you embed {ename!r} again"
+        )
+
+    # -- centres of `centred-cosine` (fute.centres) ------------------------------------
+
+    def centre(self, space_key: str, kind: str) -> tuple[np.ndarray, dict] | None:
+        """The frozen centre of `kind` in a space and its provenance, or None.
+
+        A damaged one raises `DamagedEmbeddingError`: scores made with another centre would
+        silently differ from the ones made before.
+        """
+        if "centres" not in self._tables:
+            return None
+        rows = self._query(
+            "SELECT vector, checksum, meta FROM centres WHERE space_key = ? AND kind = ?",
+            (space_key, kind),
+        )
+        if not rows:
+            return None
+        blob, check, meta = rows[0]
+        try:
+            if checksum(blob) != check:
+                raise ExtraError("its bytes do not match their checksum")
+            return decode_extra(blob).astype(np.float64), _meta(meta)
+        except ExtraError as exc:
+            raise DamagedEmbeddingError(
+                f"the frozen {kind} centre of space {space_key} is damaged ({exc}); remake it "
+                f"with `fute store centre --reset --space {space_key}`"
+            ) from None
+
+    def centres(self, space_key: str | None = None) -> list[dict]:
+        """Provenance of the frozen centres (space_key, kind, created, meta), no vectors."""
+        if "centres" not in self._tables:
+            return []
+        sql = "SELECT space_key, kind, created, meta FROM centres"
+        rows = self._query(
+            sql + (" WHERE space_key = ?" if space_key else "") + " ORDER BY space_key, kind",
+            (space_key,) if space_key else (),
+        )
+        return [
+            {"space_key": k, "kind": kd, "created": c, "meta": _meta(m)} for k, kd, c, m in rows
+        ]
+
+    def freeze_centre(
+        self, space_key: str, kind: str, vector: np.ndarray, meta: dict, *, replace: bool = False
+    ) -> bool:
+        """Keep a centre; an existing one stays (returns False) unless `replace`."""
+        data = encode_extra(np.asarray(vector, dtype=np.float64))
+        meta_json = json.dumps(meta, default=_json_default, sort_keys=True)
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        with self._transaction("write to") as con:
+            cur = con.execute(
+                f"{verb} INTO centres (space_key, kind, vector, checksum, meta, created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (space_key, kind, data, checksum(data), meta_json, time.time()),
+            )
+            return cur.rowcount > 0
+
+    def delete_centres(self, space_key: str | None = None, kind: str | None = None) -> int:
+        """Forget frozen centres (all, of one space and / or kind); returns how many."""
+        clauses, params = ["1"], []
+        for col, val in (("space_key", space_key), ("kind", kind)):
+            if val is not None:
+                clauses.append(f"{col} = ?")
+                params.append(val)
+        with self._transaction("delete from") as con:
+            sql = f"DELETE FROM centres WHERE {' AND '.join(clauses)}"
+            return con.execute(sql, tuple(params)).rowcount
 
     # -- export ----------------------------------------------------------------------
 
@@ -776,6 +944,10 @@ def _check_embedding(e: TaskEmbedding) -> None:
         raise StoreError("an embedding needs a name and a space_key to be stored")
     if np.asarray(e.vector).size == 0:
         raise StoreError(f"embedding {e.name!r} has an empty vector")
+    try:
+        check_extras(e.extras, e.name)
+    except ExtraError as exc:
+        raise StoreError(f"{exc}; not storing it") from None
 
 
 def _where(ref: int | str, kind: str | None, space_key: str | None) -> tuple[str, tuple]:
@@ -997,14 +1169,21 @@ def _json_default(obj: object) -> object:
     raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
 
 
-def _write_npz(items: list[tuple[dict, np.ndarray]], out: Path) -> None:
+def _write_npz(items: list[tuple], out: Path) -> None:
     """The `.npz` layout of exports and kept embeddings: per space, one array of vectors
     (`vectors_<i>`, or `vectors_<i>_<j>` when dimensions differ) whose rows follow `ids_<i>`;
-    `index` holds the records (kind, name, space_key, meta) as JSON."""
+    `index` holds the records (kind, name, space_key, meta, and the names of their extras)
+    as JSON; extra X of record id N is the array `extra_N__X`. Items are (record, vector)
+    or (record, vector, extras)."""
     arrays: dict[str, np.ndarray] = {}
     index = []
     by_space: dict[str, list[tuple[dict, np.ndarray]]] = {}
-    for rec, vec in items:
+    for rec, vec, *rest in items:
+        extras = rest[0] if rest else {}
+        if extras:
+            rec = {**rec, "extras": sorted(extras)}
+            for name, arr in extras.items():
+                arrays[f"extra_{rec['id']}__{name}"] = np.asarray(arr)
         by_space.setdefault(rec["space_key"], []).append((rec, np.asarray(vec).ravel()))
     for i, (space, group) in enumerate(sorted(by_space.items())):
         if len({v.size for _, v in group}) == 1:
@@ -1044,7 +1223,10 @@ def read_npz(path: str | os.PathLike) -> list[TaskEmbedding]:
                     r = records[rid]
                     meta = {k: v for k, v in (r.get("meta") or {}).items() if k != "store_id"}
                     vector = np.asarray(vector, dtype=np.float32)
-                    out.append(TaskEmbedding(vector, r["space_key"], r["kind"], r["name"], meta))
+                    extras = {x: z[f"extra_{rid}__{x}"] for x in r.get("extras") or ()}
+                    out.append(
+                        TaskEmbedding(vector, r["space_key"], r["kind"], r["name"], meta, extras)
+                    )
     except (OSError, EOFError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as exc:
         raise StoreError(
             f"cannot read {path}: not an .npz written by `fute store export` or kept after a "
@@ -1058,8 +1240,9 @@ def _export_npz(store: Store, records: list[StoredRecord], out: Path) -> None:
     items = []
     for space in sorted({r.space_key for r in records}):
         ids = [r.id for r in records if r.space_key == space]
-        for e in store.load(space_key=space, ids=ids):  # damaged rows are reported and left out
-            items.append((by_id[e.meta["store_id"]].to_dict(), np.asarray(e.vector)))
+        # damaged rows are reported and left out
+        for e in store.load(space_key=space, ids=ids, extras=True):
+            items.append((by_id[e.meta["store_id"]].to_dict(), np.asarray(e.vector), e.extras))
     if not items:
         raise StoreError(f"nothing to export from {store.path}: every selected row is damaged")
     _write_npz(items, out)

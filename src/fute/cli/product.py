@@ -7,6 +7,7 @@ plus printing; every command that prints results takes `--json`.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +23,14 @@ from fute.cli.output import (
     kind_of,
     open_store,
     out,
+    warn,
     working,
 )
 from fute.errors import FuteError
+from fute.similarity import SIMILARITIES
+
+# the choices of --similarity: the registry's names (an unknown one is a usage error, exit 2)
+SimilarityName = enum.Enum("SimilarityName", {n: n for n in SIMILARITIES}, type=str)
 
 store_app = typer.Typer(
     help="List, show, delete, export and import stored task embeddings.", no_args_is_help=True
@@ -229,6 +235,7 @@ def store_show(
         "name": e.name,
         "space_key": e.space_key,
         "vector": summary,
+        "extras": {k: list(np.shape(v)) for k, v in sorted(e.extras.items())},
         "meta": {k: val for k, val in e.meta.items() if k != "store_id"},
     }
     if as_json:
@@ -240,6 +247,9 @@ def store_show(
         f"vector  {summary['size']:,} values, norm {summary['norm']:.4g}, "
         f"range [{summary['min']:.3g}, {summary['max']:.3g}]"
     )
+    if info["extras"]:
+        shapes = ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in info["extras"].items())
+        out.print(f"extras  {shapes}")
     for key, val in sorted(info["meta"].items()):
         if key == "prompt" and isinstance(val, dict):
             _print_prompt(val)
@@ -333,25 +343,49 @@ def rank_cmd(
     target_kind: str = typer.Option(
         None, "--target-kind", help="Kind of the target, when its name is ambiguous."
     ),
+    similarity: SimilarityName = typer.Option(
+        "cosine",
+        "--similarity",
+        help="How to compare (docs/similarity.md); all but cosine read every row of the space.",
+    ),
     store: Path = StoreOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Rank stored candidates by cosine similarity to TARGET, within TARGET's space."""
+    """Rank stored candidates by similarity to TARGET (cosine by default), within TARGET's space."""
     from fute.ranking import no_candidates_message, rank_stored
     from fute.space import short_key
 
+    name = SimilarityName(similarity).value
     st = open_store(store, readonly=True)
     tgt = st.get(_ref(target), kind=kind_of(target_kind), space_key=_space_key(st, space))
-    ranked = rank_stored(st, tgt, kind=kind_of(kind), top=top)
+    notes: list[str] = []
+
+    def note(message: str) -> None:
+        notes.append(message)
+        warn(message)
+
+    writer = _centre_writer(st) if name == "centred-cosine" else None
+    ranked = rank_stored(
+        st, tgt, kind=kind_of(kind), top=top, similarity=name, writer=writer, notify=note
+    )
     # nothing to rank against: say which setting separates the target from the candidates
     # in other spaces; with --json the document still goes to stdout, but the exit is 2
     problem = None if ranked else no_candidates_message(tgt, st.list(kind=kind_of(kind)), kind)
+    others = st.count(kind=kind_of(kind), space_key=tgt.space_key)
+    others -= 1 if kind_of(kind) in (None, tgt.kind) else 0  # the target itself
+    if problem and others > 0:  # candidates are there, but none has what `name` needs
+        problem = (
+            f"none of the {others} candidates in space {short_key(tgt.space_key)} can be "
+            f"ranked by {name} (see the warnings above)"
+        )
     if as_json:
         doc = {
             "target": {"name": tgt.name, "kind": tgt.kind, "id": tgt.meta.get("store_id")},
             "space_key": tgt.space_key,
             "space": short_key(tgt.space_key),
+            "similarity": name,
             "results": [r.to_dict() for r in ranked],
+            "notes": notes,
         }
         emit_json({**doc, "error": problem} if problem else doc)
     if problem:
@@ -362,11 +396,60 @@ def rank_cmd(
         title=f"Most similar to {tgt.name} ({tgt.kind}) in space {short_key(tgt.space_key)}",
         title_justify="left",
     )
-    for col, just in (("#", "right"), ("name", "left"), ("kind", "left"), ("cosine", "right")):
+    for col, just in (("#", "right"), ("name", "left"), ("kind", "left"), (name, "right")):
         table.add_column(col, justify=just)
     for r in ranked:
         table.add_row(str(r.rank), r.embedding.name, r.embedding.kind, f"{r.similarity:.4f}")
     out.print(table)
+
+
+def _centre_writer(st):
+    """A writable handle on a read-only-opened store, to freeze a missing centre of
+    `centred-cosine` (fute.centres); None where the file cannot be written."""
+    import os
+
+    from fute.store import Store
+
+    if not (os.access(st.path, os.W_OK) and os.access(st.path.parent, os.W_OK)):
+        return None
+    try:
+        return Store(st.path, create=False, notify=warn)
+    except FuteError:
+        return None
+
+
+@store_app.command("centre")
+def store_centre(
+    space: str = SpaceOption,
+    kind: str = KindOption,
+    reset: bool = typer.Option(
+        False, "--reset", help="Forget them: the next centred-cosine ranking makes new ones."
+    ),
+    store: Path = StoreOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """List the frozen centres of centred-cosine (per space and kind), or --reset them."""
+    st = open_store(store, create=False) if reset else open_store(store, readonly=True)
+    space_key = _space_key(st, space)
+    if reset:
+        n = st.delete_centres(space_key, kind_of(kind))
+        if as_json:
+            emit_json({"deleted": n})
+        else:
+            out.print(f"forgot {n} centre{'s' if n != 1 else ''} in {st.path}")
+        return
+    rows = [c for c in st.centres(space_key) if kind is None or c["kind"] == kind_of(kind)]
+    if as_json:
+        emit_json({"centres": rows})
+        return
+    if not rows:
+        out.print("no frozen centres: `fute rank NAME --similarity centred-cosine` makes them")
+    for c in rows:
+        meta = c["meta"]
+        out.print(
+            f"{c['space_key']}  {c['kind']}: mean of {meta.get('n')} unit vectors, "
+            f"frozen {_when(c['created'])} (fute {meta.get('fute')})"
+        )
 
 
 def report_cmd(

@@ -45,8 +45,11 @@ PER_EMBEDDING_SETTINGS = {
 
 @dataclass
 class MethodResult:
+    """`vector` is the embedding; `extras` the named arrays kept beside it (`fute.extras`)."""
+
     vector: np.ndarray
     info: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
 
 
 class Method(Protocol):
@@ -60,6 +63,11 @@ class Method(Protocol):
     def embed(
         self, surrogate, examples, seed: int, progress: bool | None = None
     ) -> MethodResult: ...
+
+
+# A method that trains a classifier (fisher, prefix) also takes ``probe=`` (unlabelled
+# `Examples`: the space's pool) and answers it once after training, kept in the extras
+# ``pool_answers`` / ``answer_labels`` / ``pool_items``; `answers_probe` says it does.
 
 
 def resolve_params(cls: type, method: str, hparams: dict) -> Any:

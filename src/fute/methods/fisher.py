@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from fute.errors import FuteError, ModelError
+from fute.extras import FISHER_UNITS
 from fute.methods import (
     PER_EMBEDDING_SETTINGS,
     MethodResult,
@@ -49,12 +50,14 @@ from fute.methods import (
     resolve_params,
     space_hparams,
 )
+from fute.methods.sketches import component_sketch, fisher_unit_means, grouped_blocks
 from fute.methods.training import (
     TrainSettings,
     derived_seed,
     fit,
     label_head,
     length_batches,
+    probe_answers,
     soft_cross_entropy,
 )
 from fute.surrogate import Batch, Surrogate, mean_pool
@@ -345,6 +348,7 @@ class FisherMethod:
     """Fine-tune surrogate + seeded head, then take the diagonal empirical Fisher."""
 
     name = "fisher"
+    answers_probe = True
 
     def __init__(self, **hparams) -> None:
         self.params: FisherParams = resolve_params(FisherParams, self.name, hparams)
@@ -358,8 +362,15 @@ class FisherMethod:
         return embedding_settings(self.params)
 
     def embed(
-        self, surrogate: Surrogate, examples, seed: int, progress: bool | None = None
+        self,
+        surrogate: Surrogate,
+        examples,
+        seed: int,
+        progress: bool | None = None,
+        probe=None,
     ) -> MethodResult:
+        """`probe` (unlabelled `Examples`, the space's pool): answered once by the fine-tuned
+        surrogate after the Fisher pass, kept in the extras (`fute.extras`)."""
         p = self.params
         data = examples.sample(p.max_examples, derived_seed(seed, "cap"))
         items = surrogate.tokenize(data.texts, data.text_pairs, p.max_length)
@@ -398,10 +409,17 @@ class FisherMethod:
             uncovered_parameters=fisher.uncovered,
             per_example_kernel=fisher.kernel,
         )
+        layout = [(n, tuple(fisher.sums[n].shape)) for n in fisher.param_names]
+        extras = {
+            FISHER_UNITS: fisher_unit_means(vector, layout),
+            **component_sketch(grouped_blocks(vector, layout), seed),
+        }
         if p.projection_dim:
             from fute.projection import SparseProjection
 
             proj = SparseProjection(vector.size, p.projection_dim, seed)
             info["projection"] = proj.describe()
             vector = proj(vector)
-        return MethodResult(vector=vector.astype(np.float32), info=info)
+        if probe is not None:
+            extras.update(probe_answers(forward, [encoder, head], surrogate, probe, data, p))
+        return MethodResult(vector=vector.astype(np.float32), info=info, extras=extras)

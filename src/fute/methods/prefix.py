@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from fute.errors import ModelError
+from fute.extras import PREFIX_POSITIONS
 from fute.methods import (
     PER_EMBEDDING_SETTINGS,
     MethodResult,
@@ -33,7 +34,15 @@ from fute.methods import (
     resolve_params,
     space_hparams,
 )
-from fute.methods.training import TrainSettings, derived_seed, fit, generator, label_head
+from fute.methods.sketches import component_sketch
+from fute.methods.training import (
+    TrainSettings,
+    derived_seed,
+    fit,
+    generator,
+    label_head,
+    probe_answers,
+)
 from fute.surrogate import Batch, Surrogate, mean_pool
 
 ATTN_IMPLEMENTATION = "fute_prefix"
@@ -181,6 +190,7 @@ class PrefixMethod:
     """Train a seeded prefix and head on a frozen surrogate; the prefix is the embedding."""
 
     name = "prefix"
+    answers_probe = True
 
     def __init__(self, **hparams) -> None:
         self.params: PrefixParams = resolve_params(PrefixParams, self.name, hparams)
@@ -203,8 +213,15 @@ class PrefixMethod:
         return model, label_head(surrogate.hidden_size, label_names, seed)
 
     def embed(
-        self, surrogate: Surrogate, examples, seed: int, progress: bool | None = None
+        self,
+        surrogate: Surrogate,
+        examples,
+        seed: int,
+        progress: bool | None = None,
+        probe=None,
     ) -> MethodResult:
+        """`probe` (unlabelled `Examples`, the space's pool): answered once by the trained
+        model, kept in the extras (`fute.extras`)."""
         p = self.params
         data = examples.sample(p.max_examples, derived_seed(seed, "cap"))
         items = surrogate.tokenize(data.texts, data.text_pairs, p.max_length)
@@ -232,4 +249,14 @@ class PrefixMethod:
             table = table - initial
         vector = table.mean(0).reshape(-1).numpy().astype(np.float32)
         info.update(n_examples=len(data), layers=int(table.shape[0]), full_dim=int(vector.size))
-        return MethodResult(vector=vector, info=info)
+        layers = table.numpy().astype(np.float32)  # (L, 2, P, hidden)
+        extras = {
+            # per layer, one row per prefix position: its key and value side by side
+            PREFIX_POSITIONS: np.ascontiguousarray(
+                layers.transpose(0, 2, 1, 3).reshape(layers.shape[0], layers.shape[2], -1)
+            ),
+            **component_sketch([(f"layer.{i}", t) for i, t in enumerate(layers)], seed),
+        }
+        if probe is not None:
+            extras.update(probe_answers(forward, [model, head], surrogate, probe, data, p))
+        return MethodResult(vector=vector, info=info, extras=extras)

@@ -218,3 +218,41 @@ def fit(
         "dev_loss": None if not dev_items else round(best, 6),
         "dev_history": [(s, round(v, 6)) for s, v in history],
     }
+
+
+def soft_answers(
+    forward: ForwardFn,
+    modules: Sequence[nn.Module],
+    surrogate: Surrogate,
+    items: Sequence[dict],
+    batch_size: int = 64,
+) -> np.ndarray:
+    """The trained model's probabilities (n x labels, float32) on `items`, in eval mode.
+
+    One forward pass, no gradients; the modules' train/eval modes are restored after.
+    """
+    before = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    out = np.zeros((len(items), 0), dtype=np.float32)
+    with torch.no_grad():
+        for idx in length_batches(items, batch_size):
+            probs = torch.softmax(forward(surrogate.collate([items[i] for i in idx])), dim=-1)
+            if out.shape[1] == 0:
+                out = np.zeros((len(items), probs.shape[1]), dtype=np.float32)
+            out[idx] = probs.float().numpy()
+    for m, was in zip(modules, before, strict=True):
+        m.train(was)
+    return out
+
+
+def probe_answers(forward, modules, surrogate: Surrogate, probe, data, params) -> dict:
+    """The extras of a trained classifier's answers on `probe` (the space's pool)."""
+    from fute.extras import ANSWER_LABELS, POOL_ANSWERS, POOL_ITEMS, pool_item_ids
+
+    items = surrogate.tokenize(probe.texts, probe.text_pairs, params.max_length)
+    return {
+        POOL_ANSWERS: soft_answers(forward, modules, surrogate, items, params.batch_size * 4),
+        ANSWER_LABELS: np.array(list(data.label_names)),
+        POOL_ITEMS: pool_item_ids(probe.texts, probe.text_pairs),
+    }
