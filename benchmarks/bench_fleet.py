@@ -93,7 +93,7 @@ def section_fleet(args: argparse.Namespace, stages: Stages) -> tuple[list[dict],
     from fute.data.pool import sample_pool
     from fute.models import OpenAILM, PromptedLM, cached_predict
 
-    n_inputs = getattr(args, "inputs", 48)
+    n_inputs = getattr(args, "inputs", 16)
     in_flight = getattr(args, "in_flight", [1, 4, 16])
     server_counts = getattr(args, "servers", [1, 2])
     threads = getattr(args, "server_threads", 1)
@@ -185,7 +185,7 @@ posts JSON (a few hundred requests per second per client thread pool)."""
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_common_args(parser)
-    parser.add_argument("--inputs", type=int, default=48, help="pool inputs to answer")
+    parser.add_argument("--inputs", type=int, default=16, help="pool inputs to answer")
     parser.add_argument(
         "--in-flight",
         type=lambda s: [int(x) for x in s.split(",")],

@@ -214,7 +214,10 @@ def section_store(args: argparse.Namespace, stages: Stages) -> tuple[list[dict],
         f"{table}\n\n"
         "Times are wall times of the whole command in a fresh process (Python start and "
         f"imports included: `import fute.cli` alone takes {start:.1f} s here), except 'rank "
-        "warm': the median of 5 rankings in one process after a first one. Peak = maximum "
+        "warm': the median of 5 rankings in one process after a first one (the second "
+        "search of an index reads it into memory as float16 and scans that; the rows within "
+        "the float16 error bound of the k-th are re-scored in float32, so results are "
+        "exact; peak memory includes torch). Peak = maximum "
         "resident memory of that process (memory-mapped index pages included). The load "
         "average of this 2-core machine (other jobs) was "
         + ", ".join(
@@ -236,11 +239,13 @@ LIMITS = """## What this machine can and cannot show
 
 This is a shared 2-core virtual machine (no GPU; other jobs were running during the
 measurement, so times are upper bounds). It shows the costs that do not depend on cores:
-one exhaustive ranking reads every index row once (4 bytes x 4,096 x n, 1.6 GB at 100,000),
-so it is bound by memory bandwidth; listing and reporting touch no vector but the ones
+one exhaustive ranking reads every index row once (4 bytes x 4,096 x n, 1.6 GB at 100,000,
+from the float32 file; 0.8 GB from the float16 copy a warm process keeps), so it is bound
+by memory bandwidth; listing and reporting touch no vector but the ones
 they show. It cannot show a cold disk (the index sits in the OS page cache after the first
 ranking; on a cold disk add the time to read 1.6 GB), nor many cores: the matrix product
-uses numpy's BLAS threads, and several targets at once (the report) share one pass. On a
+uses numpy's BLAS threads (torch's in a warm process), and several targets at once (the
+report) share one pass. On a
 server with more memory bandwidth the warm ranking scales with it; past a few million rows
 an approximate index (FAISS IVF / HNSW) would be the next step."""
 
@@ -255,6 +260,9 @@ def main() -> None:
         help="comma-separated store sizes",
     )
     parser.add_argument("--dim", type=int, default=DIM)
+    parser.add_argument(
+        "--inputs", type=int, default=16, help="fleet section: pool inputs each setting answers"
+    )
     parser.add_argument(
         "--sections",
         type=lambda s: [x.strip() for x in s.split(",") if x.strip()],

@@ -481,3 +481,25 @@ def test_a_killed_run_resumes_without_asking_again(
     np.testing.assert_array_equal(answers, one_server_answers)
     asked = sum(s.answers for s in model.backend.fleet.servers)
     assert asked == 2 * (N_INPUTS - stored) + 1  # the missing inputs' two words + the probe
+
+
+def test_slow_line_only_for_a_server_slower_than_it_usually_is(tiny_servers, capsys):
+    """A server that always takes ~0.3 s gets no 'waiting' line at notice_after=0.2 s once it
+    has answered; the first request (nothing answered yet) and a request far slower than
+    its usual answers do get one."""
+    delays = iter([0.3, 0.3, 0.3, 0.3, 1.5])
+
+    def slow(body):
+        time.sleep(next(delays))
+        return 200, {"n": body["n"]}
+
+    f = fleet([tiny_servers(slow).url], notice_after=0.2, max_in_flight=1)
+    assert f.submit("/completions", {"n": 0}).result()["n"] == 0
+    first = capsys.readouterr().err
+    assert first.count("waiting for") == 1  # nothing answered yet: say so
+    for n in range(1, 4):
+        f.submit("/completions", {"n": n}).result()
+    assert "waiting for" not in capsys.readouterr().err  # its usual pace: quiet
+    f.notice_after = 1.0  # now ~3x its usual 0.3 s: a 1.5 s answer is news
+    f.submit("/completions", {"n": 4}).result()
+    assert capsys.readouterr().err.count("waiting for") == 1

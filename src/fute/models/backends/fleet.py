@@ -79,7 +79,12 @@ class Server:
         self.down: str | None = None  # why it was taken out of the fleet
         self.workers = 0
         self.answers = 0  # requests it answered (for tests and benchmarks)
+        self.answer_seconds = 0.0  # their summed latency: what is slow for this server
         self.last_notice = -float("inf")
+
+    def usual_seconds(self) -> float | None:
+        """Mean latency of its answers so far (None before the first)."""
+        return self.answer_seconds / self.answers if self.answers else None
 
 
 class Fleet:
@@ -265,16 +270,22 @@ class Fleet:
             server.answered = True
             server.failures = 0
             server.answers += 1
+            server.answer_seconds += time.monotonic() - started
         try:
             ticket.future.set_result(self.parse(url, raw))
         except ModelError as exc:
             ticket.fail(exc)
 
     def _notice(self, server: Server, ticket: Ticket, limit: float) -> None:
-        """One stderr line while a request is slow; at most one per server per `notice_after`."""
+        """One stderr line while a request is slow; at most one per server per `notice_after`.
+        A server that answers, but always takes about this long (a big model, long prompts),
+        is not slow: no line while its mean answer time is over a third of `notice_after`."""
         with self._lock:
             now = time.monotonic()
             if now - server.last_notice < (self.notice_after or 0):
+                return
+            usual = server.usual_seconds()
+            if usual is not None and 3 * usual > (self.notice_after or 0):
                 return
             server.last_notice = now
             attempt = server.failures
