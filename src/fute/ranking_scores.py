@@ -178,8 +178,10 @@ def _from_extras(similarity, target, candidates, notify) -> tuple[list[int], np.
     # maxsim: within each layer, averaged over layers
     layers = t[0].shape[0]
     total = np.zeros(len(kept))
+    same = len({g[0].shape for g in got}) == 1  # then one (n, positions, dims) block
     for layer in range(layers):
-        total += sim.scores(t[0][layer], [g[0][layer] for g in got])
+        rows = [g[0][layer] for g in got]
+        total += sim.scores(t[0][layer], np.stack(rows) if same else rows)
     return kept, total / layers
 
 
