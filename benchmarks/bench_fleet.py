@@ -108,13 +108,18 @@ def section_fleet(args: argparse.Namespace, stages: Stages) -> tuple[list[dict],
         with stages(f"start {max(server_counts)} llama.cpp servers"):
             servers = [start_server(threads) for _ in range(max(server_counts))]
         urls = [url for _, url in servers]  # warm every server up (first requests are slow)
-        lm = OpenAILM(urls, "smollm2", chat_template=template, first_timeout=120)
+        lm = OpenAILM(urls, "smollm2", chat_template=template, first_timeout=120, timeout=900)
         cached_predict(PromptedLM(lm, str(prompt)), texts[:4], cache=False, progress=False)
         for count in server_counts:
             for k in in_flight:
                 urls = [url for _, url in servers[:count]]
                 lm = OpenAILM(
-                    urls, "smollm2", chat_template=template, first_timeout=120, max_in_flight=k
+                    urls,
+                    "smollm2",
+                    chat_template=template,
+                    first_timeout=120,
+                    max_in_flight=k,
+                    timeout=900,  # a queued request counts too: 16 x ~6 s waits here
                 )
                 model = PromptedLM(lm, str(prompt), batch_size=4)
                 with stages(f"{count} server(s) x {k} in flight"):
