@@ -39,3 +39,37 @@ def test_projection_keeps_cosines_of_heavy_tailed_vectors():
 def test_projection_checks_the_length():
     with pytest.raises(FuteError, match="length 10"):
         SparseProjection(10, 4)(np.ones(11))
+
+
+def _drawn_each_time(proj: SparseProjection, x: np.ndarray) -> np.ndarray:
+    """The map as documented, its tables drawn from the seed on every call (no cache)."""
+    out = np.zeros(proj.dim)
+    for start in range(0, proj.n, 1 << 20):
+        part = x[start : start + (1 << 20)].astype(np.float64)
+        rng = np.random.default_rng(proj._chunk_seed(start))
+        buckets = rng.integers(0, proj.dim, size=(proj.hashes, part.size))
+        signs = rng.integers(0, 2, size=(proj.hashes, part.size)) * 2.0 - 1.0
+        for h in range(proj.hashes):
+            w = part * signs[h] * (1.0 / np.sqrt(proj.hashes))
+            out += np.bincount(buckets[h], weights=w, minlength=proj.dim)
+    return out.astype(np.float32)
+
+
+def test_kept_tables_give_the_same_bits_as_drawing_them(monkeypatch):
+    from fute import projection
+
+    x = np.random.default_rng(5).standard_normal(2_500_000).astype(np.float32)
+    want = _drawn_each_time(SparseProjection(x.size, 512, seed=3), x)
+    projection._TABLES.clear()
+    first = SparseProjection(x.size, 512, seed=3)(x)  # draws and keeps
+    assert len(projection._TABLES) == 3  # one per chunk of 2**20 coordinates
+    again = SparseProjection(x.size, 512, seed=3)(x)  # a new object reuses them
+    monkeypatch.setenv("FUTE_PROJECTION_CACHE_MB", "0")
+    projection._TABLES.clear()
+    uncached = SparseProjection(x.size, 512, seed=3)(x)
+    assert not projection._TABLES
+    for got in (first, again, uncached):
+        assert got.tobytes() == want.tobytes()
+    monkeypatch.setenv("FUTE_PROJECTION_CACHE_MB", "6")  # room for the last, short chunk only
+    SparseProjection(x.size, 512, seed=3)(x)
+    assert len(projection._TABLES) == 1
