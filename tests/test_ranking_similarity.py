@@ -326,3 +326,20 @@ USABLE = {
     "fisher": {"cosine", "centred-cosine", "task2vec", "rrf-components", "behaviour"},
     "prefix": {"cosine", "centred-cosine", "maxsim", "rrf-components", "behaviour"},
 }
+
+
+def test_cli_writes_only_to_freeze_a_missing_centre(tmp_path, capsys):
+    import sqlite3
+
+    path = tmp_path / "s.sqlite"
+    filled_store(path)
+    con = sqlite3.connect(path)  # a store kept in rollback-journal mode stays so
+    assert con.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+    con.close()
+    args = ("rank", "d0", "--similarity", "centred-cosine", "--store", str(path))
+    code, _, err = cli(capsys, *args)
+    assert code == 0 and err.count("froze the centre") == 2
+    before = path.read_bytes()
+    code, _, err = cli(capsys, *args)
+    assert code == 0 and "froze" not in err
+    assert path.read_bytes() == before

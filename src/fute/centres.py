@@ -84,8 +84,10 @@ def space_centres(
     """The frozen centre of each kind in a space (None: the kind cannot be centred).
 
     A missing centre is made from the embeddings stored now and frozen through `writer` (a
-    writable `Store` of the same file), or through `store` itself when it is writable;
-    where neither can write, it is used for this ranking only, and `notify` says so.
+    writable `Store` of the same file, or a function that opens one only when a centre
+    must be frozen and returns None where it cannot), or through `store` itself when it is
+    writable; where neither can write, it is used for this ranking only, and `notify` says
+    so.
     """
     from fute.space import short_key
 
@@ -105,6 +107,8 @@ def space_centres(
                 f"{meta['n']} stored"
             )
             continue
+        if callable(writer) and not hasattr(writer, "freeze_centre"):
+            writer = writer()  # opened once, on the first centre to freeze
         target = writer if writer is not None else (None if store.readonly else store)
         if target is None:
             say(

@@ -116,7 +116,8 @@ def rank_stored(
     Any other similarity reads every row of the space (of `kind`) with the extras it needs
     (`fute.extras.NEEDS`). ``centred-cosine`` uses the space's frozen centre of each kind
     (`fute.centres.space_centres`), made and frozen on first use through `writer` (a
-    writable `Store` of the same file) or `store` when it is writable. `notify` (default:
+    writable `Store` of the same file, or a function opening one) or `store` when it is
+    writable. `notify` (default:
     the store's) hears what was left out or frozen.
     """
     from fute.extras import NEEDS
@@ -135,7 +136,13 @@ def rank_stored(
     needs = NEEDS[similarity]
     candidates = store.load(kind=kind, space_key=target.space_key, extras=needs)
     if needs and not all(n in target.extras for n in needs) and "store_id" in target.meta:
-        target = store.get(int(target.meta["store_id"]), extras=needs)  # read without extras
+        again = store.get(int(target.meta["store_id"]), extras=needs)  # read without extras?
+        if (again.kind, again.name, again.space_key) == (
+            target.kind,
+            target.name,
+            target.space_key,
+        ):
+            target = again
     centres = None
     if similarity == "centred-cosine":
         from fute.centres import space_centres

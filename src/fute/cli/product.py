@@ -364,9 +364,14 @@ def rank_cmd(
         notes.append(message)
         warn(message)
 
-    writer = _centre_writer(st) if name == "centred-cosine" else None
     ranked = rank_stored(
-        st, tgt, kind=kind_of(kind), top=top, similarity=name, writer=writer, notify=note
+        st,
+        tgt,
+        kind=kind_of(kind),
+        top=top,
+        similarity=name,
+        writer=lambda: _centre_writer(st),  # opened only to freeze a missing centre
+        notify=note,
     )
     # nothing to rank against: say which setting separates the target from the candidates
     # in other spaces; with --json the document still goes to stdout, but the exit is 2
