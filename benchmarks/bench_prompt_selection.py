@@ -2,25 +2,47 @@
 
 For every data set, each prompt of the task's library turns SmolLM2-135M-Instruct into a
 classifier; the *truth* is each prompt's accuracy and macro-F1 on labelled examples of the
-data set's evaluation split. Every method scores every prompt without those labels:
+data set's evaluation split. Every method scores every prompt; the rows fall in four groups
+by what they spend on one *new* data set (issue 12 points 3, 4, 6, 7):
 
-* FUTE (``fisher``, ``prefix``): cosine between the prompt's model task embedding (MTE,
-  computed once on the unlabelled pool, from which *all* of this benchmark's data sets of
-  the task are excluded) and the data set's task embedding (DTE, from its train split:
-  FUTE needs labelled training data of the new data set, the baselines do not);
-* the label-free baselines of `fute.evaluation.prompt_baselines`, from the LLM's answers
-  on the evaluation inputs (MI, GE, LE, MDL, ZPS x 3, perplexity);
-* ``random``: uniform random scores, one draw per seed.
+* **FUTE, zero LLM calls** (its DTE needs the data set's labelled train split): the prompt's
+  model task embedding (MTE, made once on the unlabelled pool, from which *all* of this
+  benchmark's data sets of the task are excluded) against the data set's task embedding
+  (DTE), by every similarity that applies to the space's method (`fute.similarity`):
+  ``fute-fisher`` / ``fute-prefix`` are the old cosine rows, ``fute-<method>:<similarity>``
+  the others (``centred-cosine``, ``task2vec`` for fisher, ``rrf-components``, ``maxsim``
+  for prefix, ``behaviour``); and each of them fused by reciprocal rank (k = 60) with each
+  pool prior: ``rrf(<fute row>, <prior>)``.
+* **zero calls, no labels**: the priors from each prompt's answers on the space's pool
+  alone (``pool-mi``, ``pool-cbm-mi``: MI of the CBM-calibrated answers), and ``random``.
+* **LLM calls on the new data set's inputs, no labels**: the label-free baselines of
+  `fute.evaluation.prompt_baselines` (MI, GE, LE, MDL, ZPS x 3, perplexity) and ``cbm-mi``
+  (`fute.evaluation.priors.calibrated_mutual_information` on the target's inputs).
+* **k labels of the new data set**: ``few-label-K`` (each prompt's accuracy on K seeded
+  labelled examples, K = 8, 16, 32, 64, cost K x P calls; a draw is one user, the rankings
+  are scored per draw and summarised as mean ± std over draws) and ``fute-<method>-kK...``
+  (FUTE with a DTE made from the *same* K examples as the few-label draw, zero calls).
 
-Each ranking is compared with the truth by NDCG, NDCG@3, regret@1 and Spearman, per data
-set and averaged over data sets, as mean ± std over the seeds (FUTE: seeds of the
-embedding space; random: seeds of the draw; the other baselines are deterministic). The
-cost column counts the LLM forward passes a method needs for one *new* data set.
+The few-label examples come from a seeded labelled pool taken from the DTE's train split,
+disjoint from the evaluation examples that make the truth (so that few-label evaluation is
+not scored against the very examples it used). Each ranking is compared with the truth by
+NDCG, NDCG@3, regret@1 and Spearman, per data set and averaged over data sets, as mean ±
+std over the seeds of the embedding space (random: of the draw; few-label: over draws;
+FUTE-kK: over seeds x draws). Nothing is tuned here: every setting is fixed before the run
+and written to the result. The pre-registered default (issue 12 point 6) is read from
+benchmarks/preregistered.json, written to the results under the top-level key ``default``
+and marked in the tables. ``sentiment-finefood``, ``sentiment-pang-lee`` and
+``sentiment-pang-lee-reviews`` are reserved for an outside check and refused as targets.
 
-Nothing is tuned here: every setting is fixed before the run and written to the result.
+Every expensive artefact is cached under ``$FUTE_CACHE/bench/`` (LLM answers by
+`cached_predict`, perplexities, embeddings with their extras) keyed by what makes it, so a
+killed run resumes; ``--stage`` makes one kind of artefact only (nothing written to
+results), ``--only`` restricts the targets; a full run writes the results after each data
+set, and ``--render`` rebuilds the markdown from the JSON.
 
     python benchmarks/bench_prompt_selection.py           # full run (make bench-prompts)
     python benchmarks/bench_prompt_selection.py --quick   # tiny caps, pipeline check
+    python benchmarks/bench_prompt_selection.py --stage answers --only sentiment-imdb
     python benchmarks/bench_prompt_selection.py --render  # re-write the table from the JSON
 """
 
@@ -29,12 +51,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from common import (
+    REPO,
     Stages,
     add_common_args,
     bold_best,
@@ -52,7 +76,9 @@ from common import (
     write_results,
 )
 from fute.evaluation import prompt_baselines as pb
+from fute.evaluation.label_baselines import few_label_accuracies
 from fute.evaluation.labels import align_label_columns
+from fute.evaluation.priors import calibrated_mutual_information, reciprocal_rank_fusion
 
 SENTIMENT_SETS = (
     "sentiment-imdb",
@@ -61,23 +87,48 @@ SENTIMENT_SETS = (
     "sentiment-rotten-tomatoes",
 )
 NLI_SETS = ("nli-vitaminc", "nli-presuppositions")
+#: reserved for an outside check (issue 12 point 5): never a target of this benchmark
+RESERVED_TARGETS = ("sentiment-finefood", "sentiment-pang-lee", "sentiment-pang-lee-reviews")
 METRICS = ("ndcg", "ndcg@3", "regret@1", "spearman")
 TRUTHS = ("accuracy", "macro_f1")
 FUTE_METHODS = ("fisher", "prefix")
+#: the similarities that apply to each method's embeddings (docs/similarity.md)
+SIMILARITIES = {
+    "fisher": ("cosine", "centred-cosine", "task2vec", "rrf-components", "behaviour"),
+    "prefix": ("cosine", "centred-cosine", "rrf-components", "maxsim", "behaviour"),
+}
 PER_PROMPT_BASELINES = {
     "mi": pb.mutual_information,
+    "cbm-mi": calibrated_mutual_information,
     "global-entropy": pb.global_entropy,
     "local-entropy": pb.local_entropy,
     "mdl": pb.mdl,
 }
 ZPS_VARIANTS = {"zps-logprob": "logprob", "zps-prob": "prob", "zps-vote": "vote"}
-METHOD_ORDER = (
-    *(f"fute-{m}" for m in FUTE_METHODS),
-    *PER_PROMPT_BASELINES,
-    *ZPS_VARIANTS,
+#: zero-call priors from each prompt's answers on the space's pool
+POOL_PRIORS = {"pool-mi": pb.mutual_information, "pool-cbm-mi": calibrated_mutual_information}
+#: every FUTE row is fused with each of these priors by reciprocal rank
+FUSION_PRIORS = tuple(POOL_PRIORS)
+RRF_K = 60.0
+FEW_LABEL_KS = (8, 16, 32, 64)
+DTE_KS = (16, 64)
+STAGES = (
+    "answers",
     "perplexity",
-    "random",
+    "few-label-answers",
+    "pool-answers",
+    "mtes",
+    "dtes",
+    "dtes-k",
 )
+PREREGISTERED = REPO / "benchmarks" / "preregistered.json"
+EMBEDDING_TAG = "with-extras-1"  # in every embedding's cache key: entries without extras differ
+
+G_FUTE = "FUTE: 0 calls, DTE from the train split"
+G_FREE = "0 calls, no labels"
+G_CALLS = "LLM calls on the inputs, no labels"
+G_LABELS = "k labels"
+GROUPS = (G_FUTE, G_FREE, G_CALLS, G_LABELS)
 
 
 @dataclass(frozen=True)
@@ -86,14 +137,133 @@ class Task:
     datasets: tuple[str, ...]
 
 
+# ------------------------------------------------------------------------------ row names
+
+
+def fute_row(method: str, similarity: str = "cosine", k: int | None = None) -> str:
+    """``fute-fisher`` (cosine, full DTE: the old row), ``fute-prefix:maxsim``,
+    ``fute-fisher-k16`` (DTE from 16 labelled examples), ``fute-fisher-k16:task2vec``."""
+    base = f"fute-{method}" + (f"-k{k}" if k is not None else "")
+    return base if similarity == "cosine" else f"{base}:{similarity}"
+
+
+def fused_row(row: str, prior: str) -> str:
+    return f"rrf({row}, {prior})"
+
+
+def parse_row(name: str) -> dict:
+    """What a row name says: {"kind", "method", "similarity", "k", "prior", "inner"}."""
+    if name.startswith("rrf(") and name.endswith(")"):
+        inner, _, prior = name[4:-1].rpartition(", ")
+        return {**parse_row(inner), "kind": "fused", "prior": prior, "inner": inner}
+    if name.startswith("fute-"):
+        head, _, similarity = name.partition(":")
+        parts = head.split("-")  # fute, method[, kK]
+        k = int(parts[2][1:]) if len(parts) > 2 else None
+        return {"kind": "fute", "method": parts[1], "similarity": similarity or "cosine", "k": k}
+    if name.startswith("few-label-"):
+        return {"kind": "few-label", "k": int(name.rsplit("-", 1)[1])}
+    if name in POOL_PRIORS:
+        return {"kind": "prior"}
+    if name == "random":
+        return {"kind": "random"}
+    return {"kind": "baseline"}
+
+
+def row_order(methods=FUTE_METHODS, few_ks=FEW_LABEL_KS, dte_ks=DTE_KS) -> list[str]:
+    """Every row name in table order: the FUTE rows (old cosine first) and their fusions,
+    the zero-call priors, the baselines with calls, then the label-using rows."""
+    fute = [fute_row(m, s) for m in methods for s in SIMILARITIES[m]]
+    fused = [fused_row(r, p) for p in FUSION_PRIORS for r in fute]
+    free = [*POOL_PRIORS, "random"]
+    calls = [*PER_PROMPT_BASELINES, *ZPS_VARIANTS, "perplexity"]
+    labels = [f"few-label-{k}" for k in few_ks]
+    for k in dte_ks:
+        rows_k = [fute_row(m, s, k) for m in methods for s in SIMILARITIES[m]]
+        labels += rows_k + [fused_row(r, p) for p in FUSION_PRIORS for r in rows_k]
+    return [*fute, *fused, *free, *calls, *labels]
+
+
+def group_of(name: str) -> str:
+    info = parse_row(name)
+    if info.get("k") is not None or info["kind"] == "few-label":
+        return G_LABELS
+    if info["kind"] in ("fute", "fused"):
+        return G_FUTE
+    if info["kind"] in ("prior", "random"):
+        return G_FREE
+    return G_CALLS
+
+
+def cost_of(name: str, n_prompts: int, n_inputs: int, n_ppl: int, pool: str) -> dict:
+    """{"calls": LLM calls per new data set, "labels": labelled examples of it it needs}."""
+    info = parse_row(name)
+    once = f"0 (once: {n_prompts} x pool {pool})"
+    if info["kind"] == "few-label":
+        k = info["k"]
+        return {"calls": f"{k} x {n_prompts} = {k * n_prompts}", "labels": str(k)}
+    if info["kind"] in ("fute", "fused"):
+        return {"calls": once, "labels": str(info["k"]) if info["k"] else "train split"}
+    if info["kind"] == "prior":
+        return {"calls": once, "labels": "0"}
+    if info["kind"] == "random":
+        return {"calls": "0", "labels": "0"}
+    if name == "perplexity":
+        return {"calls": f"{n_prompts} x {n_ppl} = {n_prompts * n_ppl}", "labels": "0"}
+    return {"calls": f"{n_prompts} x {n_inputs} = {n_prompts * n_inputs}", "labels": "0"}
+
+
+# ------------------------------------------------------------------------------ pre-registration
+
+
+def read_preregistered(path: Path = PREREGISTERED) -> dict:
+    """The pre-registered choice (issue 12 point 6): {"default": None | {...}, "commit",
+    "date", "note"}. A missing file counts as no default."""
+    if not Path(path).is_file():
+        return {"default": None, "note": f"{path} does not exist"}
+    data = json.loads(Path(path).read_text())
+    if "default" not in data:
+        raise SystemExit(f"error: {path} has no key 'default' (null or a choice)")
+    return data
+
+
+def default_rows(default, methods=FUTE_METHODS, k: int | None = None) -> list[str]:
+    """The row names of a pre-registered default: a row name (str), or
+    {"similarity": NAME, "method": "fisher" | "prefix" | null (both), "prior": null | a
+    pool prior, "fusion": null | "rrf"}; `k` gives the same choice with a DTE from k labels."""
+    if default is None:
+        return []
+    if isinstance(default, str):
+        return [default]
+    similarity = default.get("similarity", "cosine")
+    chosen = [default["method"]] if default.get("method") else list(methods)
+    rows = [fute_row(m, similarity, k) for m in chosen if similarity in SIMILARITIES[m]]
+    prior = default.get("prior")
+    if prior:
+        if default.get("fusion", "rrf") != "rrf":
+            raise SystemExit(f"error: fusion {default.get('fusion')!r} is not in this benchmark")
+        rows = [fused_row(r, prior) for r in rows]
+    return rows
+
+
 # ------------------------------------------------------------------------------ settings
+
+
+def check_targets(names) -> None:
+    """One-line refusal of a reserved data set as a target (issue 12 point 5)."""
+    reserved = [n for n in names if n in RESERVED_TARGETS]
+    if reserved:
+        raise SystemExit(
+            f"error: {', '.join(reserved)} {'is' if len(reserved) == 1 else 'are'} reserved "
+            "for the outside check of issue 12 and never a target of this benchmark"
+        )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(p)
-    p.add_argument("--sentiment-sets", nargs="+", default=list(SENTIMENT_SETS))
-    p.add_argument("--nli-sets", nargs="+", default=list(NLI_SETS))
+    p.add_argument("--sentiment-sets", nargs="*", default=list(SENTIMENT_SETS))
+    p.add_argument("--nli-sets", nargs="*", default=list(NLI_SETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="embedding-space seeds")
     p.add_argument(
         "--backend",
@@ -122,6 +292,46 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dte-examples", type=int, default=1000, help="train examples for a DTE")
     p.add_argument("--max-prompts", type=int, default=None, help="first N prompts of each task")
     p.add_argument(
+        "--few-label-pool",
+        type=int,
+        default=256,
+        help="labelled examples (from the DTE's train split) the few-label draws come from; "
+        "every prompt answers them once",
+    )
+    p.add_argument("--few-label-ks", nargs="+", type=int, default=list(FEW_LABEL_KS))
+    p.add_argument("--few-label-draws", type=int, default=20, help="draws per k")
+    p.add_argument(
+        "--dte-ks", nargs="*", type=int, default=list(DTE_KS), help="k of the DTEs from k labels"
+    )
+    p.add_argument(
+        "--dte-k-draws",
+        type=int,
+        default=5,
+        help="DTEs from k labels per (k, method, seed): the first N few-label draws",
+    )
+    p.add_argument(
+        "--stage",
+        nargs="+",
+        choices=STAGES,
+        default=None,
+        help="only make these cached artefacts (nothing written to the results); "
+        "without it every stage runs and the results are written after each data set",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="DATASET",
+        help="targets to process (of the task lists; the MTE pools still exclude every "
+        "data set of the task)",
+    )
+    p.add_argument(
+        "--preregistered",
+        type=Path,
+        default=PREREGISTERED,
+        help="the file naming the pre-registered default (key 'default')",
+    )
+    p.add_argument(
         "--render",
         action="store_true",
         help="only rewrite the markdown table from the results JSON already written (no run)",
@@ -134,15 +344,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a method hyper-parameter for fute.space.Space (e.g. max_length=64); repeatable",
     )
     args = p.parse_args(argv)
+    check_targets([*args.sentiment_sets, *args.nli_sets, *(args.only or [])])
+    if args.only is not None:
+        unknown = sorted(set(args.only) - {*args.sentiment_sets, *args.nli_sets})
+        if unknown:
+            raise SystemExit(f"error: --only names {', '.join(unknown)}: not in the task lists")
     if args.quick:
         args.sentiment_sets = args.sentiment_sets[:2]
         args.nli_sets = args.nli_sets[:1]
         args.seeds = args.seeds[:1]
         args.max_examples = min(args.max_examples, 24)
         args.ppl_examples = min(args.ppl_examples, 4)
-        args.dte_examples = min(args.dte_examples, 32)
+        args.dte_examples = min(args.dte_examples, 48)
         args.pool_size = min(args.pool_size, 16)
         args.max_prompts = args.max_prompts or 4
+        args.few_label_pool = min(args.few_label_pool, 24)
+        args.few_label_ks = [k for k in args.few_label_ks if k <= 16][:2]
+        args.few_label_draws = min(args.few_label_draws, 4)
+        args.dte_ks = [k for k in args.dte_ks if k <= 16][:1]
+        args.dte_k_draws = min(args.dte_k_draws, 1)
     return args
 
 
@@ -289,84 +509,317 @@ class TokenScorer:
         return out
 
 
-def dataset_answers(models, data, label_names) -> np.ndarray:
-    """(P, n, L) probabilities of every prompt on the data set, columns in `label_names` order."""
-    from fute.models.answers import cached_predict
-
-    return np.stack(
-        [
-            align_label_columns(cached_predict(m, data, progress=False), m.labels, label_names)
-            for m in models
-        ]
-    )
+# ------------------------------------------------------------------------------ few labels
 
 
-def perplexities(scorer: TokenScorer, models, inputs) -> list[list[list[float]]]:
-    """Token log-likelihoods of each prompt filled with each input, cached by the exact texts."""
-    out = []
-    for m in models:
-        texts = [m.context(x) for x in inputs]
-        key = cache_key("token-logprobs", scorer.identity, texts)
-        out.append(cached_json("token-logprobs", key, lambda texts=texts: scorer(texts)))
+def draw_seed(dataset: str, k: int) -> int:
+    """The seed of a data set's few-label draws of size k: fixed by the names, not the run."""
+    return int(cache_key("few-label-draws", dataset, int(k))[:8], 16)
+
+
+def draw_indices(n: int, k: int, draws: int, seed: int) -> np.ndarray:
+    """(draws, k) example indices of the few-label draws: the same sets as
+    `few_label_accuracies(..., k, draws, seed)` scores (tested), so a DTE made from draw d
+    spends exactly the labels few-label evaluation's draw d spends."""
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.choice(n, size=int(k), replace=False) for _ in range(int(draws))])
+
+
+def few_label_scores(probs: np.ndarray, gold: np.ndarray, k: int, draws: int, seed: int) -> dict:
+    """{draw: [accuracy of each prompt on that draw's k labelled examples]}."""
+    acc = few_label_accuracies(probs, gold, k, draws, seed)
+    return {str(d): row.tolist() for d, row in enumerate(acc)}
+
+
+def pool_prior_scores(pool_probs) -> dict:
+    """{prior: [score of each prompt]} from each prompt's (n, L) answers on the pool."""
+    return {name: [float(fn(p)) for p in pool_probs] for name, fn in POOL_PRIORS.items()}
+
+
+def fuse(fute_scores: dict, prior_scores: dict, k: float = RRF_K) -> dict:
+    """Reciprocal-rank fusion per key of a FUTE row's {seed or "seed/draw": scores} with the
+    prior of the same embedding seed ({seed: scores})."""
+    out = {}
+    for key, scores in fute_scores.items():
+        prior = prior_scores[str(key).split("/")[0]]
+        out[key] = reciprocal_rank_fusion([scores, prior], k=k).tolist()
     return out
 
 
-def fute_scores(task: Task, models, train_sets: dict, seeds, hparams: dict, stages: Stages) -> dict:
-    """{method: {dataset: {seed: [cosine(MTE_prompt, DTE_dataset) per prompt]}}}."""
-    from fute.embedding import cosine
-    from fute.models.protocol import model_identity
-    from fute.space import Space
+def complete_scores(n: int, kept, scores) -> tuple[list[float], int]:
+    """One score per candidate: those a similarity left out are placed last, tied, below
+    every scored one; returns the scores and how many were left out."""
+    out = np.full(n, np.nan)
+    out[list(kept)] = scores
+    missing = int(np.isnan(out).sum())
+    if missing:
+        floor = np.nanmin(out) - 1.0 if missing < n else 0.0
+        out[np.isnan(out)] = floor
+    return out.tolist(), missing
 
-    out: dict = {}
-    for method in FUTE_METHODS:
-        for seed in seeds:
-            space = Space(method=method, seed=seed, progress=False, **hparams)
-            with stages(f"{task.name}: {method} MTEs, seed {seed}"):
-                mtes = [
-                    cached_embedding(
-                        cache_key(
-                            "mte",
-                            space.key,
-                            model_identity(m),
-                            m.prompt.hash(),
-                            sorted(task.datasets),
-                        ),
-                        lambda m=m, space=space: space.model_embedding(
-                            m, name=m.prompt.id, kind="prompted-lm", exclude=tuple(task.datasets)
-                        ),
+
+def similarity_scores(similarity, target, candidates, centres=None, notes=None) -> list[float]:
+    """Scores of the candidates by a named similarity (`fute.ranking_scores.scores`)."""
+    from fute.ranking_scores import scores
+
+    said: list[str] = []
+    kept, values = scores(similarity, target, candidates, centres=centres, notify=said.append)
+    out, missing = complete_scores(len(candidates), kept, values)
+    if notes is not None and (said or missing):
+        notes.append(f"{target.name} / {similarity}: " + "; ".join(said or [f"{missing} left out"]))
+    return out
+
+
+def centres_for(mtes, other_dtes) -> dict:
+    """The fixed references of centred-cosine: the task's prompt MTEs (every candidate), and
+    the full DTEs of the benchmark's *other* data sets in the space (never the target's own)."""
+    from fute.centres import unit_mean
+
+    out = {}
+    for kind, embs in (("prompted-lm", mtes), ("dataset", other_dtes)):
+        centre, n = unit_mean(e.vector for e in embs)
+        if n >= 2:
+            out[kind] = centre
+    return out
+
+
+# ------------------------------------------------------------------------------ artefacts
+
+
+@dataclass
+class Run:
+    """One run's settings and the cached artefacts it makes (each keyed by what makes it)."""
+
+    args: argparse.Namespace
+    stages: Stages
+    hparams: dict
+    notes: list = field(default_factory=list)
+    _lm: object = None
+    _scorer: object = None
+    _surrogate: object = None
+    _spaces: dict = field(default_factory=dict)
+
+    @property
+    def lm(self):
+        if self._lm is None:
+            self._lm = make_lm(self.args.backend, self.args.dtype)
+        return self._lm
+
+    @property
+    def scorer(self):
+        if self._scorer is None:
+            from fute.models.backends.transformers_lm import smollm2_folder
+
+            self._scorer = TokenScorer(smollm2_folder(), dtype=self.args.dtype)
+        return self._scorer
+
+    def space(self, method: str, seed: int):
+        from fute.space import Space
+        from fute.surrogate import Surrogate
+
+        if (method, seed) not in self._spaces:
+            if self._surrogate is None:
+                self._surrogate = Surrogate.load()
+            self._spaces[method, seed] = Space(
+                self._surrogate, method=method, seed=seed, progress=False, **self.hparams
+            )
+        return self._spaces[method, seed]
+
+    def models(self, task: Task):
+        from fute.models.prompted import PromptedLM
+        from fute.models.prompts import load_prompts
+
+        return [PromptedLM(self.lm, p) for p in load_prompts(task.name)[: self.args.max_prompts]]
+
+    def pool_answers(self, task: Task, models, seed: int) -> list[np.ndarray]:
+        """Each prompt's answers on the space's pool of this seed (the MTE's own pool)."""
+        from fute.models.answers import cached_predict
+
+        pool = self.space("fisher", seed).pool(models[0].arity, tuple(task.datasets))
+        with self.stages(f"{task.name}: pool answers, seed {seed} ({len(models)} x {len(pool)})"):
+            return [cached_predict(m, pool, progress=False) for m in models]
+
+    def mtes(self, task: Task, models, method: str, seed: int) -> list:
+        from fute.models.protocol import model_identity
+
+        space = self.space(method, seed)
+        with self.stages(f"{task.name}: {method} MTEs, seed {seed}"):
+            return [
+                cached_embedding(
+                    cache_key(
+                        "mte",
+                        EMBEDDING_TAG,
+                        space.key,
+                        space.settings,
+                        model_identity(m),
+                        m.prompt.hash(),
+                        sorted(task.datasets),
+                    ),
+                    lambda m=m, space=space: space.model_embedding(
+                        m, name=m.prompt.id, kind="prompted-lm", exclude=tuple(task.datasets)
+                    ),
+                )
+                for m in models
+            ]
+
+    def dte(self, train, name: str, method: str, seed: int):
+        space = self.space(method, seed)
+
+        def make():
+            with warnings.catch_warnings():  # few examples: known, and the point of the row
+                warnings.simplefilter("ignore")
+                return space.dataset_embedding(train, name=name)
+
+        key = cache_key("dte", EMBEDDING_TAG, space.key, space.settings, train.content_hash())
+        return cached_embedding(key, make)
+
+    def full_dtes(self, sets: dict, method: str, seed: int) -> dict:
+        with self.stages(f"{method} DTEs, seed {seed} ({len(sets)} data sets)"):
+            return {ds: self.dte(s.train, ds, method, seed) for ds, s in sets.items()}
+
+    def dtes_k(self, ds: str, s, method: str, seed: int) -> dict:
+        """{(k, draw): DTE of the k labelled examples of few-label draw `draw`}."""
+        out = {}
+        with self.stages(f"{ds}: {method} DTEs from k labels, seed {seed}"):
+            for k in self.ks_for_dte(s):
+                idx = draw_indices(len(s.few), k, self.args.dte_k_draws, draw_seed(ds, k))
+                for d, rows in enumerate(idx):
+                    train = s.few.subset(rows.tolist())
+                    out[k, d] = self.dte(train, f"{ds}-k{k}-d{d}", method, seed)
+        return out
+
+    def ks_for_dte(self, s) -> list[int]:
+        return [k for k in self.args.dte_ks if k <= len(s.few)] if self.args.dte_k_draws else []
+
+    def answers(self, ds: str, models, data, what: str) -> np.ndarray:
+        """(P, n, L) probabilities of every prompt on `data`, columns in its label order."""
+        from fute.models.answers import cached_predict
+
+        with self.stages(f"{ds}: LLM answers on {what} ({len(models)} prompts x {len(data)})"):
+            return np.stack(
+                [
+                    align_label_columns(
+                        cached_predict(m, data, progress=False), m.labels, data.label_names
                     )
                     for m in models
                 ]
-            with stages(f"{task.name}: {method} DTEs, seed {seed}"):
-                for name, train in train_sets.items():
-                    dte = cached_embedding(
-                        cache_key("dte", space.key, train.content_hash()),
-                        lambda train=train, name=name, space=space: space.dataset_embedding(
-                            train, name=name
-                        ),
-                    )
-                    scores = [cosine(mte, dte) for mte in mtes]
-                    out.setdefault(f"fute-{method}", {}).setdefault(name, {})[seed] = scores
-    return out
+            )
+
+    def perplexities(self, ds: str, models, inputs) -> list:
+        """Token log-likelihoods of each prompt filled with each input, cached by the texts."""
+        out = []
+        with self.stages(f"{ds}: perplexity ({len(models)} prompts x {len(inputs)})"):
+            for m in models:
+                texts = [m.context(x) for x in inputs]
+                key = cache_key("token-logprobs", self.scorer.identity, texts)
+                out.append(cached_json("token-logprobs", key, lambda t=texts: self.scorer(t)))
+        return out
+
+
+@dataclass
+class Sets:
+    data: object  # evaluation examples (the truth)
+    train: object  # the DTE's examples
+    few: object  # labelled pool of the few-label draws (from train, disjoint from data)
+    splits: dict
+
+
+def load_sets(ds: str, args) -> Sets:
+    data, train, splits = eval_and_dte_sets(ds, args.max_examples, args.dte_examples)
+    data, train = clip_words(data, args.max_words), clip_words(train, args.max_words)
+    few = train.sample(args.few_label_pool, seed=1)
+    for part in (data, train, few):
+        part.validate()
+    splits = {**splits, "few_label_pool": f"{len(few)} of the DTE's train examples"}
+    return Sets(data, train, few, splits)
+
+
+def gold_of(data) -> np.ndarray:
+    return np.array([data.label_names.index(y) for y in data.labels])
 
 
 def baseline_scores(probs: np.ndarray, token_logprobs) -> dict:
     """{method: [score per prompt]} for the deterministic label-free baselines."""
-    out = {name: [fn(p) for p in probs] for name, fn in PER_PROMPT_BASELINES.items()}
+    out = {name: [float(fn(p)) for p in probs] for name, fn in PER_PROMPT_BASELINES.items()}
     for name, variant in ZPS_VARIANTS.items():
         out[name] = pb.zps_scores(probs, variant).tolist()
     out["perplexity"] = [pb.perplexity_score(lp) for lp in token_logprobs]
     return out
 
 
-# ------------------------------------------------------------------------------ evaluation
+# ------------------------------------------------------------------------------ scoring
+
+
+def score_dataset(run: Run, ds: str, ctx: dict) -> tuple[dict, dict, dict]:
+    """(truth entry, {row: {seed key: [score per prompt]}}, few-label summary) of one target."""
+    args, s, models = run.args, ctx["sets"][ds], ctx["models"]
+    task, probs = ctx["task"], ctx["probs"]
+    prompt_ids = [m.prompt.id for m in models]
+    gold = gold_of(s.data)
+    counts = np.bincount(gold, minlength=len(s.data.label_names))
+    truth = {
+        "task": task.name,
+        "n_eval": len(s.data),
+        "n_dte": len(s.train),
+        "n_few_label_pool": len(s.few),
+        "splits": s.splits,
+        "labels": list(s.data.label_names),
+        "majority_rate": float(counts.max() / counts.sum()),
+        "prompt_ids": prompt_ids,
+        "prompts": {pid: truth_of(p, s.data) for pid, p in zip(prompt_ids, probs, strict=True)},
+    }
+    rows: dict = {}
+    for name, values in baseline_scores(probs, ctx["token_lp"]).items():
+        rows[name] = {"-": values}
+    position = ctx["all_datasets"].index(ds) + 1  # the old benchmark's draw of `random`
+    rows["random"] = {
+        str(seed): np.random.default_rng([seed, position]).random(len(models)).tolist()
+        for seed in args.seeds
+    }
+    for seed in args.seeds:
+        for name, values in pool_prior_scores(ctx["pool_probs"][task.name, seed]).items():
+            rows.setdefault(name, {})[str(seed)] = values
+    for method in FUTE_METHODS:
+        for seed in args.seeds:
+            cands = ctx["mtes"][task.name, method, seed]
+            full = ctx["dtes"][method, seed]
+            centres = centres_for(cands, [e for d, e in full.items() if d != ds])
+            for similarity in SIMILARITIES[method]:
+                rows.setdefault(fute_row(method, similarity), {})[str(seed)] = similarity_scores(
+                    similarity, full[ds], cands, centres, run.notes
+                )
+                for (k, d), dte in ctx["dtes_k"][method, seed].items():
+                    rows.setdefault(fute_row(method, similarity, k), {})[f"{seed}/{d}"] = (
+                        similarity_scores(similarity, dte, cands, centres, run.notes)
+                    )
+    for name in [r for r in rows if r.startswith("fute-")]:
+        for prior in FUSION_PRIORS:
+            rows[fused_row(name, prior)] = fuse(rows[name], rows[prior])
+    few_gold, summary = gold_of(s.few), {}
+    for k in args.few_label_ks:
+        if k > len(s.few):
+            run.notes.append(f"{ds}: few-label-{k} skipped: only {len(s.few)} labelled examples")
+            continue
+        draws = few_label_scores(
+            ctx["few_probs"], few_gold, k, args.few_label_draws, draw_seed(ds, k)
+        )
+        rows[f"few-label-{k}"] = draws
+        acc = np.array(list(draws.values()))
+        summary[str(k)] = {
+            "mean": acc.mean(axis=0).tolist(),
+            "std": acc.std(axis=0).tolist(),
+            "draws": len(acc),
+            "seed": draw_seed(ds, k),
+        }
+    return truth, rows, summary
 
 
 def evaluate(scores: dict, truth: dict) -> dict:
     """{truth: {method: {"per_dataset": {ds: {metric: stat}}, "average": {metric: stat}}}}.
 
-    A deterministic method has one "seed"; the average over data sets is taken per seed,
-    then summarised over seeds.
+    A deterministic method has one "seed" (``-``); a FUTE row one per embedding seed, a
+    few-label row one per draw, a FUTE row from k labels one per (seed, draw). The average
+    over data sets is taken per seed key, then summarised over the keys.
     """
     out: dict = {}
     for truth_name in TRUTHS:
@@ -374,6 +827,8 @@ def evaluate(scores: dict, truth: dict) -> dict:
             per_seed: dict = {}  # seed -> metric -> [value per data set]
             per_ds: dict = {}
             for ds, by_seed in by_ds.items():
+                if ds not in truth:
+                    continue
                 true = [truth[ds]["prompts"][pid][truth_name] for pid in truth[ds]["prompt_ids"]]
                 values = {s: ranking_metrics(pred, true, METRICS) for s, pred in by_seed.items()}
                 per_ds[ds] = {k: mean_std(v[k] for v in values.values()) for k in METRICS}
@@ -387,51 +842,182 @@ def evaluate(scores: dict, truth: dict) -> dict:
     return out
 
 
-def cost_of(method: str, n_prompts: int, n_inputs: int, n_ppl: int, pool: str) -> str:
-    if method.startswith("fute-"):
-        return f"0 (once: {n_prompts} x pool {pool})"
-    if method == "random":
-        return "0"
-    if method == "perplexity":
-        return f"{n_prompts} x {n_ppl} = {n_prompts * n_ppl}"
-    return f"{n_prompts} x {n_inputs} = {n_prompts * n_inputs}"
+# ------------------------------------------------------------------------------ markdown
+
+
+def ordered(names, settings: dict) -> list[str]:
+    """`names` in table order (rows this version does not know go last, sorted)."""
+    order = row_order(
+        FUTE_METHODS, settings.get("few_label_ks", FEW_LABEL_KS), settings.get("dte_ks", DTE_KS)
+    )
+    known = [r for r in order if r in names]
+    return known + sorted(set(names) - set(order))
+
+
+def is_main_row(name: str) -> bool:
+    """Rows of the main table: all but the FUTE rows from k labels (their own table)."""
+    return not (parse_row(name).get("k") is not None and parse_row(name)["kind"] != "few-label")
+
+
+def label(name: str, defaults) -> str:
+    return f"{name} ★" if name in defaults else name
+
+
+def metric_table(ev: dict, rows: list[str], result: dict, defaults) -> str:
+    bold = {k: bold_best([ev[m]["average"][k] for m in rows], k) for k in METRICS}
+    lines = []
+    for i, m in enumerate(rows):
+        cells = [fmt(ev[m]["average"][k]) for k in METRICS]
+        cells = [f"**{c}**" if bold[k][i] else c for c, k in zip(cells, METRICS, strict=True)]
+        lines.append(
+            [
+                label(m, defaults),
+                group_of(m),
+                *cells,
+                result["cost"].get(m, "?"),
+                result.get("labels", {}).get(m, "?"),
+            ]
+        )
+    headers = ["method", "group", *METRICS, "LLM calls per new data set", "labels of it"]
+    return markdown_table(headers, lines)
+
+
+def diff_line(ev: dict, mine: str, other: str, metric: str) -> str:
+    a, b = ev[mine]["average"][metric], ev[other]["average"][metric]
+    if a.get("mean") is None or b.get("mean") is None:
+        return f"{metric} vs {other}: -"
+    delta = a["mean"] - b["mean"]
+    good = delta <= 0 if metric.startswith("regret") else delta >= 0
+    spread = max(a.get("std") or 0.0, b.get("std") or 0.0)
+    return (
+        f"{metric} {a['mean']:.3f} vs {other} {b['mean']:.3f}: "
+        f"{'met' if good else 'missed'} by {abs(delta):.3f} (larger seed/draw std {spread:.3f})"
+    )
+
+
+def targets_section(ev: dict, defaults: list[str], few_ks) -> list[str]:
+    """Issue 12 point 7 for the pre-registered default (or, without one, orientation only)."""
+    lines = ["## Targets of issue 12 (truth = accuracy)", ""]
+    shown = [d for d in defaults if d in ev]
+    if not shown:
+        zero = [m for m in ev if group_of(m) in (G_FUTE, G_FREE) and m != "random"]
+        best = max(zero, key=lambda m: ev[m]["average"]["ndcg"]["mean"] or -np.inf, default=None)
+        lines.append(
+            "No default is pre-registered yet (benchmarks/preregistered.json). For orientation "
+            f"only, the zero-call row with the best mean NDCG here is {best}: picked by looking "
+            "at these numbers, so it is not a test of any target."
+        )
+        shown = [best] if best else []
+    for row in shown:
+        lines.append("")
+        lines.append(f"- {row}:")
+        if "mi" in ev:
+            lines.append(f"  - {diff_line(ev, row, 'mi', 'ndcg')}")
+            lines.append(f"  - {diff_line(ev, row, 'mi', 'regret@1')}")
+        for k in few_ks:
+            if f"few-label-{k}" in ev:
+                lines.append(f"  - {diff_line(ev, row, f'few-label-{k}', 'ndcg')}")
+    return lines + [""]
+
+
+def verdict(ev_truth: dict, methods: list[str]) -> list[str]:
+    """For the old cosine rows: which label-free baselines beat them on averaged NDCG."""
+    out = []
+    for fute in (m for m in methods if m in ("fute-fisher", "fute-prefix")):
+        mine = ev_truth[fute]["average"]["ndcg"]["mean"]
+        if mine is None:
+            continue
+        better = [
+            m
+            for m in methods
+            if group_of(m) in (G_CALLS, G_FREE)
+            and (ev_truth[m]["average"]["ndcg"]["mean"] or -np.inf) > mine
+        ]
+        if better:
+            out.append(f"- {fute} (NDCG {mine:.3f}) loses to: {', '.join(better)}.")
+        else:
+            out.append(
+                f"- {fute} (NDCG {mine:.3f}) is not beaten by any label-free baseline on "
+                "averaged NDCG."
+            )
+    return out
+
+
+def sampling_std(accuracies, n: int) -> float:
+    """Binomial standard error sqrt(a (1 - a) / n) of the median prompt's accuracy."""
+    a = float(np.median(accuracies))
+    return float(np.sqrt(a * (1 - a) / n))
 
 
 def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
     ev, truth = result["metrics"], result["truth"]
+    defaults = result.get("default_rows") or []
+    default = result.get("default")
+    done = result.get("datasets_done", list(truth))
     lines = [
-        "# Prompt selection: FUTE vs label-free baselines",
+        "# Prompt selection: FUTE vs label-free and label-using baselines",
         "",
         f"SmolLM2-135M-Instruct; prompts per task {settings['n_prompts']}; truth = each "
         f"prompt's score on up to {settings['max_examples']} labelled examples (held-out splits, "
-        "topped up from train where they are small; the DTE never sees them). "
-        f"Mean ± std over seeds {settings['seeds']} (FUTE: "
-        "embedding space; random: draw); other baselines are deterministic. Higher is better "
-        "except regret@1 (accuracy lost against the best prompt, as a fraction: 0.05 = 5 points). Bold: best in column.",
+        "topped up from train where they are small; no DTE and no few-label draw sees them). "
+        f"Mean ± std over seeds {settings['seeds']} (FUTE and pool priors: embedding space; "
+        "random: draw), over draws (few-label: "
+        f"{settings.get('few_label_draws', '-')} per k from a labelled pool of "
+        f"{settings.get('few_label_pool', '-')} train examples) or over seeds x draws (FUTE "
+        f"from k labels: the first {settings.get('dte_k_draws', '-')} draws); the other "
+        "baselines are deterministic. Higher is better except regret@1 (accuracy lost against "
+        "the best prompt, as a fraction: 0.05 = 5 points). Bold: best in column. "
+        f"Fusion: reciprocal rank, k = {settings.get('rrf_k', RRF_K):g}, of each FUTE row with "
+        f"each pool prior ({', '.join(settings.get('fusion_priors', FUSION_PRIORS))}).",
         "",
     ]
+    if not result.get("complete", True):
+        lines += [
+            f"**Partial result**: {len(done)} of {len(settings['datasets'])} data sets done "
+            f"({', '.join(done)}).",
+            "",
+        ]
+    if default is None:
+        lines += [
+            "Pre-registered default (issue 12 point 6): none yet (benchmarks/preregistered.json).",
+            "",
+        ]
+    else:
+        pre = result.get("preregistered", {})
+        lines += [
+            f"Pre-registered default (★): `{json.dumps(default)}`, chosen at commit "
+            f"{pre.get('commit')} on {pre.get('date')}: rows {', '.join(defaults)}.",
+            "",
+        ]
+    few_ks = settings.get("few_label_ks", FEW_LABEL_KS)
     for truth_name in TRUTHS:
-        rows = []
-        methods = [m for m in METHOD_ORDER if m in ev[truth_name]]
-        bold = {
-            k: bold_best([ev[truth_name][m]["average"][k] for m in methods], k) for k in METRICS
-        }
-        for i, m in enumerate(methods):
-            cells = [fmt(ev[truth_name][m]["average"][k]) for k in METRICS]
-            cells = [f"**{c}**" if bold[k][i] else c for c, k in zip(cells, METRICS, strict=True)]
-            rows.append([m, *cells, result["cost"][m], "yes" if m.startswith("fute-") else "no"])
+        methods = ordered(ev[truth_name], settings)
+        main = [m for m in methods if is_main_row(m)]
         lines += [
             f"## Averaged over data sets, truth = {truth_name}",
             "",
-            markdown_table(
-                ["method", *METRICS, "LLM passes per new data set", "needs labels of new data set"],
-                rows,
-            ),
+            metric_table(ev[truth_name], main, result, defaults),
             "",
         ]
         lines += verdict(ev[truth_name], methods) + [""]
-    methods = [m for m in METHOD_ORDER if m in ev["accuracy"]]
-    datasets = list(truth)
+    ev_acc = ev["accuracy"]
+    methods = ordered(ev_acc, settings)
+    for k in settings.get("dte_ks", DTE_KS):
+        same = [f"few-label-{k}"] + [
+            m for m in methods if parse_row(m).get("k") == k and parse_row(m)["kind"] != "few-label"
+        ]
+        same = [m for m in same if m in ev_acc]
+        if len(same) > 1:
+            lines += [
+                f"## The same {k} labels: few-label evaluation vs FUTE's DTE from them "
+                "(truth = accuracy)",
+                "",
+                metric_table(ev_acc, same, result, defaults),
+                "",
+            ]
+    lines += targets_section(ev_acc, defaults, few_ks)
+    main = [m for m in methods if is_main_row(m)]
+    datasets = [d for d in truth]
     for k in METRICS:
         lines += [
             f"## {k} per data set (truth = accuracy)",
@@ -439,8 +1025,16 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
             markdown_table(
                 ["method", *datasets],
                 [
-                    [m, *(fmt(ev["accuracy"][m]["per_dataset"][d][k]) for d in datasets)]
-                    for m in methods
+                    [
+                        label(m, defaults),
+                        *(
+                            fmt(ev_acc[m]["per_dataset"][d][k])
+                            if d in ev_acc[m]["per_dataset"]
+                            else "-"
+                            for d in datasets
+                        ),
+                    ]
+                    for m in main
                 ],
             ),
             "",
@@ -477,37 +1071,11 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         "(median prompt). Where the prompts' accuracies spread little more than this, their "
         "true order is partly noise and no method can rank them reliably.",
         "",
-        provenance_markdown(env, settings, stages),
     ]
+    if result.get("notes"):
+        lines += ["## Notes of the run", ""] + [f"- {n}" for n in result["notes"]] + [""]
+    lines.append(provenance_markdown(env, settings, stages))
     return "\n".join(lines)
-
-
-def sampling_std(accuracies, n: int) -> float:
-    """Binomial standard error sqrt(a (1 - a) / n) of the median prompt's accuracy."""
-    a = float(np.median(accuracies))
-    return float(np.sqrt(a * (1 - a) / n))
-
-
-def verdict(ev_truth: dict, methods: list[str]) -> list[str]:
-    """One sentence per FUTE method: which baselines beat it on averaged NDCG (said plainly)."""
-    out = []
-    for fute in (m for m in methods if m.startswith("fute-")):
-        mine = ev_truth[fute]["average"]["ndcg"]["mean"]
-        if mine is None:
-            continue
-        better = [
-            m
-            for m in methods
-            if not m.startswith("fute-")
-            and (ev_truth[m]["average"]["ndcg"]["mean"] or -np.inf) > mine
-        ]
-        if better:
-            out.append(f"- {fute} (NDCG {mine:.3f}) loses to: {', '.join(better)}.")
-        else:
-            out.append(
-                f"- {fute} (NDCG {mine:.3f}) is not beaten by any baseline on averaged NDCG."
-            )
-    return out
 
 
 # ------------------------------------------------------------------------------ main
@@ -520,6 +1088,7 @@ def render(out_dir: Path) -> int:
     if not json_path.exists():
         raise SystemExit(f"error: {json_path} does not exist; run the benchmark first")
     result = json.loads(json_path.read_text())
+    result.setdefault("labels", {m: cost_labels(m) for m in result["cost"]})
     stages = Stages(seconds=dict(result["stages_seconds"]))
     text = markdown(result, result["environment"], result["settings"], stages)
     (out_dir / "prompt_selection.md").write_text(text.rstrip() + "\n")
@@ -527,102 +1096,141 @@ def render(out_dir: Path) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.render:
-        return render(results_dir(args))
-    env = environment()
-    quiet_libraries()
-    stages = Stages()
-    hparams = {"pool_size": args.pool_size, **space_hparams(args.space_arg)}
+def cost_labels(name: str) -> str:
+    return cost_of(name, 0, 0, 0, "?")["labels"]
 
-    from fute.models.backends.transformers_lm import smollm2_folder
-    from fute.models.prompted import PromptedLM
-    from fute.models.prompts import load_prompts
 
-    tasks = [Task("sentiment", tuple(args.sentiment_sets)), Task("nli", tuple(args.nli_sets))]
-    lm = make_lm(args.backend, args.dtype)
-    scorer = TokenScorer(smollm2_folder(), dtype=args.dtype)
-    truth: dict = {}
-    scores: dict = {}
-    n_prompts: dict = {}
-    for task in tasks:
-        if not task.datasets:
-            continue
-        models = [PromptedLM(lm, p) for p in load_prompts(task.name)[: args.max_prompts]]
-        n_prompts[task.name] = len(models)
-        prompt_ids = [m.prompt.id for m in models]
-        train_sets = {}
-        for ds in task.datasets:
-            with stages(f"{ds}: load data"):
-                data, train, splits = eval_and_dte_sets(ds, args.max_examples, args.dte_examples)
-                data = clip_words(data, args.max_words)
-                train_sets[ds] = clip_words(train, args.max_words)
-                data.validate()
-                train_sets[ds].validate()
-            with stages(f"{ds}: LLM answers ({len(models)} prompts x {len(data)})"):
-                probs = dataset_answers(models, data, data.label_names)
-            with stages(
-                f"{ds}: perplexity ({len(models)} prompts x {min(len(data), args.ppl_examples)})"
-            ):
-                token_lp = perplexities(scorer, models, data.inputs()[: args.ppl_examples])
-            counts = np.bincount([data.label_names.index(y) for y in data.labels])
-            truth[ds] = {
-                "task": task.name,
-                "n_eval": len(data),
-                "n_dte": len(train_sets[ds]),
-                "splits": splits,
-                "labels": list(data.label_names),
-                "majority_rate": float(counts.max() / counts.sum()),
-                "prompt_ids": prompt_ids,
-                "prompts": {
-                    pid: truth_of(p, data) for pid, p in zip(prompt_ids, probs, strict=True)
-                },
-            }
-            for method, values in baseline_scores(probs, token_lp).items():
-                scores.setdefault(method, {})[ds] = {"-": values}
-            for seed in args.seeds:
-                rng = np.random.default_rng([seed, len(truth)])
-                scores.setdefault("random", {}).setdefault(ds, {})[seed] = rng.random(
-                    len(models)
-                ).tolist()
-        for method, by_ds in fute_scores(
-            task, models, train_sets, args.seeds, hparams, stages
-        ).items():
-            scores.setdefault(method, {}).update(by_ds)
-
+def assemble(run: Run, ctx: dict, truth: dict, scores: dict, few: dict, env: dict) -> dict:
+    args = run.args
     settings = {
-        "datasets": [d for t in tasks for d in t.datasets],
+        "datasets": ctx["targets"],
         "llm": f"SmolLM2-135M-Instruct via {args.backend}"
         + (f" ({args.dtype})" if args.backend == "transformers" else ""),
         "max_words": args.max_words,
-        "n_prompts": n_prompts,
+        "n_prompts": ctx["n_prompts"],
         "seeds": args.seeds,
         "max_examples": args.max_examples,
         "ppl_examples": args.ppl_examples,
         "dte_examples": args.dte_examples,
-        "space_hparams": hparams,
+        "space_hparams": run.hparams,
         "mte_pool_excludes": "every data set of the task in this benchmark",
+        "few_label_pool": args.few_label_pool,
+        "few_label_ks": args.few_label_ks,
+        "few_label_draws": args.few_label_draws,
+        "dte_ks": args.dte_ks,
+        "dte_k_draws": args.dte_k_draws,
+        "similarities": SIMILARITIES,
+        "fusion": "reciprocal rank",
+        "rrf_k": RRF_K,
+        "fusion_priors": list(FUSION_PRIORS),
+        "centres": "prompted-lm: the task's prompt MTEs; dataset: the full DTEs of the other "
+        "data sets of the benchmark in the same space",
+        "reserved_targets": list(RESERVED_TARGETS),
         "quick": args.quick,
     }
     n_in = int(np.mean([t["n_eval"] for t in truth.values()]))
     n_ppl = min(args.ppl_examples, n_in)
-    pool = str(args.pool_size)
-    p_max = max(n_prompts.values())
-    cost = {m: cost_of(m, p_max, n_in, n_ppl, pool) for m in scores}
-    result = {
+    p_max = max(ctx["n_prompts"].values())
+    costs = {m: cost_of(m, p_max, n_in, n_ppl, str(args.pool_size)) for m in scores}
+    prereg = ctx["preregistered"]
+    return {
         "benchmark": "prompt-selection",
+        "default": prereg.get("default"),
+        "preregistered": prereg,
+        "default_rows": default_rows(prereg.get("default")),
         "environment": env,
         "settings": settings,
+        "complete": set(truth) == set(ctx["targets"]),
+        "datasets_done": list(truth),
         "truth": truth,
         "scores": scores,
+        "few_label": few,
         "metrics": evaluate(scores, truth),
-        "cost": cost,
-        "stages_seconds": stages.seconds,
+        "cost": {m: c["calls"] for m, c in costs.items()},
+        "labels": {m: c["labels"] for m, c in costs.items()},
+        "notes": list(run.notes),
+        "stages_seconds": run.stages.seconds,
     }
-    write_results(
-        "prompt_selection", result, markdown(result, env, settings, stages), results_dir(args)
-    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out_dir = results_dir(args)
+    if args.render:
+        return render(out_dir)
+    env = environment()
+    quiet_libraries()
+    stages = Stages()
+    run = Run(args, stages, {"pool_size": args.pool_size, **space_hparams(args.space_arg)})
+    full = args.stage is None
+
+    def need(stage: str) -> bool:
+        return full or stage in args.stage
+
+    tasks = [Task("sentiment", tuple(args.sentiment_sets)), Task("nli", tuple(args.nli_sets))]
+    tasks = [t for t in tasks if t.datasets]
+    all_datasets = [d for t in tasks for d in t.datasets]
+    targets = [d for d in all_datasets if args.only is None or d in args.only]
+    ctx: dict = {
+        "all_datasets": all_datasets,
+        "targets": targets,
+        "preregistered": read_preregistered(args.preregistered),
+        "n_prompts": {},
+        "pool_probs": {},
+        "mtes": {},
+        "dtes": {},
+    }
+    with stages("load data"):
+        ctx["sets"] = {ds: load_sets(ds, args) for ds in all_datasets}
+    models_of = {}
+    for task in tasks:
+        if not any(d in targets for d in task.datasets):
+            continue
+        models_of[task.name] = run.models(task)
+        ctx["n_prompts"][task.name] = len(models_of[task.name])
+        for seed in args.seeds:
+            if need("pool-answers"):
+                probs = run.pool_answers(task, models_of[task.name], seed)
+                ctx["pool_probs"][task.name, seed] = probs
+            if need("mtes"):
+                for method in FUTE_METHODS:
+                    ctx["mtes"][task.name, method, seed] = run.mtes(
+                        task, models_of[task.name], method, seed
+                    )
+    if need("dtes"):  # a full run needs every data set's: the others centre centred-cosine
+        dte_sets = {d: ctx["sets"][d] for d in (all_datasets if full else targets)}
+        for method in FUTE_METHODS:
+            for seed in args.seeds:
+                ctx["dtes"][method, seed] = run.full_dtes(dte_sets, method, seed)
+    truth: dict = {}
+    scores: dict = {}
+    few: dict = {}
+    for ds in targets:
+        task = next(t for t in tasks if ds in t.datasets)
+        models, s = models_of[task.name], ctx["sets"][ds]
+        local = {**ctx, "task": task, "models": models, "dtes_k": {}}
+        if need("answers"):
+            local["probs"] = run.answers(ds, models, s.data, "evaluation examples")
+        if need("perplexity"):
+            local["token_lp"] = run.perplexities(ds, models, s.data.inputs()[: args.ppl_examples])
+        if need("few-label-answers"):
+            local["few_probs"] = run.answers(ds, models, s.few, "few-label pool")
+        if need("dtes-k"):
+            for method in FUTE_METHODS:
+                for seed in args.seeds:
+                    local["dtes_k"][method, seed] = run.dtes_k(ds, s, method, seed)
+        if not full:
+            continue
+        with stages(f"{ds}: scores"):
+            truth[ds], rows, few[ds] = score_dataset(run, ds, local)
+        for name, by_key in rows.items():
+            scores.setdefault(name, {})[ds] = by_key
+        result = assemble(run, ctx, truth, scores, few, env)
+        write_results(
+            "prompt_selection", result, markdown(result, env, result["settings"], stages), out_dir
+        )
+    if not full:
+        print(f"stages {', '.join(args.stage)} done for {', '.join(targets)}; nothing written")
     return 0
 
 

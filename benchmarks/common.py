@@ -210,17 +210,37 @@ def cached_array(kind: str, key: str, compute: Callable[[], np.ndarray]) -> np.n
 
 
 def cached_embedding(key: str, compute: Callable[[], Any]):
-    """A `TaskEmbedding`, cached as its vector (.npy) plus its other fields (.json)."""
+    """A `TaskEmbedding`, cached as its vector (.npy), its other fields (.json) and its
+    extras (``.extras.npz``, plain arrays, never pickled; absent for an embedding without
+    extras or one cached before extras were kept)."""
     from fute.embedding import TaskEmbedding
 
     folder = bench_cache("embeddings")
     vec_path, meta_path = folder / f"{key[:40]}.npy", folder / f"{key[:40]}.json"
+    extras_path = folder / f"{key[:40]}.extras.npz"
     if vec_path.is_file() and meta_path.is_file():
         info = json.loads(meta_path.read_text())
+        extras = {}
+        if extras_path.is_file():
+            with np.load(extras_path, allow_pickle=False) as z:
+                extras = {name: z[name] for name in z.files}
         return TaskEmbedding(
-            np.load(vec_path), info["space_key"], info["kind"], info["name"], info["meta"]
+            np.load(vec_path),
+            info["space_key"],
+            info["kind"],
+            info["name"],
+            info["meta"],
+            extras=extras,
         )
     emb = compute()
+    extras = {name: np.asarray(v) for name, v in (getattr(emb, "extras", None) or {}).items()}
+    if extras:  # written before the vector: a vector on disk means its extras are there too
+
+        def write_extras(p: Path) -> None:
+            with open(p, "wb") as f:
+                np.savez(f, **extras)
+
+        _atomic_write(extras_path, write_extras)
     info = {"space_key": emb.space_key, "kind": emb.kind, "name": emb.name, "meta": emb.meta}
     _atomic_write(meta_path, lambda p: p.write_text(json.dumps(info, default=str)))
 
