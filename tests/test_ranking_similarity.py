@@ -305,9 +305,13 @@ def test_real_fisher_and_prefix_embeddings_rank_by_every_similarity(tmp_path):
         embs = [space.dataset_embedding(d) for d in (sentiment, flipped)]
         embs.append(space.model_embedding(model))
         if method == "fisher":  # the same inputs and seed give the same extras
-            again = space.model_embedding(model)
-            for name in embs[-1].extras:
-                np.testing.assert_array_equal(again.extras[name], embs[-1].extras[name])
+            for first, again in (
+                (embs[0], space.dataset_embedding(sentiment)),
+                (embs[-1], space.model_embedding(model)),
+            ):
+                assert sorted(again.extras) == sorted(first.extras)
+                for name in first.extras:
+                    np.testing.assert_array_equal(again.extras[name], first.extras[name])
         store.add_many(embs)
         target = store.get("toy-sentiment", space_key=space.key)
         for similarity in SIMILARITIES:
