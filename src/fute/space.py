@@ -129,6 +129,13 @@ class Space:
     raise. `pool_size` is how many pool inputs an MTE asks the model about (the paper:
     ~1000; per-embedding). `progress=False` silences progress bars (None: shown on a
     terminal).
+
+    `pool_anchor=True` (space-defining, ``fisher`` and ``prefix``): a DTE is made on the
+    space's pool inputs, as an MTE is: the surrogate trained on the data set answers the
+    pool, and the method is trained on those soft answers, so a DTE and an MTE differ only in
+    the function learned, not in the text seen. `clip_pool=True` (per embedding): an MTE's
+    model answers each pool input cut to the `max_length` tokens the surrogate reads. Both
+    are in docs/methods.md ("Pool-anchored DTEs", "Clipping the pool").
     """
 
     def __init__(
@@ -138,6 +145,8 @@ class Space:
         seed: int = 0,
         pool_size: int = DEFAULT_POOL_SIZE,
         progress: bool | None = None,
+        pool_anchor: bool = False,
+        clip_pool: bool = False,
         **hparams: Any,
     ) -> None:
         from fute.methods import make_method
@@ -147,6 +156,16 @@ class Space:
         if int(pool_size) < 2:
             raise FuteError(f"pool_size must be at least 2, got {pool_size}")
         self.method = make_method(method, **hparams)
+        for flag, value in (("pool_anchor", pool_anchor), ("clip_pool", clip_pool)):
+            if not isinstance(value, bool | np.bool_):
+                raise FuteError(f"{flag} must be True or False, got {value!r}")
+        if pool_anchor and not getattr(self.method, "answers_probe", False):
+            raise FuteError(
+                f"pool_anchor needs a method that trains a classifier (fisher or prefix); "
+                f"{self.method.name!r} would give every data set the same pool vector"
+            )
+        self.pool_anchor = bool(pool_anchor)
+        self.clip_pool = bool(clip_pool)
         self.seed = int(seed)
         self.pool_size = int(pool_size)
         self.progress = progress
@@ -163,13 +182,21 @@ class Space:
 
     @property
     def hparams(self) -> dict:
-        """The space-defining hyper-parameters, defaults filled in: the key hashes these."""
-        return self.method.hparams()
+        """The space-defining hyper-parameters, defaults filled in: the key hashes these.
+
+        ``pool_anchor`` is listed only when set, so spaces made before it existed keep
+        their keys."""
+        anchored = {"pool_anchor": True} if self.pool_anchor else {}
+        return {**self.method.hparams(), **anchored}
 
     @property
     def settings(self) -> dict:
         """The per-embedding settings (amounts of data, batching): not part of the key."""
-        return {**self.method.settings(), "pool_size": self.pool_size}
+        return {
+            **self.method.settings(),
+            "pool_size": self.pool_size,
+            "clip_pool": self.clip_pool,
+        }
 
     def with_settings(self, **settings: Any) -> Space:
         """The same space (same key) with other per-embedding settings, e.g. ``max_examples``.
@@ -178,7 +205,7 @@ class Space:
         """
         known = set(self.settings)
         for name in settings:
-            if name in self.hparams:
+            if name in self.hparams or name == "pool_anchor":
                 raise FuteError(
                     f"{name} defines the space (it changes the coordinates or the training "
                     f"recipe), so it cannot change per embedding; make another "
@@ -231,13 +258,17 @@ class Space:
         settings: dict,
         extras: dict | None = None,
         probe: Examples | None = None,
+        anchor: bool = False,
     ) -> TaskEmbedding:
         start = time.perf_counter()
         kw = {"probe": probe} if probe is not None else {}
         with deterministic_torch():
-            result = self.method.embed(
-                self.surrogate, examples, self.seed, progress=self.progress, **kw
-            )
+            if anchor:
+                result = self._anchored(examples, probe)
+            else:
+                result = self.method.embed(
+                    self.surrogate, examples, self.seed, progress=self.progress, **kw
+                )
         extras = {**result.extras, **(extras or {})}
         meta = {
             **meta,
@@ -257,6 +288,28 @@ class Space:
             extras=extras,
         )
 
+    def _anchored(self, data: Examples, pool: Examples):
+        """A pool-anchored DTE: the method trained on the data set answers the pool (the
+        teacher), then the method is trained on those soft answers, exactly as for an MTE
+        (the teacher's answers stay the DTE's `pool_answers`, for `behaviour`)."""
+        from fute.extras import ANSWER_LABELS, POOL_ANSWERS
+
+        teacher = self.method.embed(
+            self.surrogate, data, self.seed, progress=self.progress, probe=pool, answers_only=True
+        )
+        soft = Examples.from_soft_labels(
+            pool.texts,
+            teacher.extras[POOL_ANSWERS],
+            [str(v) for v in teacher.extras[ANSWER_LABELS]],
+            text_pairs=pool.text_pairs,
+            name=data.name,
+            provenance={"pool": pool.provenance},
+        ).validate()
+        result = self.method.embed(self.surrogate, soft, self.seed, progress=self.progress)
+        result.extras.update(teacher.extras)
+        result.info = {**result.info, "teacher": teacher.info}
+        return result
+
     def _dataset_probe(self, arity: int, meta: dict) -> Examples | None:
         """The pool a DTE's trained surrogate answers (for the `behaviour` similarity), or
         None when the method trains no classifier or the pool cannot be read (then one
@@ -270,6 +323,11 @@ class Space:
         try:
             pool = self.pool(arity)
         except FuteError as exc:
+            if self.pool_anchor:  # no pool, no anchored DTE: never a DTE of another geometry
+                raise FuteError(
+                    f"a pool-anchored space makes data-set embeddings on its pool, which "
+                    f"cannot be read: {str(exc).splitlines()[0]}"
+                ) from None
             warnings.warn(
                 f"the pool cannot be read ({str(exc).splitlines()[0]}); this data-set "
                 "embedding gets no answers on it, so `--similarity behaviour` cannot rank it",
@@ -315,6 +373,8 @@ class Space:
             }
         }
         probe = self._dataset_probe(data.arity, meta)
+        if self.pool_anchor:
+            meta["anchor"] = {"inputs": "pool", **meta["pool_answers"]}
         return self._embed(
             data,
             "dataset",
@@ -322,6 +382,7 @@ class Space:
             meta,
             self.method.settings(),
             probe=probe,
+            anchor=self.pool_anchor,
         )
 
     def model_embedding(
@@ -357,13 +418,14 @@ class Space:
             raise FuteError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         arity = int(model.arity)
         pool = self.pool(arity, exclude)
-        probs = cached_predict(model, pool, progress=self.progress)
+        asked, clipped = self._asked(pool)
+        probs = cached_predict(model, asked, progress=self.progress)
         name = name or model_name(model)
         soft = Examples.from_soft_labels(
-            pool.texts,
+            asked.texts,
             probs,
             list(model.labels),
-            text_pairs=pool.text_pairs,
+            text_pairs=asked.text_pairs,
             name=name,
             provenance={"pool": pool.provenance},
         ).validate()
@@ -383,6 +445,7 @@ class Space:
                 "seed": self.seed,
                 "exclude": sorted(exclude),
                 "content_sha256": pool.content_hash(),
+                "clipped": clipped,
             },
         }
         prompt = getattr(model, "prompt", None)
@@ -393,9 +456,25 @@ class Space:
         extras = {  # the model's answers on the pool, for the `behaviour` similarity
             POOL_ANSWERS: soft.soft_labels.astype(np.float32),
             ANSWER_LABELS: np.array(list(soft.label_names)),
+            # ids of the pool items, clipped or not: the same items a DTE answered
             POOL_ITEMS: pool_item_ids(pool.texts, pool.text_pairs),
         }
         return self._embed(soft, kind, name, meta, self.settings, extras=extras)
+
+    def _asked(self, pool: Examples) -> tuple[Examples, dict | None]:
+        """What the model is asked: the pool, or with `clip_pool` each input cut to the
+        `max_length` tokens the surrogate reads (and a note of how many were cut)."""
+        if not self.clip_pool:
+            return pool, None
+        max_length = int(self.method.params.max_length)
+        texts, pairs = self.surrogate.clip(pool.texts, pool.text_pairs, max_length)
+        cut = sum(a != b for a, b in zip(texts, pool.texts, strict=True))
+        if pairs is not None:
+            cut += sum(a != b for a, b in zip(pairs, pool.text_pairs, strict=True))
+        clipped = Examples(
+            texts=texts, text_pairs=pairs, name=pool.name, provenance=dict(pool.provenance)
+        )
+        return clipped, {"max_length": max_length, "texts_cut": int(cut)}
 
     def pool(self, arity: int, exclude=()) -> Examples:
         """The space's pool sample for one input arity: the same for every model."""

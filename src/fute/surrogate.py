@@ -159,6 +159,42 @@ class Surrogate:
         keys = [k for k in ("input_ids", "token_type_ids") if k in enc]
         return [{k: enc[k][i] for k in keys} for i in range(len(texts))]
 
+    def clip(
+        self, texts: Sequence[str], text_pairs: Sequence[str] | None, max_length: int
+    ) -> tuple[list[str], list[str] | None]:
+        """Each input cut to the text the surrogate reads of it (`tokenize`'s `max_length`
+        tokens, pairs longest part first): the characters up to the end of the last token
+        kept, in their original form (case and accents kept, unlike decoding the tokens).
+
+        A model asked about the clipped inputs answers exactly the text an embedding's
+        surrogate learns from (docs/methods.md, "Clipping the pool")."""
+        from fute.data.text import cut_for_tokenizer
+
+        texts = list(texts)
+        pairs = list(text_pairs) if text_pairs is not None else None
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise ModelError(
+                f"clipping needs a fast tokenizer (character offsets); {self.name!r} has none"
+            )
+        enc = self.tokenizer(
+            cut_for_tokenizer(self.tokenizer, texts, max_length),
+            cut_for_tokenizer(self.tokenizer, pairs, max_length) if pairs is not None else None,
+            truncation=True,
+            max_length=max_length,
+            padding=False,
+            return_offsets_mapping=True,
+        )
+        out_texts, out_pairs = [], [] if pairs is not None else None
+        for i in range(len(texts)):
+            ends = [0, 0]
+            for side, (_, end) in zip(enc.sequence_ids(i), enc["offset_mapping"][i], strict=True):
+                if side is not None:
+                    ends[side] = max(ends[side], end)
+            out_texts.append(texts[i][: ends[0]])
+            if pairs is not None:
+                out_pairs.append(pairs[i][: ends[1]])
+        return out_texts, out_pairs
+
     def collate(self, items: Sequence[dict[str, list[int]]]) -> Batch:
         """Pad a list of tokenized examples to the longest one."""
         width = max(len(it["input_ids"]) for it in items)

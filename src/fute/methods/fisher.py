@@ -368,9 +368,12 @@ class FisherMethod:
         seed: int,
         progress: bool | None = None,
         probe=None,
+        answers_only: bool = False,
     ) -> MethodResult:
         """`probe` (unlabelled `Examples`, the space's pool): answered once by the fine-tuned
-        surrogate after the Fisher pass, kept in the extras (`fute.extras`)."""
+        surrogate after the Fisher pass, kept in the extras (`fute.extras`).
+        `answers_only=True` stops after fine-tuning and answering `probe` (an empty vector):
+        the teacher of a pool-anchored DTE (`Space(pool_anchor=True)`)."""
         p = self.params
         data = examples.sample(p.max_examples, derived_seed(seed, "cap"))
         items = surrogate.tokenize(data.texts, data.text_pairs, p.max_length)
@@ -390,6 +393,9 @@ class FisherMethod:
             progress=progress,
             desc=f"fisher: fine-tuning on {data.name or 'data'}"[:60],
         )
+        if answers_only:
+            answers = probe_answers(forward, [encoder, head], surrogate, probe, data, p)
+            return MethodResult(np.zeros(0, np.float32), {**info, "n_examples": len(data)}, answers)
         order = np.random.default_rng(derived_seed(seed, "fisher-sample")).permutation(len(items))
         chosen = sorted(order[: p.fisher_examples].tolist())
         vector, fisher = fisher_diagonal(

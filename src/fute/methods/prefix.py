@@ -219,9 +219,11 @@ class PrefixMethod:
         seed: int,
         progress: bool | None = None,
         probe=None,
+        answers_only: bool = False,
     ) -> MethodResult:
         """`probe` (unlabelled `Examples`, the space's pool): answered once by the trained
-        model, kept in the extras (`fute.extras`)."""
+        model, kept in the extras (`fute.extras`). `answers_only=True` stops after training
+        and answering `probe` (an empty vector): the teacher of a pool-anchored DTE."""
         p = self.params
         data = examples.sample(p.max_examples, derived_seed(seed, "cap"))
         items = surrogate.tokenize(data.texts, data.text_pairs, p.max_length)
@@ -244,6 +246,9 @@ class PrefixMethod:
             progress=progress,
             desc=f"prefix: training on {data.name or 'data'}"[:60],
         )
+        if answers_only:
+            answers = probe_answers(forward, [model, head], surrogate, probe, data, p)
+            return MethodResult(np.zeros(0, np.float32), {**info, "n_examples": len(data)}, answers)
         table = model.prefix.detach()
         if p.relative:
             table = table - initial
