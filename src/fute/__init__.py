@@ -21,6 +21,7 @@ __all__ = [
     "dataset_embedding",
     "embed_batch",
     "model_embedding",
+    "recommend",
     "__version__",
 ]
 
@@ -34,6 +35,10 @@ _LAZY["embed_batch"] = "fute.batch"  # fute.embed_batch(jobs, executor="local" |
 
 
 def __getattr__(name: str) -> Any:
+    if name == "recommend":  # a callable module: fute.recommend(...) calls recommend()
+        import importlib
+
+        return importlib.import_module("fute.recommend")
     if name in _LAZY:
         import importlib
 

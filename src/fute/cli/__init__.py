@@ -21,6 +21,7 @@ from fute.cli import data as data_cmds
 from fute.cli import embed as embed_cmds
 from fute.cli import product as product_cmds
 from fute.cli import prompts as prompt_cmds
+from fute.cli import recommend as recommend_cmds
 from fute.errors import FuteError
 from fute.examples import DataWarning
 
@@ -37,6 +38,7 @@ app.add_typer(data_cmds.app, name="data")
 app.add_typer(embed_cmds.app, name="embed")
 app.add_typer(prompt_cmds.app, name="prompts")
 product_cmds.register(app)
+app.command("recommend")(recommend_cmds.recommend_cmd)
 
 
 def _version(value: bool) -> None:

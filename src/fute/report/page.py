@@ -42,6 +42,9 @@ HEATMAP_TARGETS = 20  # data sets in the heat-map of a bigger space, with their 
 MAP_FULL = 500  # up to this many points: every point, UMAP / t-SNE of the cosine distances
 MAP_PER_KIND = 2000  # above: at most this many points per kind, sampled, PCA
 INVENTORY_MAX = 1000  # rows of the inventory table
+REC_TARGETS = 10  # data sets given a "Recommendations" table (`fute recommend`'s evidence)
+REC_TOP = 5  # candidates per recommendation table
+REC_MAX_CANDIDATES = 2000  # per kind; above, the page names `fute recommend` instead
 
 
 @dataclass
@@ -68,6 +71,8 @@ class SpaceSection:
     more_datasets: list[str] = field(default_factory=list)
     inventory: list[dict] = field(default_factory=list)
     inventory_more: int = 0
+    recommendations: list[dict] = field(default_factory=list)
+    recommendations_note: str = ""
 
 
 def _slug(text: str) -> str:
@@ -227,6 +232,86 @@ def _space_section(
     return section
 
 
+def _recommendations(source, key: str, items: list[Item], targets: list[str]) -> tuple[list, str]:
+    """`fute recommend`'s evidence for the first REC_TARGETS report targets, per kind
+    (prompts, models, source data sets) with at most REC_MAX_CANDIDATES candidates: each
+    kind's rows are read once (with their extras) for all targets. Never writes."""
+    from fute.recommend import (
+        DEFAULT,
+        KIND_ORDER,
+        KIND_WORDS,
+        SHORT,
+        recommend_among,
+        stored_candidates,
+    )
+    from fute.store import Store
+
+    counts = {k: sum(it.kind == k for it in items) for k in KIND_ORDER}
+    kinds = [k for k in KIND_ORDER if counts[k] - (k == "dataset") > 0]
+    big = [k for k in kinds if counts[k] > REC_MAX_CANDIDATES]
+    kinds = [k for k in kinds if k not in big]
+    chosen = targets[:REC_TARGETS]
+    notes = []
+    if len(targets) > REC_TARGETS:
+        notes.append(f"for the first {REC_TARGETS} of {len(targets)} data sets")
+    if big:
+        said = ", ".join(f"{counts[k]:,} {KIND_WORDS[k]}s" for k in big)
+        notes.append(f"none among {said} (over {REC_MAX_CANDIDATES:,}: use `fute recommend`)")
+    if not kinds or not chosen:
+        return [], "; ".join(notes)
+    loaded: dict[str, tuple[list, dict | None]] = {}
+    if isinstance(source, Store):
+        for k in kinds:
+            rows, centres, _ = stored_candidates(source, key, k)
+            loaded[k] = (rows, centres)
+        found = {e.name: e for e in loaded.get("dataset", ([], None))[0]}
+        want = [n for n in chosen if n not in found]
+        for name in want:
+            found[name] = source.get(name, kind="dataset", space_key=key, extras=True)
+    else:
+        group = [e for e in source if e.space_key == key]
+        for k in kinds:
+            loaded[k] = ([e for e in group if e.kind == k], None)
+        found = {e.name: e for e in group if e.kind == "dataset"}
+    out = []
+    for name in chosen:
+        tables = []
+        for k in kinds:
+            rows, centres = loaded[k]
+            rec = recommend_among(found[name], rows, kind=k, centres=centres)
+            if not rec.candidates:
+                continue
+            signals = [s.name for s in rec.signals]
+            tables.append(
+                {
+                    "caption": f"{KIND_WORDS[k].capitalize()}s ({len(rec.candidates)})",
+                    "signals": [SHORT.get(n, n) for n in signals],
+                    "signal_names": signals,
+                    "rows": [
+                        {
+                            "rank": c.rank,
+                            "name": c.name,
+                            "score": c.signals.get(DEFAULT["similarity"], (None, None))[0],
+                            "ranks": [
+                                "-" if n not in c.signals else f"{c.signals[n][1]:g}"
+                                for n in signals
+                            ],
+                        }
+                        for c in rec.candidates[:REC_TOP]
+                    ],
+                    "agreement": ", ".join(
+                        f"{SHORT.get(s.name, s.name)} {s.kendall:+.2f}"
+                        for s in rec.signals
+                        if s.kendall is not None
+                    ),
+                    "caution": rec.caution,
+                }
+            )
+        if tables:
+            out.append({"name": name, "tables": tables})
+    return out, "; ".join(notes)
+
+
 def _describe_source(meta: dict) -> str:
     for key in ("prompt_id", "model", "model_identity", "dataset", "data", "source"):
         val = meta.get(key)
@@ -249,6 +334,17 @@ def _fmt_time(t: object) -> str:
 
 
 Spaces = list[tuple[str, SpaceIndex, list[Item]]]
+
+
+def _source(store_or_embeddings: object) -> object:
+    """A store path opened read-only; a Store or embeddings as they are."""
+    from fute.store import Store
+
+    if isinstance(store_or_embeddings, str | os.PathLike):
+        return Store(store_or_embeddings, readonly=True)
+    if isinstance(store_or_embeddings, Store):
+        return store_or_embeddings
+    return list(store_or_embeddings) if isinstance(store_or_embeddings, Iterable) else None
 
 
 def _collect(source: object) -> Spaces:
@@ -317,12 +413,13 @@ def write_report(
     """
     out = Path(out_dir).expanduser()
     with _staging(out, overwrite) as tmp:  # checked first: a bad --out costs no index build
-        spaces = _collect(store_or_embeddings)
+        source = _source(store_or_embeddings)
+        spaces = _collect(source)
         if not spaces:
             raise FuteError(
                 "nothing to report: the store holds no embeddings; run `fute embed` or `fute demo` first"
             )
-        _draw(spaces, tmp, title, top)
+        _draw(spaces, tmp, title, top, source)
         for png in sorted(tmp.glob("*.png")):
             os.replace(png, out / png.name)
         os.replace(tmp / "index.html", out / "index.html")
@@ -357,18 +454,30 @@ def _staging(out: Path, overwrite: bool) -> Iterator[Path]:
             shutil.rmtree(out, ignore_errors=True)  # nothing of ours made it in
 
 
-def _draw(spaces: Spaces, out: Path, title: str, top: int) -> None:
+def _draw(spaces: Spaces, out: Path, title: str, top: int, source: object = None) -> None:
     """Draw the PNG files and write index.html into `out`."""
     sections = [
         _space_section(key, index, items, out, i + 1, top)
         for i, (key, index, items) in enumerate(spaces)
     ]
+    if source is not None:
+        for section, (key, _, items) in zip(sections, spaces, strict=True):
+            targets = [d["name"] for d in section.datasets]
+            section.recommendations, section.recommendations_note = _recommendations(
+                source, key, items, targets
+            )
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("fute.report", "."),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
     )
+    from fute.recommend import DEFAULT, SHORT
+
+    fused = f"{DEFAULT['similarity']} + {DEFAULT['prior']} by reciprocal rank (k={DEFAULT['k']})"
     html = env.get_template("template.html").render(
+        rec_default=fused,
+        rec_provisional=bool(DEFAULT["provisional"]),
+        rec_short=SHORT.get(DEFAULT["similarity"], DEFAULT["similarity"]),
         title=title,
         sections=sections,
         kinds=KIND_STYLE,

@@ -1,0 +1,204 @@
+"""`fute recommend` / `fute.recommend`: fused order, evidence, caution, errors, report section.
+
+Hand-made embeddings with hand-made extras (no torch): the right answers are known.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fute.embedding import TaskEmbedding
+from fute.errors import FuteError
+from fute.evaluation.priors import reciprocal_rank_fusion
+from fute.evaluation.prompt_baselines import mutual_information
+from fute.recommend import DEFAULT, NOISE_GAP, recommend, recommend_among
+from fute.store import Store
+
+SPACE = "toy@0000/fisher/abc/seed0"
+P = 40  # pool items
+
+
+def silent(message: str) -> None:
+    pass
+
+
+def answers(p_pos: np.ndarray) -> np.ndarray:
+    return np.stack([1 - p_pos, p_pos], 1).astype(np.float32)  # negative, positive
+
+
+def emb(name, vector, kind="prompted-lm", p_pos=None, units=None) -> TaskEmbedding:
+    extras = {"fisher_units": np.abs(units if units is not None else np.asarray(vector)[:5])}
+    if p_pos is not None:
+        extras |= {
+            "pool_answers": answers(p_pos),
+            "answer_labels": np.array(["negative", "positive"]),
+            "pool_items": np.arange(P, dtype=np.uint64),
+        }
+    meta = {"space": {"method": "fisher", "seed": 0, "hparams": {}}}
+    return TaskEmbedding(np.asarray(vector, np.float32), SPACE, kind, name, meta, extras)
+
+
+def toy(twin: bool = True) -> tuple[TaskEmbedding, list[TaskEmbedding]]:
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=8)
+    truth = 1 / (1 + np.exp(-3 * rng.normal(size=P)))
+    target = emb("target", t, kind="dataset", p_pos=truth)
+    good = emb("good", t + 0.05 * rng.normal(size=8), p_pos=np.clip(truth * 1.1, 0.01, 0.99))
+    cands = [
+        good,
+        emb("middling", t + 1.0 * rng.normal(size=8), p_pos=0.3 + 0.4 * truth),
+        emb("constant", rng.normal(size=8), p_pos=np.full(P, 0.5)),
+        emb("far", -t + 0.2 * rng.normal(size=8), p_pos=1 - truth),
+    ]
+    if twin:
+        cands.append(emb("twin", good.vector.copy(), p_pos=good.extras["pool_answers"][:, 1]))
+    return target, cands
+
+
+def test_the_fused_order_is_rrf_of_the_default_similarity_and_prior():
+    assert DEFAULT["similarity"] == "cosine" and DEFAULT["prior"] == "pool-mi"
+    assert DEFAULT["provisional"] is True
+    target, cands = toy(twin=False)
+    rec = recommend_among(target, cands, kind="prompted-lm")
+    names = [s.name for s in rec.signals]
+    for expected in ("cosine", "centred-cosine", "task2vec", "behaviour", "pool-mi", "pool-cbm-mi"):
+        assert expected in names
+    assert "maxsim" not in names  # the candidates carry no prefix positions
+    unit = np.stack([c.vector / np.linalg.norm(c.vector) for c in cands])
+    cos = unit @ (target.vector / np.linalg.norm(target.vector))
+    mi = [mutual_information(c.extras["pool_answers"] / c.extras["pool_answers"].sum(1, keepdims=True)) for c in cands]  # fmt: skip
+    want = reciprocal_rank_fusion([cos, mi], k=DEFAULT["k"])
+    order = [cands[i].name for i in np.argsort(-want, kind="stable")]
+    assert [c.name for c in rec.candidates] == order
+    np.testing.assert_allclose([c.fused for c in rec.candidates], np.sort(want)[::-1])
+    first = rec.candidates[0]
+    assert first.name == "good"
+    assert first.signals["cosine"][1] == 1  # rank 1 by cosine
+    assert first.signals["pool-mi"][0] == pytest.approx(max(mi), rel=1e-5)
+    const = next(c for c in rec.candidates if c.name == "constant")
+    assert const.signals["behaviour"][0] == pytest.approx(0.0, abs=1e-9)  # constant answers: 0
+    assert const.signals["pool-mi"][0] == pytest.approx(0.0, abs=1e-9)
+    fused_signals = {s.name for s in rec.signals if s.in_fusion}
+    assert fused_signals == {"cosine", "pool-mi"}
+    assert all(s.kendall is None or -1 <= s.kendall <= 1 for s in rec.signals)
+    assert rec.caution is None  # "good" is ahead on every signal
+    doc = rec.to_dict(top=2)
+    assert doc["default_provisional"] is True and doc["default"]["similarity"] == "cosine"
+    assert len(doc["candidates"]) == 2 and doc["n_candidates"] == 4
+    low, high = doc["candidates"][0]["rank_range"]
+    assert low == 1 and high >= 1
+    json.dumps(doc)  # plain JSON
+
+
+def test_a_twin_at_the_top_is_within_noise():
+    target, cands = toy(twin=True)
+    rec = recommend_among(target, cands)
+    assert {c.name for c in rec.candidates[:2]} == {"good", "twin"}
+    assert rec.caution is not None and "within noise" in rec.caution
+    gap = rec.noise["gaps"][0]
+    assert gap["median_gap"] == pytest.approx(0.0, abs=1e-6) and gap["median_gap"] < NOISE_GAP
+    assert rec.noise["threshold"] == NOISE_GAP
+
+
+def test_data_set_candidates_get_no_prior_and_missing_answers_are_said():
+    target, cands = toy(twin=False)
+    sources = [emb(f"src{i}", c.vector, kind="dataset", p_pos=None) for i, c in enumerate(cands)]
+    rec = recommend_among(target, sources, kind="dataset")
+    assert all(s.type == "similarity" for s in rec.signals)
+    cos = [c.signals["cosine"][0] for c in rec.candidates]
+    assert cos == sorted(cos, reverse=True)  # one fused list: the cosine order
+    bare = emb("bare", cands[0].vector)  # a prompt stored before fute kept pool answers
+    rec = recommend_among(target, [*cands[1:], bare], kind="prompted-lm")
+    assert any("no answers on the pool" in n for n in rec.notes)
+    assert "pool-mi" not in next(c for c in rec.candidates if c.name == "bare").signals
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    target, cands = toy(twin=True)
+    path = tmp_path / "s.sqlite"
+    st = Store(path, notify=silent)
+    st.add_many([target, *cands, emb("other-set", cands[2].vector, kind="dataset", p_pos=None)])
+    return path
+
+
+def test_recommend_from_a_store_reads_only(store_path):
+    import fute
+
+    before = Store(store_path, readonly=True).generation()
+    rec = fute.recommend("target", kind="prompt", top=3, store=store_path)
+    assert rec.kind == "prompted-lm" and len(rec.candidates) == 5
+    assert rec.to_dict()["candidates"][0]["id"] is not None
+    assert len(rec.to_dict()["candidates"]) == 3
+    import fute.recommend as module
+
+    assert fute.recommend is module and callable(fute.recommend)  # the module calls through
+    assert recommend("target", store=str(store_path)).kind == "prompted-lm"  # kind: first found
+    assert recommend("target", kind="dataset", store=store_path).candidates[0].name == "other-set"
+    after = Store(store_path, readonly=True)
+    assert after.generation() == before and after.centres() == []  # nothing frozen
+
+
+def test_errors_are_one_line(store_path, tmp_path):
+    with pytest.raises(FuteError, match="no data set 'nope'.*stored data sets: other-set, target"):
+        recommend("nope", store=store_path)
+    with pytest.raises(FuteError, match="is a prompted-lm embedding"):
+        recommend("good", store=store_path)
+    with pytest.raises(FuteError, match="no model embeddings"):
+        recommend("target", kind="model", store=store_path)
+    with pytest.raises(FuteError, match="use one of prompt, model, dataset"):
+        recommend("target", kind="tasks", store=store_path)
+    empty = tmp_path / "empty.sqlite"
+    Store(empty, notify=silent)
+    with pytest.raises(FuteError, match="holds no embeddings"):
+        recommend("target", store=empty)
+
+
+def fute_cli(*args: str, columns: int = 80) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "COLUMNS": str(columns),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "fute", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_cli_table_fits_80_columns_json_and_errors(store_path):
+    os.chmod(store_path, 0o444)  # read-only access is enough
+    proc = fute_cli("recommend", "target", "--kind", "prompt", "--store", str(store_path))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, proc.stdout
+    assert "Recommended prompts for target" in proc.stdout
+    assert "caution: #1" in proc.stdout and "provisional" in proc.stdout
+    proc = fute_cli("recommend", "target", "--top", "2", "--json", "--store", str(store_path))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["default_provisional"] is True and doc["default"]["fusion"] == "rrf"
+    assert len(doc["candidates"]) == 2 and doc["caution"]
+    assert {"cosine", "pool-mi", "pool-cbm-mi", "behaviour"} <= {s["name"] for s in doc["signals"]}
+    for args in (("nope",), ("target", "--kind", "model")):
+        proc = fute_cli("recommend", *args, "--store", str(store_path))
+        assert proc.returncode == 2 and proc.stderr.startswith("error: ")
+        assert proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_report_shows_the_recommendations(store_path, tmp_path):
+    from fute.report import write_report
+
+    index = write_report(Store(store_path, readonly=True), tmp_path / "rep")
+    html = index.read_text()
+    assert "Recommendations" in html and 'class="recommendation"' in html
+    assert "within noise" in html and "provisional" in html
+    target, cands = toy()
+    html = write_report([target, *cands], tmp_path / "mem").read_text()
+    assert 'data-dataset="target"' in html and 'class="recommendation"' in html
