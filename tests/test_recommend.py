@@ -201,4 +201,4 @@ def test_report_shows_the_recommendations(store_path, tmp_path):
     assert "within noise" in html and "provisional" in html
     target, cands = toy()
     html = write_report([target, *cands], tmp_path / "mem").read_text()
-    assert 'data-dataset="target"' in html and 'class="recommendation"' in html
+    assert 'data-rec-dataset="target"' in html and 'class="recommendation"' in html
