@@ -44,7 +44,7 @@ MAP_PER_KIND = 2000  # above: at most this many points per kind, sampled, PCA
 INVENTORY_MAX = 1000  # rows of the inventory table
 REC_TARGETS = 10  # data sets given a "Recommendations" table (`fute recommend`'s evidence)
 REC_TOP = 5  # candidates per recommendation table
-REC_MAX_CANDIDATES = 2000  # per kind; above, the page names `fute recommend` instead
+REC_MAX_CANDIDATES = 500  # per kind; above, the page names `fute recommend` instead
 
 
 @dataclass
