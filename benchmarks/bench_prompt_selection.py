@@ -124,9 +124,9 @@ STAGES = (
 PREREGISTERED = REPO / "benchmarks" / "preregistered.json"
 EMBEDDING_TAG = "with-extras-1"  # in every embedding's cache key: entries without extras differ
 
-G_FUTE = "FUTE: 0 calls, DTE from the train split"
+G_FUTE = "FUTE, 0 calls"
 G_FREE = "0 calls, no labels"
-G_CALLS = "LLM calls on the inputs, no labels"
+G_CALLS = "calls, no labels"
 G_LABELS = "k labels"
 GROUPS = (G_FUTE, G_FREE, G_CALLS, G_LABELS)
 
@@ -969,6 +969,13 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         "the best prompt, as a fraction: 0.05 = 5 points). Bold: best in column. "
         f"Fusion: reciprocal rank, k = {settings.get('rrf_k', RRF_K):g}, of each FUTE row with "
         f"each pool prior ({', '.join(settings.get('fusion_priors', FUSION_PRIORS))}).",
+        "",
+        f"Groups: *{G_FUTE}*: FUTE by each similarity, and fused with a pool prior (no LLM "
+        "call per new data set; the DTE uses its labelled train split); "
+        f"*{G_FREE}*: priors from each prompt's answers on the pool alone, and random; "
+        f"*{G_CALLS}*: label-free baselines that run the LLM on the new data set's inputs; "
+        f"*{G_LABELS}*: few-label evaluation (k x P calls) and FUTE with a DTE from the same "
+        "k labelled examples (own table below). ★: the pre-registered default.",
         "",
     ]
     if not result.get("complete", True):

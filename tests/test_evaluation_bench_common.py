@@ -5,6 +5,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -112,3 +113,32 @@ def test_prompt_benchmark_word_cap_cuts_texts_and_pairs_only():
     assert cut.texts == ["one two", "short"] and cut.text_pairs == ["x y", "p"]
     assert cut.labels == data.labels and cut.label_names == data.label_names
     assert bench.clip_words(data, 0) is data
+
+
+def test_cached_embedding_keeps_extras(tmp_path, monkeypatch):
+    from fute.embedding import TaskEmbedding
+
+    monkeypatch.setenv("FUTE_CACHE", str(tmp_path))
+    extras = {
+        "pool_answers": np.array([[0.2, 0.8], [0.6, 0.4]], dtype=np.float32),
+        "answer_labels": np.array(["negative", "positive"]),
+        "pool_items": np.array([7, 9], dtype=np.uint64),
+    }
+    made = TaskEmbedding(np.arange(4.0), "space", "dataset", "d", {"a": 1}, extras=extras)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return made
+
+    first = common.cached_embedding("key-with-extras", compute)
+    again = common.cached_embedding("key-with-extras", compute)
+    assert len(calls) == 1 and first is made
+    np.testing.assert_array_equal(again.vector, made.vector)
+    assert again.meta == {"a": 1} and set(again.extras) == set(extras)
+    for name, value in extras.items():
+        np.testing.assert_array_equal(again.extras[name], value)
+        assert again.extras[name].dtype == value.dtype
+    plain = TaskEmbedding(np.ones(3), "space", "dataset", "p", {})
+    assert common.cached_embedding("key-plain", lambda: plain).extras == {}
+    assert common.cached_embedding("key-plain", lambda: plain).extras == {}
