@@ -150,6 +150,11 @@ def test_errors_are_one_line(store_path, tmp_path):
         recommend("nope", store=store_path)
     with pytest.raises(FuteError, match="is a prompted-lm embedding"):
         recommend("good", store=store_path)
+    good_id = Store(store_path, readonly=True).get("good").meta["store_id"]
+    with pytest.raises(FuteError, match="'good' is a prompted-lm embedding"):
+        recommend(f"#{good_id}", store=store_path)
+    target_id = Store(store_path, readonly=True).get("target").meta["store_id"]
+    assert recommend(f"#{target_id}", store=store_path).target.name == "target"
     with pytest.raises(FuteError, match="no model embeddings"):
         recommend("target", kind="model", store=store_path)
     with pytest.raises(FuteError, match="use one of prompt, model, dataset"):

@@ -356,33 +356,37 @@ def _target(st, dataset, space_key: str | None) -> TaskEmbedding:
     """The stored DTE named `dataset` (or `#id`), with one-line errors a user can act on."""
     from fute.store import StoreError
 
-    if isinstance(dataset, str) and dataset.strip().startswith("#"):
-        dataset = dataset.strip()[1:]
-    ref: int | str = int(dataset) if str(dataset).strip().isdigit() else str(dataset)
+    ref: int | str = dataset if isinstance(dataset, int) else str(dataset).strip()
+    if isinstance(ref, str) and ref.startswith("#") and ref[1:].isdigit():
+        ref = int(ref[1:])  # `#12` is the id 12, as in `fute rank`; a plain `12` is a name
     if st.count() == 0:
         raise FuteError(
             f"the store {st.path} holds no embeddings; compute some with `fute embed` or "
             "`fute demo`"
         )
+    other = []
     try:
-        found = st.get(ref, space_key=space_key, extras=True)
+        found = st.get(ref, kind="dataset", space_key=space_key, extras=True)
+        if found.kind == "dataset":
+            return found
+        other = [found]  # an id names one row whatever the kind
     except StoreError as exc:
-        if "names" in str(exc):  # ambiguous: maybe one of them is the data set
-            found = st.get(ref, kind="dataset", space_key=space_key, extras=True)
-        else:
-            names = sorted({r.name for r in st.list(kind="dataset")})
-            known = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
-            raise FuteError(
-                f"no data set {str(dataset)!r} in {st.path}"
-                + (f"; stored data sets: {known}" if names else "; it holds no data sets")
-                + " (`fute store list --kind dataset`)"
-            ) from None
-    if found.kind != "dataset":
+        if f"{ref!r} names " in str(exc):  # in several spaces: the store says to pass --space
+            raise
+    if not other and isinstance(ref, str):
+        other = st.list(name=ref)
+    if other:
         raise FuteError(
-            f"{found.name!r} is a {found.kind} embedding; `fute recommend` ranks candidates for "
-            "a data set (use `fute rank` to rank against anything)"
+            f"{other[0].name!r} is a {other[0].kind} embedding; `fute recommend` ranks "
+            "candidates for a data set (use `fute rank` to rank against anything)"
         )
-    return found
+    names = sorted({r.name for r in st.list(kind="dataset")})
+    known = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    raise FuteError(
+        f"no data set {str(dataset)!r} in {st.path}"
+        + (f"; stored data sets: {known}" if names else "; it holds no data sets")
+        + " (`fute store list --kind dataset`)"
+    )
 
 
 def _kind(st, target: TaskEmbedding, kind: str | None) -> str:

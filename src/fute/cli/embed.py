@@ -47,6 +47,12 @@ FisherExamplesOption = typer.Option(
     min=1,
     help="fisher only: examples whose gradients are averaged (default: 256; same space).",
 )
+PoolAnchorOption = typer.Option(
+    False,
+    "--pool-anchor",
+    help="A pool-anchored space (defines the space): data-set embeddings are made on the "
+    "pool, as model embeddings are (docs/methods.md).",
+)
 
 
 def _space(
@@ -55,12 +61,20 @@ def _space(
     max_examples: int | None,
     fisher_examples: int | None,
     pool_size: int | None = None,
+    pool_anchor: bool = False,
+    clip_pool: bool = False,
 ):
     from fute.space import DEFAULT_POOL_SIZE, Space
 
     settings = {"max_examples": max_examples, "fisher_examples": fisher_examples}
     settings = {k: v for k, v in settings.items() if v is not None}
-    space = Space(method=method, seed=seed, pool_size=pool_size or DEFAULT_POOL_SIZE)
+    space = Space(
+        method=method,
+        seed=seed,
+        pool_size=pool_size or DEFAULT_POOL_SIZE,
+        pool_anchor=pool_anchor,
+        clip_pool=clip_pool,
+    )
     if fisher_examples is not None and "fisher_examples" not in space.settings:
         raise FuteError(
             f"--fisher-examples applies to --method fisher only, not {space.method.name}; drop it"
@@ -99,6 +113,7 @@ def embed_dataset(
     seed: int = SeedOption,
     max_examples: int = MaxExamplesOption,
     fisher_examples: int = FisherExamplesOption,
+    pool_anchor: bool = PoolAnchorOption,
     split: str = typer.Option("train", "--split", help="Split of a catalogue data set."),
     text: str = typer.Option(None, "--text", help="Text column of a file."),
     pair: str = typer.Option(None, "--pair", help="Second-text column of a file (pair tasks)."),
@@ -113,7 +128,7 @@ def embed_dataset(
     from fute.data.loaders import load_data
 
     st = open_store(store)  # fail on a bad store before spending minutes
-    space = _space(method, seed, max_examples, fisher_examples)
+    space = _space(method, seed, max_examples, fisher_examples, pool_anchor=pool_anchor)
     with working(f"loading {data}"):
         examples = load_data(data, split=split, text=text, pair=pair, label=label)
     with working(f"embedding {examples.name or data} ({len(examples)} examples, {method})"):
@@ -166,6 +181,12 @@ def embed_model(
         min=2,
         help="Pool inputs the model answers (default: 1000; stays in the same space).",
     ),
+    pool_anchor: bool = PoolAnchorOption,
+    clip_pool: bool = typer.Option(
+        False,
+        "--clip-pool",
+        help="Ask the model each pool input cut to the tokens the surrogate reads (same space).",
+    ),
     exclude: list[str] = typer.Option(
         None, "--exclude", help="Pool source to leave out (a data set you will compare with)."
     ),
@@ -180,7 +201,7 @@ def embed_model(
     from fute.models.prompted import PromptedLM
 
     st = open_store(store)
-    space = _space(method, seed, max_examples, fisher_examples, pool_size)
+    space = _space(method, seed, max_examples, fisher_examples, pool_size, pool_anchor, clip_pool)
     if prompt:
         backend = load_lm_backend(spec)
         models = [(PromptedLM(backend, p), "prompted-lm") for p in _prompts(prompt)]
