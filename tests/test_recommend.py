@@ -207,3 +207,45 @@ def test_report_shows_the_recommendations(store_path, tmp_path):
     target, cands = toy()
     html = write_report([target, *cands], tmp_path / "mem").read_text()
     assert 'data-rec-dataset="target"' in html and 'class="recommendation"' in html
+
+
+@pytest.mark.slow  # tiny real fisher and prefix spaces (~1 min on 2 busy cores)
+@pytest.mark.parametrize("method", ["fisher", "prefix"])
+def test_real_embeddings_give_every_signal_their_method_makes(tmp_path, method):
+    from fute.examples import Examples
+    from fute.models import CallableModel
+    from fute.space import Space
+
+    words = ("great fun", "awful mess", "loved it", "boring and slow")
+    texts = [f"{w} {n}" for w in words for n in ("movie", "film", "show")] * 3
+    labels = [y for y in ("positive", "negative", "positive", "negative") for _ in range(3)] * 3
+    data = Examples.from_labels(texts, labels, name="toy-sentiment")
+
+    def keyword(text: str) -> dict:
+        good = any(w in text.lower() for w in ("good", "great", "love", "best", "fun"))
+        return {"positive": 0.8 if good else 0.3, "negative": 0.2 if good else 0.7}
+
+    def flat(text: str) -> dict:
+        return {"positive": 0.5, "negative": 0.5}
+
+    hp = {
+        "fisher": dict(max_examples=36, max_steps=3, batch_size=12, fisher_examples=12,
+                       dev_fraction=0.0, projection_dim=256),
+        "prefix": dict(max_examples=36, max_steps=3, batch_size=12, positions=4, dev_fraction=0.0),
+    }[method]  # fmt: skip
+    space = Space(method=method, seed=0, pool_size=48, progress=False, **hp)
+    st = Store(tmp_path / "s.sqlite", notify=silent)
+    st.add(space.dataset_embedding(data))
+    for fn, name in ((keyword, "keyword"), (flat, "flat")):
+        model = CallableModel(fn, ["positive", "negative"], per_input=True, name=name)
+        st.add(space.model_embedding(model))
+    rec = recommend("toy-sentiment", store=tmp_path / "s.sqlite")
+    assert rec.kind == "model" and {c.name for c in rec.candidates} == {"keyword", "flat"}
+    made = {"fisher": "task2vec", "prefix": "maxsim"}[method]
+    names = {s.name for s in rec.signals}
+    assert {"cosine", "centred-cosine", "rrf-components", "behaviour", made} <= names
+    assert {"pool-mi", "pool-cbm-mi"} <= names
+    flat_c = next(c for c in rec.candidates if c.name == "flat")
+    assert flat_c.signals["pool-mi"][0] == pytest.approx(0.0, abs=1e-6)
+    assert flat_c.signals["behaviour"][0] == pytest.approx(0.0, abs=1e-6)  # constant answers
+    json.dumps(rec.to_dict())
