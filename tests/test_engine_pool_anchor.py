@@ -168,3 +168,22 @@ def test_clipped_pool_is_what_the_model_answers(uncached):
     # a model reading only the first word answers the same either way: the same MTE
     np.testing.assert_allclose(clipped.extras[POOL_ANSWERS], plain.extras[POOL_ANSWERS])
     assert cosine(clipped, plain) > 0.99
+
+
+def test_no_candidates_names_the_pool_anchor_and_its_flag():
+    from types import SimpleNamespace
+
+    from fute.ranking import no_candidates_message
+
+    def record(space: Space, kind: str, name: str):
+        meta = {"space": {**space.describe(), "key": space.key}}
+        return SimpleNamespace(space_key=space.key, kind=kind, name=name, meta=meta)
+
+    plain, anchored = Space(), Space(pool_anchor=True)
+    target = record(anchored, "dataset", "imdb")
+    message = no_candidates_message(target, [record(plain, "model", "vader")], "model")
+    assert "pool_anchor (True vs False)" in message, message
+    assert (
+        "with no --pool-anchor" in message and "(or the candidates with --pool-anchor)" in message
+    )
+    assert "older fute" not in message

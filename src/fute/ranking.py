@@ -173,12 +173,16 @@ def group_by_space(embeddings: Sequence[TaskEmbedding]) -> dict[str, list[TaskEm
 
 
 # the CLI flag that sets a space-defining setting of `fute embed`; the others are Python-only
-_FLAGS = {"method": "--method", "seed": "--seed"}
+_FLAGS = {"method": "--method", "seed": "--seed", "pool_anchor": "--pool-anchor"}
 
 
 def _fix(settings: list[tuple[str, Any]]) -> str:
     """How to embed into a space with these values: CLI flags, else a `Space(...)` call."""
-    flags = [f"{_FLAGS[k]} {v}" for k, v in settings if k in _FLAGS]
+    flags = [
+        (_FLAGS[k] if v else f"no {_FLAGS[k]}") if isinstance(v, bool) else f"{_FLAGS[k]} {v}"
+        for k, v in settings
+        if k in _FLAGS
+    ]
     python = [f"{k}={v!r}" for k, v in settings if k not in _FLAGS]
     parts = [" ".join(flags)] if flags else []
     if python:

@@ -42,6 +42,8 @@ from fute.errors import FuteError, ModelError
 from fute.examples import Examples, warn_if_small
 
 DEFAULT_POOL_SIZE = 1000
+#: space-defining options kept in `Space.hparams` (and the key) only when not at this default
+OPTIONAL_HPARAMS = {"pool_anchor": False}
 _SURROGATES: dict[str, Any] = {}
 
 
@@ -100,7 +102,9 @@ def space_differences(a: dict, b: dict) -> list[tuple[str, Any, Any]]:
         if a.get(name) != b.get(name):
             diffs.append((name, a.get(name), b.get(name)))
     if a.get("method") == b.get("method"):
-        ha, hb = a.get("hparams") or {}, b.get("hparams") or {}
+        # options listed only when set (older keys stay) read as their default when absent
+        ha = {**OPTIONAL_HPARAMS, **(a.get("hparams") or {})}
+        hb = {**OPTIONAL_HPARAMS, **(b.get("hparams") or {})}
         for name in sorted(set(ha) | set(hb)):
             if ha.get(name) != hb.get(name):
                 diffs.append((name, ha.get(name), hb.get(name)))
