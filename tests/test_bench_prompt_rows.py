@@ -239,4 +239,4 @@ def test_markdown_marks_the_default_and_render_rebuilds_it(tmp_path):
     assert "ndcg 1.000 vs mi" in text and "met by" in text
     assert "Pre-registered default (★)" in text
     plain = bp.markdown(_tiny_result(), result["environment"], result["settings"], common.Stages())
-    assert "★" not in plain and "none yet" in plain and "For orientation only" in plain
+    assert " ★ |" not in plain and "none yet" in plain and "For orientation only" in plain
