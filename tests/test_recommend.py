@@ -249,3 +249,15 @@ def test_real_embeddings_give_every_signal_their_method_makes(tmp_path, method):
     assert flat_c.signals["pool-mi"][0] == pytest.approx(0.0, abs=1e-6)
     assert flat_c.signals["behaviour"][0] == pytest.approx(0.0, abs=1e-6)  # constant answers
     json.dumps(rec.to_dict())
+
+
+def test_show_recommendation_prints_the_table_in_80_columns(store_path):
+    from rich.console import Console
+
+    from fute.cli.recommend import show_recommendation
+
+    console = Console(record=True, width=80, highlight=False)
+    rec = show_recommendation("target", kind="prompt", top=3, store=store_path, console=console)
+    text = console.export_text()
+    assert rec.candidates[0].name in text and "caution:" in text
+    assert max(len(line) for line in text.splitlines()) <= 80

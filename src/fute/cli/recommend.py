@@ -113,3 +113,13 @@ def print_recommendation(rec, top: int | None = None, console=None) -> None:
     for line in lines:
         for part in textwrap.wrap(line, width=width, break_on_hyphens=False) or [""]:
             console.print(Text(part, style="bold" if line is rec.caution else ""))
+
+
+def show_recommendation(dataset, *, kind=None, top: int = 5, store=None, console=None):
+    """`fute.recommend(...)` printed as `fute recommend` prints it (the demo's one call);
+    returns the `Recommendation`. Warnings go to `warn` (stderr)."""
+    from fute.recommend import recommend
+
+    rec = recommend(dataset, kind=kind, top=top, store=store, notify=warn)
+    print_recommendation(rec, top, console=console)
+    return rec
