@@ -380,9 +380,14 @@ def run_demo(
     )
     console.print(_ranking_table(f"Models for {plan.target}", ranked["model"]))
     console.print(_ranking_table(f"Data sets nearest to {plan.target}", ranked["dataset"]))
+    from fute.cli.recommend import show_recommendation
+
+    console.print(f"\n[bold]fute recommend {plan.target} --kind prompt[/bold]")
+    show_recommendation(plan.target, kind="prompt", top=plan.top, store=store.path, console=console)
     console.print(f"\n[bold]total {total:.1f} s[/bold]; report: {index}")
     console.print(
-        f"next: fute rank {plan.target} --kind prompt   ·   fute store list   ·   fute report --out DIR"
+        f"next: fute recommend {plan.target}   ·   fute rank {plan.target} --kind prompt   ·   "
+        "fute store list   ·   fute report --out DIR"
     )
     return {
         "space_key": key,
