@@ -4,45 +4,100 @@ The truth (intermediate-task transfer, as in Vu et al. 2020): for a target data 
 little labelled data, fine-tune the MiniLM surrogate on a source data set, then on the
 target's limited training set, and measure accuracy on the target's dev split; the *gain*
 of the source is that accuracy minus the accuracy of fine-tuning on the target alone
-(same seed, same head initialisation, same data order), averaged over 3 seeds.
+(same seed, same head initialisation, same data order), averaged over 3 seeds. Each
+target's truth noise (spread of the sources' mean gains against their seed std) is shown
+with the truth.
 
-Each method ranks the sources for each target by cosine similarity to the target's DTE
-(computed on the same limited target set):
+The data sets (issue 12 point 5: at least 12 sources, 8 targets, 3 fine-tuning seeds;
+all text classification sets of the offline catalogue):
 
-* ``dte-fisher``, ``dte-prefix``: the sources' dataset task embeddings;
-* ``mte-fisher``, ``mte-prefix``: the model task embedding of the classifier fine-tuned
-  on each source (seed 0), computed on the unlabelled pool with every target excluded;
-* ``mean-embedding``: mean sentence embedding of the inputs (no labels);
-* ``random``: one draw per seed.
+* **13 sources**, chosen for diverse domains and so that most targets have a related
+  source and several unrelated ones: sentiment (``sentiment-imdb``, ``sentiment-amazon``;
+  the four-way ``multiemo-hotels``, ``multiemo-products``, ``multiemo-reviews``), topic
+  (``topic-bbc``), spam (``spam-assassin``), fact checking (``fact-fever``), text-pair
+  sets (``nli-vitaminc``, ``paraphrase-metaphor``), commonsense
+  (``commonsense-strategyqa``), logic (``reasoning-syllogisms``) and dialogue
+  (``dialogue-play-speakers``). ``sentiment-finefood`` (a source until issue 12) is left
+  out: it is reserved for the outside check, and nothing here should be learnt on it.
+* **8 targets**, each with at least 200 train examples (the limited training set) and a
+  dev split of about 100 or more (the truth): the 4 earlier ones (``multiemo-medicine``,
+  the cross-domain four-way case; ``sentiment-yelp``; ``sentiment-rotten-tomatoes``;
+  ``nli-presuppositions``, a text-pair set) and ``nli-epistemic`` (text pairs, two-way),
+  ``reasoning-logical-fallacy``, ``dialogue-social-support`` and ``commonsense-sports``,
+  each with one related source and many unrelated ones. The dev splits are used as they
+  are (as before), so the 4 earlier targets keep their cached truth.
+* ``sentiment-finefood``, ``sentiment-pang-lee`` and ``sentiment-pang-lee-reviews`` are
+  reserved for the outside check of issue 12 and refused as targets (one-line error).
+
+The rows (issue 12 points 1-4), each ranking the sources for each target:
+
+* **FUTE** with the target's DTE from its limited training set: ``dte-<method>`` and
+  ``mte-<method>`` (cosine, the old rows: the sources' DTEs, and the MTEs of the classifier
+  fine-tuned on each source, seed 0, computed on the pool with every target excluded), and
+  ``dte-<method>:<similarity>`` / ``mte-<method>:<similarity>`` for every other
+  similarity that applies (`fute.ranking_scores`): ``centred-cosine`` (centres: the unit
+  mean of the sources' DTEs for data sets, of the sources' MTEs for models; never the
+  target), ``task2vec`` (fisher), ``rrf-components``, ``maxsim`` (prefix) and
+  ``behaviour`` (the fine-tuned surrogate's answers on the pool, kept with each DTE; a
+  source whose label names or pool items the target does not share is left out and
+  ranked last, tied, and the notes say so).
+* ``mean-embedding`` (mean sentence embedding of the inputs, no labels): the baseline to
+  beat; ``random``: one draw per fine-tuning seed.
+* **k labels** (k = 16, 64; draws of k distinct examples of the target's training set,
+  seeded by the target's name and k): ``logme-K``, LogME (You et al. 2021, used by Poth et
+  al. 2021; `fute.evaluation.label_baselines.logme`) of each source-fine-tuned encoder's
+  features (the pooler output its classifier head reads) on the k examples, cost k forward
+  passes per source; ``dte-<method>-kK...`` / ``mte-<method>-kK...``: FUTE with the
+  target's DTE made from the *same* k examples; ``mean-embedding-kK``: the same for the
+  baseline. A draw is one user: the rankings are scored per (seed, draw) and summarised
+  over them.
 
 Metrics per target and averaged: NDCG (gains min-max scaled), Vu et al.'s rho and regret@3
-(accuracy lost, as a fraction), Spearman. No setting is tuned on the targets: the fine-tuning recipe is
-fixed up front and written into the result.
+(accuracy lost, as a fraction), Spearman. No setting is tuned on the targets: the
+fine-tuning recipe is fixed up front and written into the result. The pre-registered
+default (issue 12 point 6) is read from benchmarks/preregistered.json, written to the
+results under the top-level key ``default`` and its rows are starred; the targets section
+(issue 12 point 7) says where each row stands against "NDCG better than mean-embedding by
+more than one seed std, and rho <= 2".
+
+Every expensive artefact is cached under ``$FUTE_CACHE/bench/`` keyed by what makes it, so
+a killed run resumes; ``--stage`` makes one kind of artefact only (nothing written to the
+results), ``--only`` restricts the targets; a full run writes the results after each
+target, and ``--render`` rebuilds the markdown from the JSON.
 
     python benchmarks/bench_transfer.py           # full run (make bench-transfer)
     python benchmarks/bench_transfer.py --quick   # tiny caps, pipeline check
+    python benchmarks/bench_transfer.py --stage sources truth --only sentiment-yelp
+    python benchmarks/bench_transfer.py --render  # re-write the table from the JSON
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+import warnings
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from common import (
+    REPO,
     Stages,
     add_common_args,
     bench_cache,
     bold_best,
     cache_key,
+    cached_array,
     cached_embedding,
     cached_json,
+    complete_scores,
+    draw_indices,
     environment,
     fmt,
     markdown_table,
@@ -50,37 +105,57 @@ from common import (
     provenance_markdown,
     quiet_libraries,
     ranking_metrics,
+    read_preregistered,
     results_dir,
+    similarity_scores,
     write_results,
 )
 
 SOURCES = (
     "sentiment-imdb",
-    "sentiment-finefood",
+    "sentiment-amazon",
     "multiemo-hotels",
     "multiemo-products",
+    "multiemo-reviews",
     "topic-bbc",
     "spam-assassin",
     "fact-fever",
     "nli-vitaminc",
+    "paraphrase-metaphor",
+    "commonsense-strategyqa",
+    "reasoning-syllogisms",
+    "dialogue-play-speakers",
 )
-# multiemo-medicine is the cross-domain case: same four-way task, other domain than the
-# multiemo sources; nli-presuppositions is a text-pair target
 TARGETS = (
     "multiemo-medicine",
     "sentiment-yelp",
     "sentiment-rotten-tomatoes",
     "nli-presuppositions",
+    "nli-epistemic",
+    "reasoning-logical-fallacy",
+    "dialogue-social-support",
+    "commonsense-sports",
 )
+#: reserved for an outside check (issue 12 point 5): never a target of this benchmark
+RESERVED_TARGETS = ("sentiment-finefood", "sentiment-pang-lee", "sentiment-pang-lee-reviews")
 METRICS = ("ndcg", "rho", "regret@3", "spearman")
-METHOD_ORDER = (
-    "dte-fisher",
-    "dte-prefix",
-    "mte-fisher",
-    "mte-prefix",
-    "mean-embedding",
-    "random",
-)
+FUTE_METHODS = ("fisher", "prefix")
+CANDIDATES = ("dte", "mte")  # the sources' DTEs, or the MTEs of their fine-tuned classifiers
+#: the similarities that apply to each method's embeddings (docs/similarity.md)
+SIMILARITIES = {
+    "fisher": ("cosine", "centred-cosine", "task2vec", "rrf-components", "behaviour"),
+    "prefix": ("cosine", "centred-cosine", "rrf-components", "maxsim", "behaviour"),
+}
+KS = (16, 64)
+STAGES = ("sources", "truth", "dtes", "mtes", "dtes-k", "features")
+PREREGISTERED = REPO / "benchmarks" / "preregistered.json"
+EMBEDDING_TAG = "with-extras-1"  # in every embedding's cache key: entries without extras differ
+TARGET_RHO = 2.0  # issue 12 point 7: rho <= 2
+LOGME_MAX_ITER = 11  # MacKay updates per LogME column (see `logme_scores`)
+
+G_FULL = "target train split"
+G_FREE = "no labels"
+G_K = "k labels"
 
 
 @dataclass(frozen=True)
@@ -98,7 +173,129 @@ class Recipe:
     weight_decay: float = 0.01
 
 
+# ------------------------------------------------------------------------------ row names
+
+
+def fute_row(candidates: str, method: str, similarity: str = "cosine", k: int | None = None):
+    """``dte-fisher`` (cosine, DTE from the target's train split: the old row),
+    ``mte-prefix:maxsim``, ``dte-fisher-k16`` (DTE from 16 labelled examples),
+    ``mte-fisher-k64:task2vec``."""
+    base = f"{candidates}-{method}" + (f"-k{k}" if k is not None else "")
+    return base if similarity == "cosine" else f"{base}:{similarity}"
+
+
+def parse_row(name: str) -> dict:
+    """What a row name says: {"kind", "candidates", "method", "similarity", "k"}."""
+    m = re.fullmatch(r"(dte|mte)-(fisher|prefix)(?:-k(\d+))?(?::(.+))?", name)
+    if m:
+        return {
+            "kind": "fute",
+            "candidates": m[1],
+            "method": m[2],
+            "similarity": m[4] or "cosine",
+            "k": int(m[3]) if m[3] else None,
+        }
+    m = re.fullmatch(r"mean-embedding(?:-k(\d+))?", name)
+    if m:
+        return {"kind": "mean-embedding", "k": int(m[1]) if m[1] else None}
+    m = re.fullmatch(r"logme-(\d+)", name)
+    if m:
+        return {"kind": "logme", "k": int(m[1])}
+    return {"kind": name, "k": None}
+
+
+def row_order(ks=KS) -> list[str]:
+    """Every row name in table order: FUTE (old cosine rows first within each block), the
+    baselines, then per k: LogME, mean-embedding and FUTE from the same k labels."""
+    fute = [fute_row(c, m, s) for c in CANDIDATES for m in FUTE_METHODS for s in SIMILARITIES[m]]
+    rows = [*fute, "mean-embedding", "random"]
+    for k in ks:
+        rows += [f"logme-{k}", f"mean-embedding-k{k}"]
+        rows += [
+            fute_row(c, m, s, k) for c in CANDIDATES for m in FUTE_METHODS for s in SIMILARITIES[m]
+        ]
+    return rows
+
+
+def group_of(name: str) -> str:
+    info = parse_row(name)
+    if info.get("k") is not None:
+        return G_K
+    if info["kind"] == "fute":
+        return G_FULL
+    return G_FREE
+
+
+def cost_of(name: str, n_sources: int, n_train: int, pool: str) -> dict:
+    """{"passes": forward passes of the source models per new target, "labels": labelled
+    examples of the target it needs}."""
+    info = parse_row(name)
+    k = info.get("k")
+    labels = str(k) if k is not None else "0"
+    if info["kind"] == "logme":
+        return {"passes": f"{k} x {n_sources} = {k * n_sources}", "labels": labels}
+    if info["kind"] == "fute":
+        once = f"0 (once: {n_sources} x pool {pool})"
+        passes = once if info["candidates"] == "mte" else "0"
+        return {"passes": passes, "labels": labels if k is not None else str(n_train)}
+    return {"passes": "0", "labels": labels}
+
+
+# ------------------------------------------------------------------------------ pre-registration
+
+
+def default_rows(default) -> tuple[list[str], str]:
+    """The rows of this table a pre-registered default names, and a note. `default`: a row
+    name of this table, a row name of the prompt-selection table (``fute-<method>[:sim]``,
+    maybe fused with a prior), or {"similarity", "method", "prior", "fusion"}. Priors and
+    fusion have no row here (they score prompts and models by their own answers, not a
+    source's transfer), so the default's similarity alone is starred and the note says so."""
+    if default is None:
+        return [], ""
+    note = ""
+    if isinstance(default, str):
+        name = default
+        fused = re.fullmatch(r"rrf\((.+), ([^,]+)\)", name)
+        if fused:
+            name = fused[1]
+            note = f"the prior {fused[2]} of the default has no row here: its similarity is starred"
+        if parse_row(name)["kind"] == "fute" or name in row_order():
+            return [name], note
+        m = re.fullmatch(r"fute-(fisher|prefix)(?::(.+))?", name)
+        if not m:
+            return [], f"the default {default!r} names no row of this table"
+        default = {"similarity": m[2] or "cosine", "method": m[1]}
+    similarity = default.get("similarity") or "cosine"
+    methods = [default["method"]] if default.get("method") else list(FUTE_METHODS)
+    rows = [
+        fute_row(c, m, similarity)
+        for c in CANDIDATES
+        for m in methods
+        if similarity in SIMILARITIES.get(m, ())
+    ]
+    if default.get("prior") and not note:
+        note = (
+            f"the prior {default['prior']} of the default has no row here: its similarity "
+            "is starred"
+        )
+    return rows, note
+
+
+def label(name: str, defaults) -> str:
+    return f"{name} ★" if name in defaults else name
+
+
 # ------------------------------------------------------------------------------ settings
+
+
+def check_targets(names) -> None:
+    """One-line refusal of a reserved data set as a target (issue 12 point 5)."""
+    reserved = [n for n in names if n in RESERVED_TARGETS]
+    if reserved:
+        raise SystemExit(
+            f"error: {', '.join(reserved)} {'is' if len(reserved) == 1 else 'are'} reserved "
+            "for the outside check of issue 12 and never a target of this benchmark"
+        )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -111,19 +308,68 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--space-seeds", nargs="+", type=int, default=[0, 1, 2], help="embedding-space seeds"
     )
     p.add_argument("--pool-size", type=int, default=200, help="pool inputs per source-model MTE")
+    p.add_argument("--ks", nargs="*", type=int, default=list(KS), help="k of the k-label rows")
+    p.add_argument(
+        "--k-draws",
+        type=int,
+        default=5,
+        help="draws of k labelled target examples per k (LogME and the DTEs from k labels)",
+    )
+    p.add_argument(
+        "--stage",
+        nargs="+",
+        choices=STAGES,
+        default=None,
+        help="only make these cached artefacts (nothing written to the results): sources "
+        "(fine-tuned source models), truth (target fine-tuning), dtes (sources' and targets' "
+        "DTEs), mtes (source models' MTEs), dtes-k (targets' DTEs from k labels), features "
+        "(source encoders' features for LogME); without it every stage runs and the results "
+        "are written after each target",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="TARGET",
+        help="targets to process (of --targets; the MTE pools still exclude every target)",
+    )
+    p.add_argument(
+        "--preregistered",
+        type=Path,
+        default=PREREGISTERED,
+        help="the file naming the pre-registered default (key 'default')",
+    )
+    p.add_argument(
+        "--render",
+        action="store_true",
+        help="only rewrite the markdown table from the results JSON already written (no run)",
+    )
     for f in Recipe.__dataclass_fields__.values():
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
     args = p.parse_args(argv)
+    check_targets([*args.targets, *(args.only or [])])
+    if args.only is not None:
+        unknown = sorted(set(args.only) - set(args.targets))
+        if unknown:
+            raise SystemExit(f"error: --only names {', '.join(unknown)}: not in --targets")
+    overlap = set(args.sources) & set(args.targets)
+    if overlap:
+        raise SystemExit(f"error: {', '.join(sorted(overlap))}: both source and target")
     if args.quick:
         args.sources = args.sources[:3]
         args.targets = args.targets[:1]
-        args.seeds = args.seeds[:2]
+        args.seeds = args.seeds[:1]
         args.space_seeds = args.space_seeds[:1]
         args.pool_size = min(args.pool_size, 16)
         args.source_examples = min(args.source_examples, 32)
         args.target_examples = min(args.target_examples, 32)
         args.dev_examples = min(args.dev_examples, 32)
         args.max_length = min(args.max_length, 32)
+        args.ks = [k for k in args.ks if k <= 16][:1]
+        args.k_draws = min(args.k_draws, 1)
+        if args.only is not None:
+            args.only = [t for t in args.only if t in args.targets]
+    args.ks = [k for k in args.ks if k <= args.target_examples]
     args.recipe = Recipe(**{f: getattr(args, f) for f in Recipe.__dataclass_fields__})
     return args
 
@@ -262,136 +508,466 @@ def cached_target_accuracy(source_dir: Path | None, train, dev, seed: int, recip
     )
 
 
-# ------------------------------------------------------------------------------ rankings
+def encoder_features(source_dir: Path, data, recipe: Recipe) -> np.ndarray:
+    """(n, hidden) features of `data` by the source-fine-tuned encoder: the pooler output
+    its classifier head reads (the mean of the last hidden states where it has no pooler)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(source_dir).eval()
+    tokenizer = base_tokenizer()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(data), 64):
+            part = data.subset(range(start, min(start + 64, len(data))))
+            enc = encode(tokenizer, part, recipe.max_length)
+            hidden = model.base_model(**enc)
+            pooled = getattr(hidden, "pooler_output", None)
+            if pooled is None:
+                mask = enc["attention_mask"][..., None].float()
+                pooled = (hidden.last_hidden_state * mask).sum(1) / mask.sum(1)
+            out.append(pooled.double().numpy())
+    return np.concatenate(out)
 
 
-def embed_scores(args, sources: dict, targets: dict, source_dirs: dict, stages: Stages) -> dict:
-    """{method: {target: {space_seed: [cosine per source]}}}."""
-    from fute.embedding import cosine
-    from fute.models.adapters import HFClassifier
-    from fute.space import Space
+def cached_features(source_dir: Path, data, recipe: Recipe) -> np.ndarray:
+    key = cache_key(
+        "encoder-features", str(source_dir), data.content_hash(), recipe.max_length, "pooler"
+    )
+    return cached_array(
+        "transfer-features", key, lambda: encoder_features(source_dir, data, recipe)
+    )
 
-    def dte(space, data, name):
-        return cached_embedding(
-            cache_key("dte", space.key, data.content_hash()),
-            lambda: space.dataset_embedding(data, name=name),
-        )
 
-    out: dict = {}
-    for seed in args.space_seeds:
-        for method in ("fisher", "prefix", "mean-embedding"):
-            space = Space(method=method, seed=seed, pool_size=args.pool_size, progress=False)
-            with stages(f"{method} DTEs, space seed {seed}"):
-                target_dtes = {t: dte(space, d, t) for t, d in targets.items()}
-                source_dtes = {s: dte(space, d, s) for s, d in sources.items()}
-            label = "mean-embedding" if method == "mean-embedding" else f"dte-{method}"
-            for t, target_emb in target_dtes.items():
-                out.setdefault(label, {}).setdefault(t, {})[seed] = [
-                    cosine(source_dtes[s], target_emb) for s in sources
-                ]
-            if method == "mean-embedding":
-                continue
-            with stages(f"{method} MTEs of source classifiers, space seed {seed}"):
-                mtes = {}
-                for s, data in sources.items():
-                    clf = HFClassifier(source_dirs[s], arity=data.arity, max_length=args.max_length)
-                    mtes[s] = cached_embedding(
-                        cache_key("mte", space.key, clf.identity(), sorted(targets)),
-                        lambda clf=clf, s=s, space=space: space.model_embedding(
-                            clf, name=s, kind="model", exclude=tuple(targets)
-                        ),
-                    )
-            for t, target_emb in target_dtes.items():
-                out.setdefault(f"mte-{method}", {}).setdefault(t, {})[seed] = [
-                    cosine(mtes[s], target_emb) for s in sources
-                ]
-    for seed in args.seeds:
-        for i, t in enumerate(targets):
-            rng = np.random.default_rng([seed, i])
-            out.setdefault("random", {}).setdefault(t, {})[seed] = rng.random(len(sources)).tolist()
+# ------------------------------------------------------------------------------ k labels
+
+
+def draw_seed(target: str, k: int) -> int:
+    """The seed of a target's draws of k labelled examples: fixed by the names, not the run."""
+    return int(cache_key("transfer-k-draws", target, int(k))[:8], 16)
+
+
+def k_draws(target: str, n: int, ks, draws: int) -> dict:
+    """{k: (draws, k) indices into the target's training set}: the examples LogME and the
+    DTEs from k labels both spend."""
+    if draws <= 0:
+        return {}
+    return {k: draw_indices(n, k, draws, draw_seed(target, k)) for k in ks if k <= n}
+
+
+def logme_scores(features: dict, gold: np.ndarray, rows: np.ndarray) -> tuple[list[float], int]:
+    """LogME of each source's features (`features`: {source: (n, D)}) on the examples
+    `rows` with labels `gold[rows]`, in the order of `features`; and how many were not
+    finite (those are placed last, tied, as a similarity's left-out candidates).
+
+    With k examples fewer than the feature dimension and features that nearly separate
+    the labels, `logme`'s fixed point runs off (noise precision to infinity, a non-finite
+    evidence); it is stopped after `LOGME_MAX_ITER` updates, where the scores are still
+    finite (see the benchmark's notes for any that are not)."""
+    from fute.errors import DataError
+    from fute.evaluation.label_baselines import logme
+
+    values = []
+    for f in features.values():
+        try:
+            with np.errstate(all="ignore"):
+                values.append(float(logme(f[rows], gold[rows], max_iter=LOGME_MAX_ITER)))
+        except DataError:  # a draw of a single class: nothing to separate, no score
+            values.append(float("nan"))
+    kept = [i for i, v in enumerate(values) if np.isfinite(v)]
+    out, missing = complete_scores(len(values), kept, [values[i] for i in kept])
+    return out, missing
+
+
+def centres_for(source_dtes, source_mtes=()) -> dict:
+    """The fixed references of centred-cosine: the unit mean of the sources' DTEs (every
+    candidate data set; never the target's own) and of the source models' MTEs."""
+    from fute.centres import unit_mean
+
+    out = {}
+    for kind, embs in (("dataset", source_dtes), ("model", source_mtes)):
+        centre, n = unit_mean(e.vector for e in embs)
+        if n >= 2:
+            out[kind] = centre
     return out
+
+
+# ------------------------------------------------------------------------------ artefacts
+
+
+@dataclass
+class Run:
+    """One run's settings and the cached artefacts it makes (each keyed by what makes it)."""
+
+    args: argparse.Namespace
+    stages: Stages
+    notes: list = field(default_factory=list)
+    _surrogate: object = None
+    _spaces: dict = field(default_factory=dict)
+    _source_dirs: dict = field(default_factory=dict)
+
+    def space(self, method: str, seed: int):
+        from fute.space import Space
+        from fute.surrogate import Surrogate
+
+        if (method, seed) not in self._spaces:
+            if self._surrogate is None:
+                self._surrogate = Surrogate.load()
+            self._spaces[method, seed] = Space(
+                self._surrogate,
+                method=method,
+                seed=seed,
+                pool_size=self.args.pool_size,
+                progress=False,
+            )
+        return self._spaces[method, seed]
+
+    def source_dirs(self, sources: dict) -> dict:
+        """{(source, seed): folder of the classifier fine-tuned on it}."""
+        for seed in self.args.seeds:
+            if all((s, seed) in self._source_dirs for s in sources):
+                continue
+            with self.stages(f"fine-tune sources, seed {seed}"):
+                for s, data in sources.items():
+                    self._source_dirs[s, seed] = source_model_dir(s, data, seed, self.args.recipe)
+        return self._source_dirs
+
+    def dte(self, data, name: str, method: str, seed: int):
+        space = self.space(method, seed)
+
+        def make():
+            with warnings.catch_warnings():  # few examples: known, and the point of the row
+                warnings.simplefilter("ignore")
+                return space.dataset_embedding(data, name=name)
+
+        key = cache_key("dte", EMBEDDING_TAG, space.key, space.settings, data.content_hash())
+        return cached_embedding(key, make)
+
+    def source_dtes(self, sources: dict) -> dict:
+        """{(method, seed): {source: DTE}} for fisher, prefix and mean-embedding."""
+        out = {}
+        for seed in self.args.space_seeds:
+            for method in (*FUTE_METHODS, "mean-embedding"):
+                with self.stages(f"{method} DTEs of the sources, space seed {seed}"):
+                    out[method, seed] = {
+                        s: self.dte(d, s, method, seed) for s, d in sources.items()
+                    }
+        return out
+
+    def target_dtes(self, t: str, train) -> dict:
+        out = {}
+        with self.stages(f"{t}: DTEs"):
+            for seed in self.args.space_seeds:
+                for method in (*FUTE_METHODS, "mean-embedding"):
+                    out[method, seed] = self.dte(train, t, method, seed)
+        return out
+
+    def target_dtes_k(self, t: str, train, draws: dict) -> dict:
+        """{(method, seed): {(k, draw): DTE of the k labelled examples of that draw}}."""
+        out: dict = {}
+        with self.stages(f"{t}: DTEs from k labels"):
+            for seed in self.args.space_seeds:
+                for method in (*FUTE_METHODS, "mean-embedding"):
+                    for k, idx in draws.items():
+                        for d, rows in enumerate(idx):
+                            out.setdefault((method, seed), {})[k, d] = self.dte(
+                                train.subset(rows.tolist()), f"{t}-k{k}-d{d}", method, seed
+                            )
+        return out
+
+    def mtes(self, sources: dict, source_dirs: dict) -> dict:
+        """{(method, seed): {source: MTE of its classifier (first fine-tuning seed)}}."""
+        from fute.models.adapters import HFClassifier
+
+        out = {}
+        first = self.args.seeds[0]
+        for seed in self.args.space_seeds:
+            for method in FUTE_METHODS:
+                space = self.space(method, seed)
+                with self.stages(f"{method} MTEs of source classifiers, space seed {seed}"):
+                    got = {}
+                    for s, data in sources.items():
+                        clf = HFClassifier(
+                            source_dirs[s, first], arity=data.arity, max_length=self.args.max_length
+                        )
+                        key = cache_key(
+                            "mte",
+                            EMBEDDING_TAG,
+                            space.key,
+                            space.settings,
+                            clf.identity(),
+                            sorted(self.args.targets),
+                        )
+                        got[s] = cached_embedding(
+                            key,
+                            lambda clf=clf, s=s, space=space: space.model_embedding(
+                                clf, name=s, kind="model", exclude=tuple(self.args.targets)
+                            ),
+                        )
+                    out[method, seed] = got
+        return out
+
+    def truth(self, t: str, train, dev, sources: dict, source_dirs: dict) -> dict:
+        args = self.args
+        with self.stages(f"{t}: target fine-tuning ({len(args.seeds)} seeds x {len(sources) + 1})"):
+            base = {}
+            per_source: dict = {s: [] for s in sources}
+            for seed in args.seeds:
+                base[seed] = cached_target_accuracy(None, train, dev, seed, args.recipe)
+                for s in sources:
+                    acc = cached_target_accuracy(
+                        source_dirs[s, seed], train, dev, seed, args.recipe
+                    )
+                    per_source[s].append(acc - base[seed])
+        return {
+            "n_train": len(train),
+            "n_dev": len(dev),
+            "target_only": mean_std(base.values()),
+            "target_only_per_seed": list(base.values()),
+            "gains": {s: mean_std(v) for s, v in per_source.items()},
+            "gains_per_seed": per_source,
+        }
+
+    def features(self, t: str, train, sources: dict, source_dirs: dict) -> dict:
+        """{seed: {source: (n_train, D) encoder features}} for LogME."""
+        out: dict = {}
+        with self.stages(f"{t}: source encoders' features ({len(self.args.seeds)} seeds)"):
+            for seed in self.args.seeds:
+                out[seed] = {
+                    s: cached_features(source_dirs[s, seed], train, self.args.recipe)
+                    for s in sources
+                }
+        return out
+
+
+# ------------------------------------------------------------------------------ scoring
+
+
+def fute_scores(run: Run, t: str, ctx: dict, local: dict) -> dict:
+    """{row: {key: [score per source]}} of the FUTE and mean-embedding rows of one target;
+    keys: the space seed, or "seed/draw" for the rows from k labels."""
+    sources = ctx["sources"]
+    rows: dict = {}
+    for seed in run.args.space_seeds:
+        for method in FUTE_METHODS:
+            dtes = [ctx["dtes"][method, seed][s] for s in sources]
+            mtes = [ctx["mtes"][method, seed][s] for s in sources]
+            centres = centres_for(dtes, mtes)
+            target = local["dtes"][method, seed]
+            k_targets = local["dtes_k"].get((method, seed), {})
+            for cands_kind, cands in (("dte", dtes), ("mte", mtes)):
+                for similarity in SIMILARITIES[method]:
+                    rows.setdefault(fute_row(cands_kind, method, similarity), {})[str(seed)] = (
+                        similarity_scores(similarity, target, cands, centres, run.notes)
+                    )
+                    for (k, d), dte in k_targets.items():
+                        name = fute_row(cands_kind, method, similarity, k)
+                        rows.setdefault(name, {})[f"{seed}/{d}"] = similarity_scores(
+                            similarity, dte, cands, centres, run.notes
+                        )
+        dtes = [ctx["dtes"]["mean-embedding", seed][s] for s in sources]
+        rows.setdefault("mean-embedding", {})[str(seed)] = similarity_scores(
+            "cosine", local["dtes"]["mean-embedding", seed], dtes
+        )
+        for (k, d), dte in local["dtes_k"].get(("mean-embedding", seed), {}).items():
+            rows.setdefault(f"mean-embedding-k{k}", {})[f"{seed}/{d}"] = similarity_scores(
+                "cosine", dte, dtes
+            )
+    return rows
+
+
+def score_target(run: Run, t: str, ctx: dict, local: dict) -> dict:
+    """{row: {key: [score per source]}} of every row of one target."""
+    rows = fute_scores(run, t, ctx, local)
+    position = ctx["all_targets"].index(t)  # the old benchmark's draw of `random`
+    rows["random"] = {
+        str(seed): np.random.default_rng([seed, position]).random(len(ctx["sources"])).tolist()
+        for seed in run.args.seeds
+    }
+    train = ctx["targets"][t]
+    gold = np.array([train.label_names.index(y) for y in train.labels])
+    for k, idx in local["draws"].items():
+        for seed in run.args.seeds:
+            for d, sel in enumerate(idx):
+                values, bad = logme_scores(local["features"][seed], gold, sel)
+                rows.setdefault(f"logme-{k}", {})[f"{seed}/{d}"] = values
+                if bad:
+                    run.notes.append(
+                        f"{t} / logme-{k}, seed {seed}, draw {d}: {bad} source(s) with a "
+                        "non-finite LogME placed last"
+                    )
+    return rows
 
 
 def evaluate(scores: dict, gains: dict) -> dict:
-    """{method: {"per_target": {t: {metric: stat}}, "average": {metric: stat}}}."""
+    """{row: {"per_target": {t: {metric: stat}}, "average": {metric: stat}}}.
+
+    A row has one score list per key (space seed, fine-tuning seed for random, "seed/draw"
+    for the rows from k labels); the average over targets is taken per key, then summarised
+    over the keys (mean ± std)."""
     out = {}
     for method, by_target in scores.items():
-        per_seed: dict = {}
+        per_key: dict = {}
         per_target = {}
-        for t, by_seed in by_target.items():
-            values = {s: ranking_metrics(pred, gains[t], METRICS) for s, pred in by_seed.items()}
+        for t, by_key in by_target.items():
+            if t not in gains:
+                continue
+            values = {s: ranking_metrics(pred, gains[t], METRICS) for s, pred in by_key.items()}
             per_target[t] = {k: mean_std(v[k] for v in values.values()) for k in METRICS}
             for s, v in values.items():
                 for k in METRICS:
-                    per_seed.setdefault(s, {}).setdefault(k, []).append(v[k])
-        average = {k: mean_std(mean_std(v[k])["mean"] for v in per_seed.values()) for k in METRICS}
+                    per_key.setdefault(str(s), {}).setdefault(k, []).append(v[k])
+        average = {k: mean_std(mean_std(v[k])["mean"] for v in per_key.values()) for k in METRICS}
         out[method] = {"per_target": per_target, "average": average}
     return out
+
+
+def target_check(ev: dict, row: str, baseline: str = "mean-embedding") -> dict:
+    """Issue 12 point 7 for one row: NDCG above the baseline's by more than one seed std
+    (the larger of the two rows' std over keys), and mean rho <= 2; with by how much each
+    is met (>= 0) or missed (< 0)."""
+    a, b = ev[row]["average"], ev[baseline]["average"]
+    if a["ndcg"]["mean"] is None or b["ndcg"]["mean"] is None:
+        return {"ndcg_ok": False, "ndcg_margin": None, "rho_ok": False, "rho_margin": None}
+    std = max(a["ndcg"].get("std") or 0.0, b["ndcg"].get("std") or 0.0)
+    ndcg_margin = a["ndcg"]["mean"] - (b["ndcg"]["mean"] + std)
+    rho = a["rho"]["mean"]
+    rho_margin = None if rho is None else TARGET_RHO - rho
+    return {
+        "ndcg": a["ndcg"]["mean"],
+        "baseline_ndcg": b["ndcg"]["mean"],
+        "std": std,
+        "ndcg_margin": ndcg_margin,
+        "ndcg_ok": ndcg_margin > 0,
+        "rho": rho,
+        "rho_margin": rho_margin,
+        "rho_ok": rho_margin is not None and rho_margin >= 0,
+    }
+
+
+def baseline_for(row: str) -> str:
+    """The mean-embedding row spending the same labels (k rows: the one from k examples)."""
+    k = parse_row(row).get("k")
+    return "mean-embedding" if k is None else f"mean-embedding-k{k}"
+
+
+def target_line(ev: dict, row: str) -> str:
+    base = baseline_for(row)
+    if base not in ev:
+        base = "mean-embedding"
+    c = target_check(ev, row, base)
+    if c["ndcg_margin"] is None:
+        return f"{row}: -"
+    ndcg = f"NDCG {c['ndcg']:.3f} vs {base} {c['baseline_ndcg']:.3f} + std {c['std']:.3f}: " + (
+        f"met by {c['ndcg_margin']:.3f}" if c["ndcg_ok"] else f"missed by {-c['ndcg_margin']:.3f}"
+    )
+    rho = (
+        "rho -"
+        if c["rho"] is None
+        else f"rho {c['rho']:.2f}: "
+        + (f"met by {c['rho_margin']:.2f}" if c["rho_ok"] else f"missed by {-c['rho_margin']:.2f}")
+    )
+    return f"{row}: {ndcg}; {rho}"
 
 
 # ------------------------------------------------------------------------------ report
 
 
-def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
-    ev, truth = result["metrics"], result["truth"]
-    sources, targets = settings["sources"], settings["targets"]
-    methods = [m for m in METHOD_ORDER if m in ev]
-    bold = {k: bold_best([ev[m]["average"][k] for m in methods], k) for k in METRICS}
-    rows = []
-    for i, m in enumerate(methods):
+def ordered(names, settings: dict) -> list[str]:
+    """`names` in table order (rows this version does not know go last, sorted)."""
+    order = row_order(settings.get("ks", KS))
+    return [r for r in order if r in names] + sorted(set(names) - set(order))
+
+
+def metric_table(ev: dict, rows: list[str], result: dict, defaults) -> str:
+    bold = {k: bold_best([ev[m]["average"][k] for m in rows], k) for k in METRICS}
+    lines = []
+    for i, m in enumerate(rows):
         cells = [fmt(ev[m]["average"][k]) for k in METRICS]
-        rows.append(
-            [m, *(f"**{c}**" if bold[k][i] else c for c, k in zip(cells, METRICS, strict=True))]
-        )
-    lines = [
-        "# Intermediate-task selection: which source helps a target most?",
-        "",
-        f"{len(sources)} sources, {len(targets)} targets. Truth: target dev accuracy after "
-        "source -> target fine-tuning minus target-only fine-tuning, mean over fine-tuning "
-        f"seeds {settings['seeds']}. Rankings: mean ± std over embedding-space seeds "
-        f"{settings['space_seeds']} (random: over draws). Higher is better except rho (rank "
-        "of the truly best source, 1 = perfect) and regret@3 (gain lost against the best source, as a fraction of accuracy: 0.05 = 5 points). "
-        "Bold: best in column.",
-        "",
-        "## Averaged over targets",
-        "",
-        markdown_table(["method", *METRICS], rows),
-        "",
-        *verdict(ev, methods),
-        *flat_truth_note(truth, targets),
-        "",
-        "## NDCG and rho per target",
-        "",
-        markdown_table(
-            ["method", *(f"{t} NDCG / rho" for t in targets)],
+        cells = [f"**{c}**" if bold[k][i] else c for c, k in zip(cells, METRICS, strict=True)]
+        cost = result.get("cost", {}).get(m, {})
+        lines.append(
             [
-                [
-                    m,
-                    *(
-                        f"{fmt(ev[m]['per_target'][t]['ndcg'])} / {fmt(ev[m]['per_target'][t]['rho'], 1)}"
-                        for t in targets
-                    ),
-                ]
-                for m in methods
-            ],
-        ),
+                label(m, defaults),
+                group_of(m),
+                *cells,
+                cost.get("passes", "?"),
+                cost.get("labels", "?"),
+            ]
+        )
+    headers = ["method", "group", *METRICS, "source-model passes per new target", "target labels"]
+    return markdown_table(headers, lines)
+
+
+def targets_section(ev: dict, defaults: list[str], settings: dict) -> list[str]:
+    """Issue 12 point 7: NDCG above mean-embedding by more than one seed std, and rho <= 2,
+    for the pre-registered default's rows, then for every row (orientation)."""
+    lines = [
+        "## Targets of issue 12 (point 7)",
         "",
-        "## The truth: gain in target dev accuracy (mean ± std over seeds)",
+        "NDCG better than mean-embedding's by more than one std (the larger of the two rows' "
+        "std over seeds / draws in the table above; rows from k labels against "
+        "mean-embedding from the same k examples), and mean rho <= 2. Margins: positive = "
+        "met by, negative = missed by.",
         "",
-        markdown_table(
-            ["source", *targets],
-            [[s, *(fmt(truth[t]["gains"][s]) for t in targets)] for s in sources]
-            + [["(target only: accuracy)", *(fmt(truth[t]["target_only"]) for t in targets)]]
-            + [["(spread of mean gains / mean std)", *(noise_cell(truth[t]) for t in targets)]],
-        ),
-        "",
-        "Where the spread of the mean gains over sources is not much larger than their "
-        "seed-to-seed std, the true order of the sources is mostly noise and no method can "
-        "rank them reliably there.",
-        "",
-        provenance_markdown(env, settings, stages),
     ]
-    return "\n".join(lines)
+    shown = [d for d in defaults if d in ev]
+    if shown:
+        lines += ["Pre-registered default (★):", ""] + [f"- {target_line(ev, r)}" for r in shown]
+    else:
+        lines.append(
+            "No default is pre-registered yet (benchmarks/preregistered.json): the rows below "
+            "are for orientation only, not a test of any target."
+        )
+    rest = [
+        m
+        for m in ordered(ev, settings)
+        if m not in shown and parse_row(m)["kind"] in ("fute", "logme")
+    ]
+    rows = []
+    for m in rest:
+        base = baseline_for(m) if baseline_for(m) in ev else "mean-embedding"
+        c = target_check(ev, m, base)
+        if c["ndcg_margin"] is None:
+            continue
+        rows.append(
+            [
+                label(m, defaults),
+                base,
+                f"{c['ndcg_margin']:+.3f}",
+                "yes" if c["ndcg_ok"] else "no",
+                f"{c['rho_margin']:+.2f}" if c["rho_margin"] is not None else "-",
+                "yes" if c["rho_ok"] else "no",
+            ]
+        )
+    if rows:
+        lines += [
+            "",
+            markdown_table(
+                ["row", "against", "NDCG margin", "NDCG met", "rho margin (2 - rho)", "rho met"],
+                rows,
+            ),
+        ]
+    return lines + [""]
+
+
+def verdict(ev: dict, methods: list[str]) -> list[str]:
+    """For the old cosine rows: do they beat mean-embedding and random on averaged NDCG."""
+    out = []
+    for m in (x for x in methods if x in ("dte-fisher", "dte-prefix", "mte-fisher", "mte-prefix")):
+        mine = ev[m]["average"]["ndcg"]["mean"]
+        if mine is None:
+            continue
+        better = [
+            b
+            for b in ("mean-embedding", "random")
+            if b in ev and (ev[b]["average"]["ndcg"]["mean"] or -np.inf) > mine
+        ]
+        if better:
+            out.append(f"- {m} (NDCG {mine:.3f}) loses to: {', '.join(better)}.")
+        else:
+            out.append(f"- {m} (NDCG {mine:.3f}) beats mean-embedding and random on averaged NDCG.")
+    return out
 
 
 def noise_cell(t: dict) -> str:
@@ -414,86 +990,144 @@ def flat_truth_note(truth: dict, targets: list[str]) -> list[str]:
     ]
 
 
-def verdict(ev: dict, methods: list[str]) -> list[str]:
-    out = []
-    fute = [m for m in methods if m.startswith(("dte-", "mte-"))]
-    for m in fute:
-        mine = ev[m]["average"]["ndcg"]["mean"]
-        if mine is None:
-            continue
-        better = [
-            b
-            for b in ("mean-embedding", "random")
-            if b in ev and (ev[b]["average"]["ndcg"]["mean"] or -np.inf) > mine
+def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
+    ev, truth = result["metrics"], result["truth"]
+    sources = settings["sources"]
+    targets = [t for t in settings["targets"] if t in truth]
+    defaults = result.get("default_rows") or []
+    methods = ordered(ev, settings)
+    main = [m for m in methods if group_of(m) != G_K]
+    lines = [
+        "# Intermediate-task selection: which source helps a target most?",
+        "",
+        f"{len(sources)} sources, {len(settings['targets'])} targets. Truth: target dev "
+        "accuracy after source -> target fine-tuning minus target-only fine-tuning, mean over "
+        f"fine-tuning seeds {settings['seeds']}. Rankings: mean ± std over embedding-space "
+        f"seeds {settings['space_seeds']} (random: over fine-tuning seeds; rows from k labels: "
+        f"over seeds x {settings.get('k_draws', '-')} draws of k labelled target examples). "
+        "Higher is better except rho (rank of the truly best source, 1 = perfect) and "
+        "regret@3 (gain lost against the best source, as a fraction of accuracy: 0.05 = 5 "
+        "points). Bold: best in column. ★: the pre-registered default.",
+        "",
+        f"Groups: *{G_FULL}*: FUTE with the target's DTE from its limited training set "
+        f"({settings.get('target_examples')} labelled examples); *{G_FREE}*: mean-embedding "
+        f"(inputs only) and random; *{G_K}*: LogME of each source-fine-tuned encoder, FUTE and "
+        "mean-embedding, all on the same k labelled target examples (own tables below). "
+        "Cost: forward passes of the source models on the new target's examples (LogME: k "
+        "per source); FUTE's MTEs are made once on the pool.",
+        "",
+    ]
+    if not result.get("complete", True):
+        lines += [
+            f"**Partial result**: {len(targets)} of {len(settings['targets'])} targets done "
+            f"({', '.join(targets)}).",
+            "",
         ]
-        if better:
-            out.append(f"- {m} (NDCG {mine:.3f}) loses to: {', '.join(better)}.")
-        else:
-            out.append(f"- {m} (NDCG {mine:.3f}) beats mean-embedding and random on averaged NDCG.")
-    return out
+    default = result.get("default")
+    if default is None:
+        lines += [
+            "Pre-registered default (issue 12 point 6): none yet (benchmarks/preregistered.json).",
+            "",
+        ]
+    else:
+        pre = result.get("preregistered", {})
+        note = result.get("default_note")
+        lines += [
+            f"Pre-registered default (★): `{json.dumps(default)}`, chosen at commit "
+            f"{pre.get('commit')} on {pre.get('date')}: rows {', '.join(defaults) or 'none'}"
+            + (f" ({note})" if note else "")
+            + ".",
+            "",
+        ]
+    lines += [
+        "## Averaged over targets",
+        "",
+        metric_table(ev, main, result, defaults),
+        "",
+        *verdict(ev, methods),
+        *flat_truth_note(truth, targets),
+        "",
+    ]
+    for k in settings.get("ks", KS):
+        same = [m for m in methods if parse_row(m).get("k") == k]
+        if same:
+            lines += [
+                f"## The same {k} labelled target examples: LogME vs FUTE's DTE from them",
+                "",
+                metric_table(ev, same, result, defaults),
+                "",
+            ]
+    lines += targets_section(ev, defaults, settings)
+    lines += [
+        "## NDCG and rho per target",
+        "",
+        markdown_table(
+            ["method", *(f"{t} NDCG / rho" for t in targets)],
+            [
+                [
+                    label(m, defaults),
+                    *(
+                        f"{fmt(ev[m]['per_target'][t]['ndcg'])} / "
+                        f"{fmt(ev[m]['per_target'][t]['rho'], 1)}"
+                        if t in ev[m]["per_target"]
+                        else "-"
+                        for t in targets
+                    ),
+                ]
+                for m in methods
+            ],
+        ),
+        "",
+        "## The truth: gain in target dev accuracy (mean ± std over seeds)",
+        "",
+        markdown_table(
+            ["source", *targets],
+            [[s, *(fmt(truth[t]["gains"][s]) for t in targets)] for s in sources]
+            + [["(target only: accuracy)", *(fmt(truth[t]["target_only"]) for t in targets)]]
+            + [["(dev examples)", *(str(truth[t]["n_dev"]) for t in targets)]]
+            + [["(spread of mean gains / mean std)", *(noise_cell(truth[t]) for t in targets)]],
+        ),
+        "",
+        "Where the spread of the mean gains over sources is not much larger than their "
+        "seed-to-seed std, the true order of the sources is mostly noise and no method can "
+        "rank them reliably there.",
+        "",
+    ]
+    if result.get("notes"):
+        lines += ["## Notes of the run", ""] + [f"- {n}" for n in result["notes"]] + [""]
+    lines.append(provenance_markdown(env, settings, stages))
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------ main
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    env = environment()
-    quiet_libraries()
-    stages = Stages()
-    recipe: Recipe = args.recipe
-
-    from fute.data.catalog import load_dataset
-
-    with stages("load data"):
-        sources = {
-            s: load_dataset(s, split="train").sample(recipe.source_examples, seed=0).validate()
-            for s in args.sources
+def render(out_dir: Path) -> int:
+    """Rewrite ``transfer.md`` from ``transfer.json``: the same measured numbers, the
+    current table layout."""
+    json_path = out_dir / "transfer.json"
+    if not json_path.exists():
+        raise SystemExit(f"error: {json_path} does not exist; run the benchmark first")
+    result = json.loads(json_path.read_text())
+    settings = result["settings"]
+    if "cost" not in result:  # a result of the benchmark before issue 12
+        n_train = settings.get("target_examples", 0)
+        result["cost"] = {
+            m: cost_of(m, len(settings["sources"]), n_train, str(settings.get("pool_size")))
+            for m in result["metrics"]
         }
-        targets = {
-            t: load_dataset(t, split="train").sample(recipe.target_examples, seed=0).validate()
-            for t in args.targets
-        }
-        devs = {
-            t: load_dataset(t, split="dev").sample(recipe.dev_examples, seed=0).validate()
-            for t in args.targets
-        }
-    overlap = set(sources) & set(targets)
-    if overlap:
-        raise SystemExit(f"{sorted(overlap)} are both source and target; give disjoint lists")
+    stages = Stages(seconds=dict(result["stages_seconds"]))
+    text = markdown(result, result["environment"], settings, stages)
+    (out_dir / "transfer.md").write_text(text.rstrip() + "\n")
+    print(f"wrote {out_dir / 'transfer.md'} from {json_path}")
+    return 0
 
-    source_dirs: dict = {}
-    for seed in args.seeds:
-        with stages(f"fine-tune sources, seed {seed}"):
-            for s, data in sources.items():
-                source_dirs[(s, seed)] = source_model_dir(s, data, seed, recipe)
 
-    truth: dict = {}
-    for t in args.targets:
-        train, dev = targets[t], devs[t]
-        with stages(f"{t}: target fine-tuning ({len(args.seeds)} seeds x {len(sources) + 1})"):
-            base = {}
-            per_source: dict = {s: [] for s in sources}
-            for seed in args.seeds:
-                base[seed] = cached_target_accuracy(None, train, dev, seed, recipe)
-                for s in sources:
-                    acc = cached_target_accuracy(source_dirs[(s, seed)], train, dev, seed, recipe)
-                    per_source[s].append(acc - base[seed])
-        truth[t] = {
-            "n_train": len(train),
-            "n_dev": len(dev),
-            "target_only": mean_std(base.values()),
-            "target_only_per_seed": list(base.values()),
-            "gains": {s: mean_std(v) for s, v in per_source.items()},
-            "gains_per_seed": per_source,
-        }
-    gains = {t: [truth[t]["gains"][s]["mean"] for s in sources] for t in args.targets}
-
-    first_seed_dirs = {s: source_dirs[(s, args.seeds[0])] for s in sources}
-    scores = embed_scores(args, sources, targets, first_seed_dirs, stages)
+def assemble(run: Run, ctx: dict, truth: dict, scores: dict, env: dict) -> dict:
+    args, recipe = run.args, run.args.recipe
     settings = {
-        "sources": list(sources),
-        "targets": list(targets),
+        "sources": list(ctx["sources"]),
+        "targets": list(args.targets),
         "seeds": args.seeds,
         "space_seeds": args.space_seeds,
         "pool_size": args.pool_size,
@@ -501,18 +1135,113 @@ def main(argv: list[str] | None = None) -> int:
         "mte_pool_excludes": "every target",
         **asdict(recipe),
         "target_dte": "the same limited target training set",
+        "ks": args.ks,
+        "k_draws": args.k_draws,
+        "k_examples": "draws of k distinct examples of the target's limited training set",
+        "logme_features": "pooler output of each source-fine-tuned encoder (the head's input)",
+        "similarities": SIMILARITIES,
+        "centres": "dataset: unit mean of the sources' DTEs; model: of the sources' MTEs",
+        "reserved_targets": list(RESERVED_TARGETS),
         "quick": args.quick,
     }
-    result = {
+    gains = {t: [truth[t]["gains"][s]["mean"] for s in ctx["sources"]] for t in truth}
+    costs = {
+        m: cost_of(m, len(ctx["sources"]), recipe.target_examples, str(args.pool_size))
+        for m in scores
+    }
+    prereg = ctx["preregistered"]
+    rows, note = default_rows(prereg.get("default"))
+    return {
         "benchmark": "transfer",
+        "default": prereg.get("default"),
+        "preregistered": prereg,
+        "default_rows": rows,
+        "default_note": note,
         "environment": env,
         "settings": settings,
+        "complete": set(truth) == set(args.targets),
+        "targets_done": list(truth),
         "truth": truth,
         "scores": scores,
         "metrics": evaluate(scores, gains),
-        "stages_seconds": stages.seconds,
+        "cost": costs,
+        "notes": list(dict.fromkeys(run.notes)),
+        "stages_seconds": run.stages.seconds,
     }
-    write_results("transfer", result, markdown(result, env, settings, stages), results_dir(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out_dir = results_dir(args)
+    if args.render:
+        return render(out_dir)
+    env = environment()
+    quiet_libraries()
+    stages = Stages()
+    run = Run(args, stages)
+    recipe: Recipe = args.recipe
+    full = args.stage is None
+
+    def need(stage: str) -> bool:
+        return full or stage in args.stage
+
+    from fute.data.catalog import load_dataset
+
+    targets_run = [t for t in args.targets if args.only is None or t in args.only]
+    with stages("load data"):
+        sources = {
+            s: load_dataset(s, split="train").sample(recipe.source_examples, seed=0).validate()
+            for s in args.sources
+        }
+        trains = {
+            t: load_dataset(t, split="train").sample(recipe.target_examples, seed=0).validate()
+            for t in targets_run
+        }
+        devs = {
+            t: load_dataset(t, split="dev").sample(recipe.dev_examples, seed=0).validate()
+            for t in targets_run
+        }
+    ctx: dict = {
+        "sources": sources,
+        "targets": trains,
+        "all_targets": list(args.targets),
+        "preregistered": read_preregistered(args.preregistered),
+    }
+    source_dirs = {}
+    if any(need(s) for s in ("sources", "truth", "mtes", "features")):
+        source_dirs = run.source_dirs(sources)
+    if need("dtes"):
+        ctx["dtes"] = run.source_dtes(sources)
+    if need("mtes"):
+        ctx["mtes"] = run.mtes(sources, source_dirs)
+    truth: dict = {}
+    scores: dict = {}
+    for t in targets_run:
+        train, dev = trains[t], devs[t]
+        local: dict = {
+            "draws": k_draws(t, len(train), args.ks, args.k_draws),
+            "dtes_k": {},
+        }
+        if need("truth"):
+            truth_t = run.truth(t, train, dev, sources, source_dirs)
+        if need("dtes"):
+            local["dtes"] = run.target_dtes(t, train)
+        if need("dtes-k"):
+            local["dtes_k"] = run.target_dtes_k(t, train, local["draws"])
+        if need("features"):
+            local["features"] = run.features(t, train, sources, source_dirs)
+        if not full:
+            continue
+        with stages(f"{t}: scores"):
+            truth[t] = truth_t
+            for name, by_key in score_target(run, t, ctx, local).items():
+                scores.setdefault(name, {})[t] = by_key
+        result = assemble(run, ctx, truth, scores, env)
+        write_results(
+            "transfer", result, markdown(result, env, result["settings"], stages), out_dir
+        )
+    if not full:
+        print(f"stages {', '.join(args.stage)} done for {', '.join(targets_run)}; nothing written")
     return 0
 
 

@@ -378,3 +378,53 @@ def provenance_markdown(env: dict, settings: dict, stages: Stages) -> str:
         "- settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()),
     ]
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ issue 12 rows
+# Shared by the source-selection benchmark (bench_transfer.py); the prompt-selection
+# benchmark keeps its own copies of the same helpers.
+
+
+def read_preregistered(path: Path) -> dict:
+    """The pre-registered choice of issue 12 point 6 (benchmarks/preregistered.json):
+    {"default": None | a choice, "commit", "date", "note", ...}. A missing file counts as
+    no default; a file without the key ``default`` is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        return {"default": None, "note": f"{path} does not exist"}
+    data = json.loads(path.read_text())
+    if "default" not in data:
+        raise SystemExit(f"error: {path} has no key 'default' (null or a choice)")
+    return data
+
+
+def complete_scores(n: int, kept, scores) -> tuple[list[float], int]:
+    """One score per candidate: those a similarity left out are placed last, tied, below
+    every scored one; returns the scores and how many were left out."""
+    out = np.full(n, np.nan)
+    out[list(kept)] = scores
+    missing = int(np.isnan(out).sum())
+    if missing:
+        floor = np.nanmin(out) - 1.0 if missing < n else 0.0
+        out[np.isnan(out)] = floor
+    return out.tolist(), missing
+
+
+def similarity_scores(similarity, target, candidates, centres=None, notes=None) -> list[float]:
+    """Scores of the candidates by a named similarity (`fute.ranking_scores.scores`); what
+    the similarity left out (and why) is appended to `notes` as one line."""
+    from fute.ranking_scores import scores
+
+    said: list[str] = []
+    kept, values = scores(similarity, target, candidates, centres=centres, notify=said.append)
+    out, missing = complete_scores(len(candidates), kept, values)
+    if notes is not None and (said or missing):
+        notes.append(f"{target.name} / {similarity}: " + "; ".join(said or [f"{missing} left out"]))
+    return out
+
+
+def draw_indices(n: int, k: int, draws: int, seed: int) -> np.ndarray:
+    """(draws, k) indices of `draws` seeded draws of k distinct examples out of n; the first
+    draws of a longer run are the same sets."""
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.choice(n, size=int(k), replace=False) for _ in range(int(draws))])
