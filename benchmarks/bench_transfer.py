@@ -20,7 +20,7 @@ all text classification sets of the offline catalogue):
   (``dialogue-play-speakers``). ``sentiment-finefood`` (a source until issue 12) is left
   out: it is reserved for the outside check, and nothing here should be learnt on it.
 * **8 targets**, each with at least 200 train examples (the limited training set) and a
-  dev split of about 100 or more (the truth): the 4 earlier ones (``multiemo-medicine``,
+  dev split of 73 to 200 examples (the truth; n in the truth table): the 4 earlier ones (``multiemo-medicine``,
   the cross-domain four-way case; ``sentiment-yelp``; ``sentiment-rotten-tomatoes``;
   ``nli-presuppositions``, a text-pair set) and ``nli-epistemic`` (text pairs, two-way),
   ``reasoning-logical-fallacy``, ``dialogue-social-support`` and ``commonsense-sports``,
@@ -47,7 +47,8 @@ The rows (issue 12 points 1-4), each ranking the sources for each target:
   seeded by the target's name and k): ``logme-K``, LogME (You et al. 2021, used by Poth et
   al. 2021; `fute.evaluation.label_baselines.logme`) of each source-fine-tuned encoder's
   features (the pooler output its classifier head reads) on the k examples, cost k forward
-  passes per source; ``dte-<method>-kK...`` / ``mte-<method>-kK...``: FUTE with the
+  passes per source (with k below the feature dimension, LogME's fixed point is stopped
+  after 11 updates, see `logme_scores`); ``dte-<method>-kK...`` / ``mte-<method>-kK...``: FUTE with the
   target's DTE made from the *same* k examples; ``mean-embedding-kK``: the same for the
   baseline. A draw is one user: the rankings are scored per (seed, draw) and summarised
   over them.
