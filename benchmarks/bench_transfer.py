@@ -509,13 +509,18 @@ def cached_target_accuracy(source_dir: Path | None, train, dev, seed: int, recip
     )
 
 
-def encoder_features(source_dir: Path, data, recipe: Recipe) -> np.ndarray:
-    """(n, hidden) features of `data` by the source-fine-tuned encoder: the pooler output
-    its classifier head reads (the mean of the last hidden states where it has no pooler)."""
-    import torch
+def load_encoder(source_dir: Path):
     from transformers import AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(source_dir).eval()
+    return AutoModelForSequenceClassification.from_pretrained(source_dir).eval()
+
+
+def encoder_features(model, data, recipe: Recipe) -> np.ndarray:
+    """(n, hidden) features of `data` by a source-fine-tuned classifier's encoder: the
+    pooler output its classifier head reads (the mean of the last hidden states where it
+    has no pooler)."""
+    import torch
+
     tokenizer = base_tokenizer()
     out = []
     with torch.inference_mode():
@@ -531,13 +536,23 @@ def encoder_features(source_dir: Path, data, recipe: Recipe) -> np.ndarray:
     return np.concatenate(out)
 
 
-def cached_features(source_dir: Path, data, recipe: Recipe) -> np.ndarray:
-    key = cache_key(
-        "encoder-features", str(source_dir), data.content_hash(), recipe.max_length, "pooler"
-    )
-    return cached_array(
-        "transfer-features", key, lambda: encoder_features(source_dir, data, recipe)
-    )
+def cached_features(source_dir: Path, datasets: dict, recipe: Recipe) -> dict:
+    """{name: features of that data set} by one source model, loaded once (and only when
+    some data set's features are not cached yet)."""
+    loaded: list = []
+
+    def compute(data):
+        if not loaded:
+            loaded.append(load_encoder(source_dir))
+        return encoder_features(loaded[0], data, recipe)
+
+    out = {}
+    for name, data in datasets.items():
+        key = cache_key(
+            "encoder-features", str(source_dir), data.content_hash(), recipe.max_length, "pooler"
+        )
+        out[name] = cached_array("transfer-features", key, lambda data=data: compute(data))
+    return out
 
 
 # ------------------------------------------------------------------------------ k labels
@@ -729,15 +744,19 @@ class Run:
             "gains_per_seed": per_source,
         }
 
-    def features(self, t: str, train, sources: dict, source_dirs: dict) -> dict:
-        """{seed: {source: (n_train, D) encoder features}} for LogME."""
-        out: dict = {}
-        with self.stages(f"{t}: source encoders' features ({len(self.args.seeds)} seeds)"):
+    def features(self, trains: dict, sources: dict, source_dirs: dict) -> dict:
+        """{target: {seed: {source: (n_train, D) encoder features}}} for LogME; each source
+        model is loaded once for all targets."""
+        out: dict = {t: {} for t in trains}
+        with self.stages(
+            f"source encoders' features ({len(self.args.seeds)} seeds x {len(sources)} sources "
+            f"x {len(trains)} targets)"
+        ):
             for seed in self.args.seeds:
-                out[seed] = {
-                    s: cached_features(source_dirs[s, seed], train, self.args.recipe)
-                    for s in sources
-                }
+                for s in sources:
+                    got = cached_features(source_dirs[s, seed], trains, self.args.recipe)
+                    for t, f in got.items():
+                        out[t].setdefault(seed, {})[s] = f
         return out
 
 
@@ -1215,6 +1234,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx["dtes"] = run.source_dtes(sources)
     if need("mtes"):
         ctx["mtes"] = run.mtes(sources, source_dirs)
+    features = run.features(trains, sources, source_dirs) if need("features") else {}
     truth: dict = {}
     scores: dict = {}
     for t in targets_run:
@@ -1229,8 +1249,7 @@ def main(argv: list[str] | None = None) -> int:
             local["dtes"] = run.target_dtes(t, train)
         if need("dtes-k"):
             local["dtes_k"] = run.target_dtes_k(t, train, local["draws"])
-        if need("features"):
-            local["features"] = run.features(t, train, sources, source_dirs)
+        local["features"] = features.get(t, {})
         if not full:
             continue
         with stages(f"{t}: scores"):
