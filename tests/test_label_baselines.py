@@ -179,3 +179,17 @@ def test_accuracies_are_multiples_of_one_over_k(k, prompts, seed):
     assert acc.shape == (4, prompts)
     np.testing.assert_allclose(acc * k, np.round(acc * k), atol=1e-9)
     assert ((acc >= 0) & (acc <= 1)).all()
+
+
+def test_logme_is_finite_and_ordered_with_fewer_examples_than_features():
+    """k = 16 examples of 384 features (the few-label case): the features can fit the
+    labels exactly, which used to send the noise precision to infinity (NaN / -inf);
+    scores stay finite, and features that carry the labels beat features that do not."""
+    rng = np.random.default_rng(0)
+    for k in (16, 64):
+        labels = np.arange(k) % 2
+        noise = rng.standard_normal((k, 384))
+        informative = noise * 0.1 + labels[:, None] * rng.standard_normal(384)[None, :]
+        scores = [logme(f, labels) for f in (informative, noise)]
+        assert np.isfinite(scores).all(), scores
+        assert scores[0] > scores[1]

@@ -45,6 +45,9 @@ def _targets(labels, n: int) -> np.ndarray:
     return y
 
 
+BETA_CAP = 1e4  # noise precision at most this times the targets' (see `_max_evidence`)
+
+
 def _max_evidence(
     s2: np.ndarray, z: np.ndarray, y_sq: float, n: int, dim: int, max_iter: int, tol: float
 ) -> float:
@@ -61,7 +64,15 @@ def _max_evidence(
 
     MacKay's fixed point (used by You et al.) updates ``gamma = sum beta s2_i / d_i``,
     ``alpha = gamma / |m|^2``, ``beta = (n - gamma) / |Fm - y|^2`` until both settle.
+
+    With fewer examples than feature dimensions (few-label use: k = 16 examples of 384
+    features) the features can fit y exactly; then the evidence grows without bound as the
+    noise vanishes and beta runs off to infinity (NaN or -inf scores). The noise precision
+    is therefore capped at ``BETA_CAP`` times the targets' own precision ``n / |y|^2``
+    (noise std at least 1% of the targets' RMS), which leaves every case with a finite
+    optimum and changes nothing where the noise is larger than that.
     """
+    beta_max = BETA_CAP * n / max(y_sq, 1e-300)
     alpha, beta = 1.0, 1.0
     for _ in range(max_iter):
         d = alpha + beta * s2
@@ -69,7 +80,7 @@ def _max_evidence(
         m_sq = float(((beta * np.sqrt(s2) * z / d) ** 2).sum())
         resid = float(((alpha * z / d) ** 2).sum() + max(y_sq - (z**2).sum(), 0.0))
         new_alpha = gamma / max(m_sq, 1e-300)
-        new_beta = (n - gamma) / max(resid, 1e-300)
+        new_beta = min(max(n - gamma, 1e-12) / max(resid, 1e-300), beta_max)
         done = abs(new_alpha - alpha) <= tol * alpha and abs(new_beta - beta) <= tol * beta
         alpha, beta = new_alpha, new_beta
         if done:
