@@ -65,6 +65,7 @@ from common import (
     cache_key,
     cached_embedding,
     cached_json,
+    draw_indices,
     environment,
     fmt,
     markdown_table,
@@ -73,8 +74,10 @@ from common import (
     quiet_libraries,
     ranking_metrics,
     results_dir,
+    similarity_scores,
     write_results,
 )
+from common import read_preregistered as common_read_preregistered
 from fute.evaluation import prompt_baselines as pb
 from fute.evaluation.label_baselines import few_label_accuracies
 from fute.evaluation.labels import align_label_columns
@@ -217,14 +220,8 @@ def cost_of(name: str, n_prompts: int, n_inputs: int, n_ppl: int, pool: str) -> 
 
 
 def read_preregistered(path: Path = PREREGISTERED) -> dict:
-    """The pre-registered choice (issue 12 point 6): {"default": None | {...}, "commit",
-    "date", "note"}. A missing file counts as no default."""
-    if not Path(path).is_file():
-        return {"default": None, "note": f"{path} does not exist"}
-    data = json.loads(Path(path).read_text())
-    if "default" not in data:
-        raise SystemExit(f"error: {path} has no key 'default' (null or a choice)")
-    return data
+    """`common.read_preregistered`, of benchmarks/preregistered.json by default."""
+    return common_read_preregistered(path)
 
 
 def default_rows(default, methods=FUTE_METHODS, k: int | None = None) -> list[str]:
@@ -517,14 +514,6 @@ def draw_seed(dataset: str, k: int) -> int:
     return int(cache_key("few-label-draws", dataset, int(k))[:8], 16)
 
 
-def draw_indices(n: int, k: int, draws: int, seed: int) -> np.ndarray:
-    """(draws, k) example indices of the few-label draws: the same sets as
-    `few_label_accuracies(..., k, draws, seed)` scores (tested), so a DTE made from draw d
-    spends exactly the labels few-label evaluation's draw d spends."""
-    rng = np.random.default_rng(seed)
-    return np.stack([rng.choice(n, size=int(k), replace=False) for _ in range(int(draws))])
-
-
 def few_label_scores(probs: np.ndarray, gold: np.ndarray, k: int, draws: int, seed: int) -> dict:
     """{draw: [accuracy of each prompt on that draw's k labelled examples]}."""
     acc = few_label_accuracies(probs, gold, k, draws, seed)
@@ -543,30 +532,6 @@ def fuse(fute_scores: dict, prior_scores: dict, k: float = RRF_K) -> dict:
     for key, scores in fute_scores.items():
         prior = prior_scores[str(key).split("/")[0]]
         out[key] = reciprocal_rank_fusion([scores, prior], k=k).tolist()
-    return out
-
-
-def complete_scores(n: int, kept, scores) -> tuple[list[float], int]:
-    """One score per candidate: those a similarity left out are placed last, tied, below
-    every scored one; returns the scores and how many were left out."""
-    out = np.full(n, np.nan)
-    out[list(kept)] = scores
-    missing = int(np.isnan(out).sum())
-    if missing:
-        floor = np.nanmin(out) - 1.0 if missing < n else 0.0
-        out[np.isnan(out)] = floor
-    return out.tolist(), missing
-
-
-def similarity_scores(similarity, target, candidates, centres=None, notes=None) -> list[float]:
-    """Scores of the candidates by a named similarity (`fute.ranking_scores.scores`)."""
-    from fute.ranking_scores import scores
-
-    said: list[str] = []
-    kept, values = scores(similarity, target, candidates, centres=centres, notify=said.append)
-    out, missing = complete_scores(len(candidates), kept, values)
-    if notes is not None and (said or missing):
-        notes.append(f"{target.name} / {similarity}: " + "; ".join(said or [f"{missing} left out"]))
     return out
 
 

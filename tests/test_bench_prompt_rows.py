@@ -110,10 +110,10 @@ def test_fusion_uses_the_prior_of_the_same_seed():
 
 
 def test_left_out_candidates_go_last_tied():
-    scores, missing = bp.complete_scores(4, [0, 2], [0.3, 0.9])
+    scores, missing = common.complete_scores(4, [0, 2], [0.3, 0.9])
     assert missing == 2 and scores[0] == 0.3 and scores[2] == 0.9
     assert scores[1] == scores[3] < 0.3
-    assert bp.complete_scores(2, [], []) == ([0.0, 0.0], 2)
+    assert common.complete_scores(2, [], []) == ([0.0, 0.0], 2)
 
 
 def test_centres_use_the_other_data_sets_and_every_prompt():
