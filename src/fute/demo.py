@@ -362,6 +362,11 @@ def run_demo(
                 for kind in ("prompted-lm", "model", "dataset")
             }
             prompt_order = rank(target, [e for e in embeddings if e.kind == "prompted-lm"])
+            from fute.centres import space_centres
+
+            # freeze each kind's centred-cosine centre now that the space is complete, so
+            # `fute recommend` and `fute rank --similarity centred-cosine` use these ones
+            space_centres(store, key, ("dataset", "model", "prompted-lm"))
             run.step("cosine similarities", False, lambda: None)
 
         with run.phase("report"):
