@@ -68,6 +68,7 @@ from common import (
     draw_indices,
     environment,
     fmt,
+    kind_centres,
     markdown_table,
     mean_std,
     provenance_markdown,
@@ -538,14 +539,7 @@ def fuse(fute_scores: dict, prior_scores: dict, k: float = RRF_K) -> dict:
 def centres_for(mtes, other_dtes) -> dict:
     """The fixed references of centred-cosine: the task's prompt MTEs (every candidate), and
     the full DTEs of the benchmark's *other* data sets in the space (never the target's own)."""
-    from fute.centres import unit_mean
-
-    out = {}
-    for kind, embs in (("prompted-lm", mtes), ("dataset", other_dtes)):
-        centre, n = unit_mean(e.vector for e in embs)
-        if n >= 2:
-            out[kind] = centre
-    return out
+    return kind_centres((("prompted-lm", mtes), ("dataset", other_dtes)))
 
 
 # ------------------------------------------------------------------------------ artefacts

@@ -101,6 +101,7 @@ from common import (
     draw_indices,
     environment,
     fmt,
+    kind_centres,
     markdown_table,
     mean_std,
     provenance_markdown,
@@ -598,14 +599,7 @@ def logme_scores(features: dict, gold: np.ndarray, rows: np.ndarray) -> tuple[li
 def centres_for(source_dtes, source_mtes=()) -> dict:
     """The fixed references of centred-cosine: the unit mean of the sources' DTEs (every
     candidate data set; never the target's own) and of the source models' MTEs."""
-    from fute.centres import unit_mean
-
-    out = {}
-    for kind, embs in (("dataset", source_dtes), ("model", source_mtes)):
-        centre, n = unit_mean(e.vector for e in embs)
-        if n >= 2:
-            out[kind] = centre
-    return out
+    return kind_centres((("dataset", source_dtes), ("model", source_mtes)))
 
 
 # ------------------------------------------------------------------------------ artefacts

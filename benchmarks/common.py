@@ -428,3 +428,16 @@ def draw_indices(n: int, k: int, draws: int, seed: int) -> np.ndarray:
     draws of a longer run are the same sets."""
     rng = np.random.default_rng(seed)
     return np.stack([rng.choice(n, size=int(k), replace=False) for _ in range(int(draws))])
+
+
+def kind_centres(groups) -> dict:
+    """centred-cosine's fixed references: {kind: unit mean of the embeddings given for that
+    kind}, for every kind with at least 2 (`groups`: (kind, embeddings) pairs)."""
+    from fute.centres import unit_mean
+
+    out = {}
+    for kind, embs in groups:
+        centre, n = unit_mean(e.vector for e in embs)
+        if n >= 2:
+            out[kind] = centre
+    return out

@@ -39,18 +39,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import Progress
 from rich.table import Table
 
 from fute.errors import FuteError
 from fute.paths import cache_subdir
+from fute.progress import progress_bar
 
 DEMO_DATASETS = (
     "sentiment-imdb",
@@ -284,15 +278,7 @@ def run_demo(
         f"-> store {store.path}"
     )
     started = time.perf_counter()
-    bar = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
+    bar = progress_bar(show=True, console=console)
     with bar:
         run = _Run(bar, bar.add_task("starting", total=n_units), console)
 
