@@ -42,6 +42,7 @@ set, and ``--render`` rebuilds the markdown from the JSON.
 
     python benchmarks/bench_prompt_selection.py           # full run (make bench-prompts)
     python benchmarks/bench_prompt_selection.py --quick   # tiny caps, pipeline check
+    python benchmarks/bench_prompt_selection.py --dev     # the run the default is chosen on
     python benchmarks/bench_prompt_selection.py --stage answers --only sentiment-imdb
     python benchmarks/bench_prompt_selection.py --render  # re-write the table from the JSON
 """
@@ -285,7 +286,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--pool-size", type=int, default=200, help="pool inputs per prompt MTE")
     p.add_argument(
-        "--ppl-examples", type=int, default=100, help="inputs per data set for perplexity"
+        "--ppl-examples",
+        type=int,
+        default=100,
+        help="inputs per data set for perplexity (0: no perplexity row)",
     )
     p.add_argument("--dte-examples", type=int, default=1000, help="train examples for a DTE")
     p.add_argument("--max-prompts", type=int, default=None, help="first N prompts of each task")
@@ -296,7 +300,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="labelled examples (from the DTE's train split) the few-label draws come from; "
         "every prompt answers them once",
     )
-    p.add_argument("--few-label-ks", nargs="+", type=int, default=list(FEW_LABEL_KS))
+    p.add_argument(
+        "--few-label-ks",
+        nargs="*",
+        type=int,
+        default=list(FEW_LABEL_KS),
+        help="k of the few-label rows (none: no few-label rows and no few-label answers)",
+    )
     p.add_argument("--few-label-draws", type=int, default=20, help="draws per k")
     p.add_argument(
         "--dte-ks", nargs="*", type=int, default=list(DTE_KS), help="k of the DTEs from k labels"
@@ -341,8 +351,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="a method hyper-parameter for fute.space.Space (e.g. max_length=64); repeatable",
     )
+    p.add_argument(
+        "--dev",
+        action="store_true",
+        help="the development run the default is chosen on (issue 12 point 6): seed 0 only, "
+        "the zero-call rows and the baselines with calls, no perplexity, no few-label rows; "
+        "results to benchmarks/results/dev/",
+    )
     args = p.parse_args(argv)
     check_targets([*args.sentiment_sets, *args.nli_sets, *(args.only or [])])
+    if args.dev:
+        args.seeds, args.few_label_ks, args.dte_ks, args.ppl_examples = [0], [], [], 0
+        if args.out is None and not args.quick:
+            args.out = REPO / "benchmarks" / "results" / "dev"
     if args.only is not None:
         unknown = sorted(set(args.only) - {*args.sentiment_sets, *args.nli_sets})
         if unknown:
@@ -702,7 +723,8 @@ def baseline_scores(probs: np.ndarray, token_logprobs) -> dict:
     out = {name: [float(fn(p)) for p in probs] for name, fn in PER_PROMPT_BASELINES.items()}
     for name, variant in ZPS_VARIANTS.items():
         out[name] = pb.zps_scores(probs, variant).tolist()
-    out["perplexity"] = [pb.perplexity_score(lp) for lp in token_logprobs]
+    if token_logprobs:
+        out["perplexity"] = [pb.perplexity_score(lp) for lp in token_logprobs]
     return out
 
 
@@ -937,6 +959,14 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         "k labelled examples (own table below). ★: the pre-registered default.",
         "",
     ]
+    if settings.get("run") == "development":
+        lines += [
+            "**Development run** (`--dev`): the run the default is chosen on (issue 12 point 6), "
+            "by the rule written in benchmarks/preregistered.json before it ran; one embedding "
+            "seed, no perplexity and no few-label rows. Its numbers are not the test of any "
+            "target: the final full run is.",
+            "",
+        ]
     if not result.get("complete", True):
         lines += [
             f"**Partial result**: {len(done)} of {len(settings['datasets'])} data sets done "
@@ -1093,6 +1123,7 @@ def assemble(run: Run, ctx: dict, truth: dict, scores: dict, few: dict, env: dic
         "data sets of the benchmark in the same space",
         "reserved_targets": list(RESERVED_TARGETS),
         "quick": args.quick,
+        "run": "development" if args.dev else "full",
     }
     n_in = int(np.mean([t["n_eval"] for t in truth.values()]))
     n_ppl = min(args.ppl_examples, n_in)
@@ -1177,9 +1208,10 @@ def main(argv: list[str] | None = None) -> int:
         local = {**ctx, "task": task, "models": models, "dtes_k": {}}
         if need("answers"):
             local["probs"] = run.answers(ds, models, s.data, "evaluation examples")
-        if need("perplexity"):
+        local["token_lp"] = []
+        if need("perplexity") and args.ppl_examples > 0:
             local["token_lp"] = run.perplexities(ds, models, s.data.inputs()[: args.ppl_examples])
-        if need("few-label-answers"):
+        if need("few-label-answers") and args.few_label_ks:
             local["few_probs"] = run.answers(ds, models, s.few, "few-label pool")
         if need("dtes-k"):
             for method in FUTE_METHODS:

@@ -158,6 +158,16 @@ def test_default_rows_from_the_preregistered_choice(tmp_path):
     assert bp.read_preregistered(tmp_path / "none.json")["default"] is None
     shipped = bp.read_preregistered()  # the repository's file: nothing chosen yet
     assert "default" in shipped and shipped["default"] is None
+    assert "--dev" in shipped["rule"] and shipped["rule_written"] == "2026-12-02"
+
+
+def test_dev_run_has_the_zero_call_rows_and_baselines_only():
+    args = bp.parse_args(["--dev"])
+    assert args.seeds == [0] and args.few_label_ks == [] and args.dte_ks == []
+    assert args.ppl_examples == 0 and args.out.parts[-3:] == ("benchmarks", "results", "dev")
+    probs = np.array([[[0.9, 0.1], [0.2, 0.8]], [[0.5, 0.5], [0.6, 0.4]]])
+    rows = bp.baseline_scores(probs, [])  # no perplexity asked for: no perplexity row
+    assert "perplexity" not in rows and len(rows["mi"]) == 2
 
 
 @pytest.mark.parametrize(
