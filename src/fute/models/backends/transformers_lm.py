@@ -29,6 +29,7 @@ import numpy as np
 
 from fute.errors import ModelError
 from fute.models.backends.base import Message
+from fute.models.backends.packed import packable, score_packed
 from fute.paths import cache_subdir
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -121,6 +122,9 @@ def shared_prefix_length(ctx: Sequence[Sequence[int]], minimum: int = 4) -> int:
 # (Python and kernel launches over every layer, a smaller matmul) is worth about this many
 # tokens of SmolLM2-135M on a 2-core CPU. It only steers where `length_batches` cuts.
 CALL_COST_TOKENS = 32
+#: tokens per packed forward pass: past a few hundred rows a CPU's matrix products run near
+#: their peak, and the activations of 1,024 tokens stay a few tens of MB
+PACK_TOKENS = 1024
 
 
 def length_batches(
@@ -160,8 +164,11 @@ def _returned_cache(output):
 class TransformersLM:
     """A causal LM from the Hugging Face hub (name) or a local folder, for scoring answers.
 
-    Up to `batch_size` contexts go through one forward pass, sorted by length and cut where
-    padding would be wasted (`length_batches`); `max_length` truncates long contexts from
+    Models with Llama's layout (`packed.packable`: SmolLM2, Llama, Mistral, Qwen2) run
+    unpadded: the contexts of a call are laid end to end, about `pack_tokens` tokens per
+    forward pass (`packed.score_packed`). Other models, or ``pack=False``, run padded
+    batches: up to `batch_size` contexts per forward pass, sorted by length and cut where
+    padding would be wasted (`length_batches`). `max_length` truncates long contexts from
     the left so the answer position is always kept.
     """
 
@@ -175,12 +182,16 @@ class TransformersLM:
         dtype: str = "float32",
         name: str | None = None,
         share_prefix: bool = True,
+        pack: bool = True,
+        pack_tokens: int = PACK_TOKENS,
     ) -> None:
         self.name_or_path = str(name_or_path)
         self.name = name or Path(self.name_or_path).name or self.name_or_path
         self.batch_size = batch_size
         self.max_length = max_length
         self.share_prefix = share_prefix
+        self.pack = pack
+        self.pack_tokens = pack_tokens
         self.device = device
         self.dtype = dtype
         self._model = None
@@ -243,6 +254,11 @@ class TransformersLM:
         for word, ids in zip(continuations, cont_ids, strict=True):
             if not ids:
                 raise ModelError(f"answer word {word!r} has no tokens for {self.name}")
+        if self.pack and packable(self._model):
+            shared = shared_prefix_length(ctx_ids) if self.share_prefix else 0
+            return score_packed(
+                self._model, ctx_ids, cont_ids, shared=shared, budget=self.pack_tokens
+            )
         out = np.zeros((len(contexts), len(continuations)), dtype=np.float64)
         shared, prefix_cache = self._shared_prefix(ctx_ids)
         # similar lengths share a batch: less padding, and a fixed order for a given call
