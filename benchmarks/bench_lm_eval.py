@@ -46,12 +46,14 @@ from common import (
 )
 from fute.data.pool import sample_pool
 from fute.models import PromptedLM, default_lm
+from fute.models.backends import packed
 
 # text-first with one-token words; instruction-first with one-token words (its shared
 # prefix runs once in fute); text-first with two words per label, one of them two tokens
 # long (" disliked"). `--prompts sent-chat-happy` adds a chat prompt with two-token words.
 PROMPTS = ("sent-review-colon", "sent-tone", "sent-love-hate")
 BATCH_SIZES = (8, 16, 32)
+PACK_TOKENS = (512, 1024, 2048)  # fute's knob where the model is packed (no batch size there)
 NAME = "lm_eval_scoring"
 
 
@@ -87,6 +89,7 @@ class WorkCounter:
         )
         self.layers = cfg.num_hidden_layers
         self.work = Work()
+        self._packed = packed.Work(**vars(packed.WORK))
         self._handle = model.register_forward_hook(self._hook, with_kwargs=True)
 
     def _hook(self, module, args, kwargs, output) -> None:
@@ -110,7 +113,21 @@ class WorkCounter:
         )
 
     def take(self) -> Work:
+        """The work since the last call: forward calls of the model (the hook) plus fute's
+        packed passes, which call the layers directly (`fute.models.backends.packed.WORK`)."""
+        now = packed.Work(**vars(packed.WORK))
+        done = packed.Work(
+            *(a - b for a, b in zip(vars(now).values(), vars(self._packed).values(), strict=True))
+        )
+        self._packed = now
         work, self.work = self.work, Work()
+        work.tokens += done.tokens
+        work.logit_rows += done.logit_rows
+        work.flops += (
+            2.0 * self.body * done.tokens
+            + 2.0 * self.vocab * self.hidden * done.logit_rows
+            + 4.0 * self.layers * self.attn_width * done.attended
+        )
         return work
 
 
@@ -199,7 +216,19 @@ def main() -> None:
         default=list(BATCH_SIZES),
         help="batch sizes tried for each scorer on the first --calibrate inputs",
     )
+    parser.add_argument(
+        "--pack-tokens",
+        type=int,
+        nargs="+",
+        default=list(PACK_TOKENS),
+        help="tokens per packed pass tried for fute (its knob instead of the batch size)",
+    )
     parser.add_argument("--calibrate", type=int, default=32, help="inputs of the batch-size trial")
+    parser.add_argument(
+        "--shared-machine",
+        action="store_true",
+        help="say in the result that other jobs ran beside it (the default: nothing else ran)",
+    )
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads for both (default: torch's)"
     )
@@ -208,6 +237,7 @@ def main() -> None:
     if args.quick:
         args.n, args.repeats, args.calibrate = 24, 1, 16
         args.prompts, args.batch_sizes = args.prompts[:3], args.batch_sizes[:2]
+        args.pack_tokens = args.pack_tokens[:2]
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -238,8 +268,17 @@ def main() -> None:
         models = {p: PromptedLM(lm, p) for p in args.prompts}
         hflms = {bs: make_hflm(lm, bs) for bs in args.batch_sizes}
 
-    def run_fute(prompt: str, bs: int, xs: list[str]):
-        lm.batch_size = bs
+    fute_packed = lm.pack and packed.packable(lm._model)
+    knobs = {
+        "fute": args.pack_tokens if fute_packed else args.batch_sizes,
+        "lm_eval": args.batch_sizes,
+    }
+
+    def run_fute(prompt: str, knob: int, xs: list[str]):
+        if fute_packed:
+            lm.pack_tokens = knob
+        else:
+            lm.batch_size = knob
         return timed(fute_scorer(models[prompt]), xs)
 
     def run_lm_eval(prompt: str, bs: int, xs: list[str]):
@@ -249,17 +288,19 @@ def main() -> None:
 
     with stages("warm-up"):
         for prompt in args.prompts:
-            for run in runners.values():
-                run(prompt, args.batch_sizes[0], inputs[:4])
+            for tool, run in runners.items():
+                run(prompt, knobs[tool][0], inputs[:4])
         counter.take()
 
-    # batch size: each scorer's fastest on the first prompt, on a slice of the inputs
+    # batch size (fute packed: tokens per pass): each scorer's fastest on the first prompt,
+    # on a slice of the inputs
     with stages("batch-size trial"):
         trial = {tool: {} for tool in runners}
         xs = inputs[: args.calibrate]
-        for bs in args.batch_sizes:
+        for i in range(max(len(k) for k in knobs.values())):
             for tool, run in runners.items():
-                trial[tool][bs] = run(args.prompts[0], bs, xs)[1]
+                if i < len(knobs[tool]):
+                    trial[tool][knobs[tool][i]] = run(args.prompts[0], knobs[tool][i], xs)[1]
         best_bs = {tool: min(t, key=t.get) for tool, t in trial.items()}
         counter.take()
         print("batch-size trial (s):", trial, "chosen:", best_bs, flush=True)
@@ -332,7 +373,8 @@ def main() -> None:
         "batch_size_trial_s": trial,
         "batch_size": best_bs,
         "torch_threads": torch.get_num_threads(),
-        "shared_machine": True,
+        "fute_knob": "tokens per packed pass" if fute_packed else "batch size",
+        "shared_machine": args.shared_machine,
         "quick": args.quick,
     }
     payload = {
@@ -402,7 +444,8 @@ def render(payload: dict, stages: Stages) -> str:
         f"SmolLM2-135M-Instruct in fp32 (one model object for both), {s['n_inputs']} pool "
         f"inputs x {len(rows)} prompts, {s['torch_threads']} torch threads; lm_eval "
         f"{payload['environment']['versions']['lm_eval']} `HFLM.loglikelihood` (batch size "
-        f"{s['batch_size']['lm_eval']}) vs fute's scorer (batch size {s['batch_size']['fute']}), "
+        f"{s['batch_size']['lm_eval']}) vs fute's scorer "
+        f"({s.get('fute_knob', 'batch size')} {s['batch_size']['fute']}), "
         f"best of {s['repeats']} interleaved repeats. One request = one (context, "
         "continuation) pair.",
         "",
@@ -412,7 +455,7 @@ def render(payload: dict, stages: Stages) -> str:
         "FLOPs are counted by a hook on the shared model: weights x tokens executed (padding "
         "included), output projection x logit rows returned, attention products.",
         "",
-        "Batch-size trial (s, first prompt, first "
+        "Batch-size trial (s, first prompt, first "  # fute packed: tokens per pass
         f"{s['calibrate_inputs']} inputs): "
         + "; ".join(
             f"{tool} " + ", ".join(f"{bs}: {t:.2f}" for bs, t in times.items())
@@ -428,9 +471,13 @@ def render(payload: dict, stages: Stages) -> str:
         )
         + ".",
         "",
-        "Measured on a shared 2-core machine (other jobs running): both scorers see the same "
-        "load because their repeats alternate; absolute rates move with the load, the ratio "
-        "less so.",
+        (
+            "Measured on a shared 2-core machine (other jobs running): both scorers see the "
+            "same load because their repeats alternate; absolute rates move with the load, the "
+            "ratio less so."
+            if s.get("shared_machine", True)
+            else "Measured with nothing else running on the machine (other jobs were paused)."
+        ),
         "",
         provenance_markdown(payload["environment"], s, stages),
     ]
