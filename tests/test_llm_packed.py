@@ -71,6 +71,25 @@ def test_segments_equal_separate_sequences(tiny):
         torch.testing.assert_close(logits[list(rows)], full_logits(tiny, chain), atol=1e-5, rtol=0)
 
 
+def test_no_context_gives_an_empty_table(tiny):
+    assert packed.score_packed(tiny, [], [[3], [4, 5]]).shape == (0, 2)
+
+
+def test_packed_scores_equal_full_passes_on_the_tiny_model(tiny):
+    """Each context's next-token log-probabilities (a one- and a three-token word), for
+    every cut into passes, equal those of one ordinary forward pass per sequence."""
+    ctx = [[1, 2, 3, 4], [1, 2, 3, 9, 8, 7], [1, 2, 3, 5]]
+    cont = [[6], [10, 11, 12]]
+    want = np.zeros((3, 2))
+    for i, c in enumerate(ctx):
+        logp = full_logits(tiny, c + cont[1][:-1]).double().log_softmax(-1)
+        want[i, 0] = logp[len(c) - 1, 6]
+        want[i, 1] = sum(logp[len(c) - 1 + t, w] for t, w in enumerate(cont[1]))
+    for shared, budget in ((0, 1), (0, 100), (3, 5), (3, 100)):
+        got = packed.score_packed(tiny, ctx, cont, shared=shared, budget=budget)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
 def test_other_architectures_are_not_packed(tiny):
     from transformers import GPT2Config, GPT2LMHeadModel
 

@@ -231,6 +231,8 @@ def score_packed(
     import numpy as np
     import torch
 
+    if not ctx:
+        return np.zeros((0, len(cont)), dtype=np.float64)
     multi = [j for j, c in enumerate(cont) if len(c) > 1]
     extra = sum(len(cont[j]) - 1 for j in multi)
     firsts = [c[0] for c in cont]
