@@ -11,8 +11,10 @@ by what they spend on one *new* data set (issue 12 points 3, 4, 6, 7):
   (DTE), by every similarity that applies to the space's method (`fute.similarity`):
   ``fute-fisher`` / ``fute-prefix`` are the old cosine rows, ``fute-<method>:<similarity>``
   the others (``centred-cosine``, ``task2vec`` for fisher, ``rrf-components``, ``maxsim``
-  for prefix, ``behaviour``); and each of them fused by reciprocal rank (k = 60) with each
-  pool prior: ``rrf(<fute row>, <prior>)``.
+  for prefix, ``behaviour``); the same with pool-anchored DTEs (``+anchor``) and with MTEs
+  from answers on clipped pool inputs (``+clip``; issue 12 point 2, their own table); and
+  each of them fused by reciprocal rank (k = 60) with each pool prior:
+  ``rrf(<fute row>, <prior>)``.
 * **zero calls, no labels**: the priors from each prompt's answers on the space's pool
   alone (``pool-mi``, ``pool-cbm-mi``: MI of the CBM-calibrated answers), and ``random``.
 * **LLM calls on the new data set's inputs, no labels**: the label-free baselines of
@@ -125,7 +127,16 @@ STAGES = (
     "mtes",
     "dtes",
     "dtes-k",
+    "clipped-mtes",
+    "anchored-dtes",
 )
+#: variants of the FUTE rows (issue 12 point 2), rows ``fute-<method>+<variant>[:<sim>]``:
+#: ``anchor``: pool-anchored DTEs (`Space(pool_anchor=True)`: the surrogate trained on the
+#: data set answers the pool and the method is trained on those answers) against the same
+#: MTEs (an MTE is made the same way in both spaces); ``clip``: MTEs whose LLM answered each
+#: pool input cut to the surrogate's `max_length` tokens (`Space(clip_pool=True)`) against
+#: the same DTEs
+VARIANTS = ("anchor", "clip")
 PREREGISTERED = REPO / "benchmarks" / "preregistered.json"
 EMBEDDING_TAG = "with-extras-1"  # in every embedding's cache key: entries without extras differ
 
@@ -145,10 +156,15 @@ class Task:
 # ------------------------------------------------------------------------------ row names
 
 
-def fute_row(method: str, similarity: str = "cosine", k: int | None = None) -> str:
+def fute_row(
+    method: str, similarity: str = "cosine", k: int | None = None, variant: str | None = None
+) -> str:
     """``fute-fisher`` (cosine, full DTE: the old row), ``fute-prefix:maxsim``,
-    ``fute-fisher-k16`` (DTE from 16 labelled examples), ``fute-fisher-k16:task2vec``."""
-    base = f"fute-{method}" + (f"-k{k}" if k is not None else "")
+    ``fute-fisher-k16`` (DTE from 16 labelled examples), ``fute-fisher-k16:task2vec``,
+    ``fute-fisher+anchor:behaviour`` (a variant of `VARIANTS`)."""
+    base = (
+        f"fute-{method}" + (f"-k{k}" if k is not None else "") + (f"+{variant}" if variant else "")
+    )
     return base if similarity == "cosine" else f"{base}:{similarity}"
 
 
@@ -163,9 +179,16 @@ def parse_row(name: str) -> dict:
         return {**parse_row(inner), "kind": "fused", "prior": prior, "inner": inner}
     if name.startswith("fute-"):
         head, _, similarity = name.partition(":")
+        head, _, variant = head.partition("+")
         parts = head.split("-")  # fute, method[, kK]
         k = int(parts[2][1:]) if len(parts) > 2 else None
-        return {"kind": "fute", "method": parts[1], "similarity": similarity or "cosine", "k": k}
+        return {
+            "kind": "fute",
+            "method": parts[1],
+            "similarity": similarity or "cosine",
+            "k": k,
+            "variant": variant or None,
+        }
     if name.startswith("few-label-"):
         return {"kind": "few-label", "k": int(name.rsplit("-", 1)[1])}
     if name in POOL_PRIORS:
@@ -175,10 +198,14 @@ def parse_row(name: str) -> dict:
     return {"kind": "baseline"}
 
 
-def row_order(methods=FUTE_METHODS, few_ks=FEW_LABEL_KS, dte_ks=DTE_KS) -> list[str]:
-    """Every row name in table order: the FUTE rows (old cosine first) and their fusions,
-    the zero-call priors, the baselines with calls, then the label-using rows."""
+def row_order(
+    methods=FUTE_METHODS, few_ks=FEW_LABEL_KS, dte_ks=DTE_KS, variants=VARIANTS
+) -> list[str]:
+    """Every row name in table order: the FUTE rows (old cosine first, then the variants)
+    and their fusions, the zero-call priors, the baselines with calls, then the label-using
+    rows."""
     fute = [fute_row(m, s) for m in methods for s in SIMILARITIES[m]]
+    fute += [fute_row(m, s, variant=v) for v in variants for m in methods for s in SIMILARITIES[m]]
     fused = [fused_row(r, p) for p in FUSION_PRIORS for r in fute]
     free = [*POOL_PRIORS, "random"]
     calls = [*PER_PROMPT_BASELINES, *ZPS_VARIANTS, "perplexity"]
@@ -229,14 +256,16 @@ def read_preregistered(path: Path = PREREGISTERED) -> dict:
 def default_rows(default, methods=FUTE_METHODS, k: int | None = None) -> list[str]:
     """The row names of a pre-registered default: a row name (str), or
     {"similarity": NAME, "method": "fisher" | "prefix" | null (both), "prior": null | a
-    pool prior, "fusion": null | "rrf"}; `k` gives the same choice with a DTE from k labels."""
+    pool prior, "fusion": null | "rrf", "variant": null | one of `VARIANTS`}; `k` gives the
+    same choice with a DTE from k labels."""
     if default is None:
         return []
     if isinstance(default, str):
         return [default]
     similarity = default.get("similarity", "cosine")
     chosen = [default["method"]] if default.get("method") else list(methods)
-    rows = [fute_row(m, similarity, k) for m in chosen if similarity in SIMILARITIES[m]]
+    variant = default.get("variant")
+    rows = [fute_row(m, similarity, k, variant) for m in chosen if similarity in SIMILARITIES[m]]
     prior = default.get("prior")
     if prior:
         if default.get("fusion", "rrf") != "rrf":
@@ -350,6 +379,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="KEY=VALUE",
         help="a method hyper-parameter for fute.space.Space (e.g. max_length=64); repeatable",
+    )
+    p.add_argument(
+        "--variants",
+        nargs="*",
+        choices=VARIANTS,
+        default=list(VARIANTS),
+        help="variants of the FUTE rows to add (issue 12 point 2; none: only the plain rows)",
     )
     p.add_argument(
         "--dev",
@@ -593,17 +629,23 @@ class Run:
             self._scorer = TokenScorer(smollm2_folder(), dtype=self.args.dtype)
         return self._scorer
 
-    def space(self, method: str, seed: int):
+    def space(self, method: str, seed: int, variant: str | None = None):
         from fute.space import Space
         from fute.surrogate import Surrogate
 
-        if (method, seed) not in self._spaces:
+        if (method, seed, variant) not in self._spaces:
             if self._surrogate is None:
                 self._surrogate = Surrogate.load()
-            self._spaces[method, seed] = Space(
-                self._surrogate, method=method, seed=seed, progress=False, **self.hparams
+            self._spaces[method, seed, variant] = Space(
+                self._surrogate,
+                method=method,
+                seed=seed,
+                progress=False,
+                pool_anchor=variant == "anchor",
+                clip_pool=variant == "clip",
+                **self.hparams,
             )
-        return self._spaces[method, seed]
+        return self._spaces[method, seed, variant]
 
     def models(self, task: Task):
         from fute.models.prompted import PromptedLM
@@ -619,11 +661,12 @@ class Run:
         with self.stages(f"{task.name}: pool answers, seed {seed} ({len(models)} x {len(pool)})"):
             return [cached_predict(m, pool, progress=False) for m in models]
 
-    def mtes(self, task: Task, models, method: str, seed: int) -> list:
+    def mtes(self, task: Task, models, method: str, seed: int, variant: str | None = None) -> list:
         from fute.models.protocol import model_identity
 
-        space = self.space(method, seed)
-        with self.stages(f"{task.name}: {method} MTEs, seed {seed}"):
+        space = self.space(method, seed, variant)
+        what = f"{method} MTEs" + (f" ({variant})" if variant else "")
+        with self.stages(f"{task.name}: {what}, seed {seed}"):
             return [
                 cached_embedding(
                     cache_key(
@@ -642,8 +685,8 @@ class Run:
                 for m in models
             ]
 
-    def dte(self, train, name: str, method: str, seed: int):
-        space = self.space(method, seed)
+    def dte(self, train, name: str, method: str, seed: int, variant: str | None = None):
+        space = self.space(method, seed, variant)
 
         def make():
             with warnings.catch_warnings():  # few examples: known, and the point of the row
@@ -653,9 +696,10 @@ class Run:
         key = cache_key("dte", EMBEDDING_TAG, space.key, space.settings, train.content_hash())
         return cached_embedding(key, make)
 
-    def full_dtes(self, sets: dict, method: str, seed: int) -> dict:
-        with self.stages(f"{method} DTEs, seed {seed} ({len(sets)} data sets)"):
-            return {ds: self.dte(s.train, ds, method, seed) for ds, s in sets.items()}
+    def full_dtes(self, sets: dict, method: str, seed: int, variant: str | None = None) -> dict:
+        what = f"{method} DTEs" + (f" ({variant})" if variant else "")
+        with self.stages(f"{what}, seed {seed} ({len(sets)} data sets)"):
+            return {ds: self.dte(s.train, ds, method, seed, variant) for ds, s in sets.items()}
 
     def dtes_k(self, ds: str, s, method: str, seed: int) -> dict:
         """{(k, draw): DTE of the k labelled examples of few-label draw `draw`}."""
@@ -762,13 +806,19 @@ def score_dataset(run: Run, ds: str, ctx: dict) -> tuple[dict, dict, dict]:
             rows.setdefault(name, {})[str(seed)] = values
     for method in FUTE_METHODS:
         for seed in args.seeds:
+            for variant in (None, *args.variants):
+                mtes = ctx["mtes_clip" if variant == "clip" else "mtes"]
+                cands = mtes[task.name, method, seed]
+                full = ctx["dtes_anchor" if variant == "anchor" else "dtes"][method, seed]
+                centres = centres_for(cands, [e for d, e in full.items() if d != ds])
+                for similarity in SIMILARITIES[method]:
+                    rows.setdefault(fute_row(method, similarity, variant=variant), {})[
+                        str(seed)
+                    ] = similarity_scores(similarity, full[ds], cands, centres, run.notes)
             cands = ctx["mtes"][task.name, method, seed]
             full = ctx["dtes"][method, seed]
             centres = centres_for(cands, [e for d, e in full.items() if d != ds])
             for similarity in SIMILARITIES[method]:
-                rows.setdefault(fute_row(method, similarity), {})[str(seed)] = similarity_scores(
-                    similarity, full[ds], cands, centres, run.notes
-                )
                 for (k, d), dte in ctx["dtes_k"][method, seed].items():
                     rows.setdefault(fute_row(method, similarity, k), {})[f"{seed}/{d}"] = (
                         similarity_scores(similarity, dte, cands, centres, run.notes)
@@ -836,8 +886,12 @@ def ordered(names, settings: dict) -> list[str]:
 
 
 def is_main_row(name: str) -> bool:
-    """Rows of the main table: all but the FUTE rows from k labels (their own table)."""
-    return not (parse_row(name).get("k") is not None and parse_row(name)["kind"] != "few-label")
+    """Rows of the main table: all but the FUTE rows from k labels and the variants (their
+    own tables)."""
+    info = parse_row(name)
+    return not (info.get("k") is not None and info["kind"] != "few-label") and not info.get(
+        "variant"
+    )
 
 
 def label(name: str, defaults) -> str:
@@ -1011,6 +1065,27 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
                 metric_table(ev_acc, same, result, defaults),
                 "",
             ]
+    variant_rows = [m for m in methods if parse_row(m).get("variant")]
+    if variant_rows:
+        plain = [
+            m
+            for m in methods
+            if parse_row(m)["kind"] == "fute"
+            and parse_row(m).get("k") is None
+            and not parse_row(m).get("variant")
+        ]
+        lines += [
+            "## Pool-anchored DTEs and clipped pools (issue 12 point 2; truth = accuracy)",
+            "",
+            "`+anchor`: each data set's DTE is pool-anchored (the surrogate trained on the data "
+            "set answers the space's pool, and the method is trained on those answers, as for "
+            "an MTE), against the same MTEs. `+clip`: each prompt's MTE comes from the LLM's "
+            "answers on pool inputs cut to the surrogate's max_length tokens, against the same "
+            "DTEs. The plain rows are repeated for comparison.",
+            "",
+            metric_table(ev_acc, plain + variant_rows, result, defaults),
+            "",
+        ]
     lines += targets_section(ev_acc, defaults, few_ks)
     main = [m for m in methods if is_main_row(m)]
     datasets = [d for d in truth]
@@ -1116,6 +1191,7 @@ def assemble(run: Run, ctx: dict, truth: dict, scores: dict, few: dict, env: dic
         "dte_ks": args.dte_ks,
         "dte_k_draws": args.dte_k_draws,
         "similarities": SIMILARITIES,
+        "variants": list(args.variants),
         "fusion": "reciprocal rank",
         "rrf_k": RRF_K,
         "fusion_priors": list(FUSION_PRIORS),
@@ -1176,6 +1252,8 @@ def main(argv: list[str] | None = None) -> int:
         "pool_probs": {},
         "mtes": {},
         "dtes": {},
+        "mtes_clip": {},
+        "dtes_anchor": {},
     }
     with stages("load data"):
         ctx["sets"] = {ds: load_sets(ds, args) for ds in all_datasets}
@@ -1194,11 +1272,21 @@ def main(argv: list[str] | None = None) -> int:
                     ctx["mtes"][task.name, method, seed] = run.mtes(
                         task, models_of[task.name], method, seed
                     )
+            if need("clipped-mtes") and "clip" in args.variants:
+                for method in FUTE_METHODS:
+                    ctx["mtes_clip"][task.name, method, seed] = run.mtes(
+                        task, models_of[task.name], method, seed, "clip"
+                    )
     if need("dtes"):  # a full run needs every data set's: the others centre centred-cosine
         dte_sets = {d: ctx["sets"][d] for d in (all_datasets if full else targets)}
         for method in FUTE_METHODS:
             for seed in args.seeds:
                 ctx["dtes"][method, seed] = run.full_dtes(dte_sets, method, seed)
+    if need("anchored-dtes") and "anchor" in args.variants:
+        dte_sets = {d: ctx["sets"][d] for d in (all_datasets if full else targets)}
+        for method in FUTE_METHODS:
+            for seed in args.seeds:
+                ctx["dtes_anchor"][method, seed] = run.full_dtes(dte_sets, method, seed, "anchor")
     truth: dict = {}
     scores: dict = {}
     few: dict = {}

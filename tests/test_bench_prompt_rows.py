@@ -28,6 +28,7 @@ def test_row_names_round_trip_and_keep_the_old_rows():
         "k": 16,
         "prior": "pool-cbm-mi",
         "inner": "fute-fisher-k16:centred-cosine",
+        "variant": None,
     }
     assert bp.parse_row("few-label-32") == {"kind": "few-label", "k": 32}
     order = bp.row_order()
@@ -38,6 +39,28 @@ def test_row_names_round_trip_and_keep_the_old_rows():
     assert "fute-prefix:maxsim" in order and "fute-prefix:task2vec" not in order
     assert {"pool-mi", "pool-cbm-mi", "cbm-mi", "few-label-8", "few-label-64"} <= set(order)
     assert "fute-prefix-k64:behaviour" in order
+
+
+def test_variant_rows_round_trip_and_sit_in_their_own_table():
+    row = bp.fute_row("fisher", "behaviour", variant="anchor")
+    assert row == "fute-fisher+anchor:behaviour"
+    assert bp.parse_row(row) == {
+        "kind": "fute",
+        "method": "fisher",
+        "similarity": "behaviour",
+        "k": None,
+        "variant": "anchor",
+    }
+    fused = bp.fused_row("fute-prefix+clip", "pool-mi")
+    assert bp.parse_row(fused)["variant"] == "clip" and bp.parse_row(fused)["method"] == "prefix"
+    order = bp.row_order()
+    assert "fute-prefix+clip:maxsim" in order and "rrf(fute-fisher+anchor, pool-mi)" in order
+    assert bp.group_of(row) == bp.G_FUTE  # zero calls: a candidate of the pre-registered rule
+    assert not bp.is_main_row(row) and not bp.is_main_row(fused) and bp.is_main_row("fute-fisher")
+    choice = {"similarity": "cosine", "method": "prefix", "variant": "clip", "prior": "pool-mi"}
+    assert bp.default_rows(choice) == ["rrf(fute-prefix+clip, pool-mi)"]
+    args = bp.parse_args([])
+    assert args.variants == ["anchor", "clip"] and bp.parse_args(["--variants"]).variants == []
 
 
 def test_groups_and_costs():
@@ -214,6 +237,7 @@ def _tiny_result(default=None):
         "mi": {"sentiment-x": {"-": [0.3, 0.2, 0.1]}},
         "few-label-8": {"sentiment-x": {"0": [1.0, 0.5, 0.5], "1": [0.5, 1.0, 0.5]}},
         "fute-prefix-k8:maxsim": {"sentiment-x": {"0/0": [0.9, 0.5, 0.1]}},
+        "fute-fisher+anchor": {"sentiment-x": {"0": [0.8, 0.5, 0.2]}},
     }
     settings = {
         "datasets": ["sentiment-x"],
@@ -248,5 +272,9 @@ def test_markdown_marks_the_default_and_render_rebuilds_it(tmp_path):
     assert "The same 8 labels" in text and "fute-prefix-k8:maxsim" in text
     assert "ndcg 1.000 vs mi" in text and "met by" in text
     assert "Pre-registered default (★)" in text
+    variants = text.split("## Pool-anchored DTEs and clipped pools")[1].split("\n## ")[0]
+    assert "| fute-fisher+anchor |" in variants and "| fute-fisher |" in variants
+    main_table = text.split("## Averaged over data sets, truth = accuracy")[1].split("\n## ")[0]
+    assert "fute-fisher+anchor" not in main_table
     plain = bp.markdown(_tiny_result(), result["environment"], result["settings"], common.Stages())
     assert " ★ |" not in plain and "none yet" in plain and "For orientation only" in plain
