@@ -61,6 +61,7 @@ from pathlib import Path
 import numpy as np
 
 from common import (
+    DEV_RESULTS_DIR,
     REPO,
     Stages,
     add_common_args,
@@ -68,6 +69,7 @@ from common import (
     cache_key,
     cached_embedding,
     cached_json,
+    dev_run_note,
     draw_indices,
     environment,
     fmt,
@@ -399,7 +401,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.dev:
         args.seeds, args.few_label_ks, args.dte_ks, args.ppl_examples = [0], [], [], 0
         if args.out is None and not args.quick:
-            args.out = REPO / "benchmarks" / "results" / "dev"
+            args.out = DEV_RESULTS_DIR
     if args.only is not None:
         unknown = sorted(set(args.only) - {*args.sentiment_sets, *args.nli_sets})
         if unknown:
@@ -1014,13 +1016,7 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         "",
     ]
     if settings.get("run") == "development":
-        lines += [
-            "**Development run** (`--dev`): the run the default is chosen on (issue 12 point 6), "
-            "by the rule written in benchmarks/preregistered.json before it ran; one embedding "
-            "seed, no perplexity and no few-label rows. Its numbers are not the test of any "
-            "target: the final full run is.",
-            "",
-        ]
+        lines += dev_run_note("one embedding seed, no perplexity and no few-label rows")
     if not result.get("complete", True):
         lines += [
             f"**Partial result**: {len(done)} of {len(settings['datasets'])} data sets done "

@@ -89,6 +89,7 @@ from pathlib import Path
 import numpy as np
 
 from common import (
+    DEV_RESULTS_DIR,
     REPO,
     Stages,
     add_common_args,
@@ -99,6 +100,7 @@ from common import (
     cached_embedding,
     cached_json,
     complete_scores,
+    dev_run_note,
     draw_indices,
     environment,
     fmt,
@@ -361,7 +363,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.dev:
         args.seeds, args.space_seeds, args.ks = [0], [0], []
         if args.out is None and not args.quick:
-            args.out = REPO / "benchmarks" / "results" / "dev"
+            args.out = DEV_RESULTS_DIR
     if args.only is not None:
         unknown = sorted(set(args.only) - set(args.targets))
         if unknown:
@@ -1044,13 +1046,7 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         "",
     ]
     if settings.get("run") == "development":
-        lines += [
-            "**Development run** (`--dev`): the run the default is chosen on (issue 12 point 6), "
-            "by the rule written in benchmarks/preregistered.json before it ran; one fine-tuning "
-            "seed, one embedding seed, no rows from k labels. Its numbers are not the test of "
-            "any target: the final full run is.",
-            "",
-        ]
+        lines += dev_run_note("one fine-tuning seed, one embedding seed, no rows from k labels")
     if not result.get("complete", True):
         lines += [
             f"**Partial result**: {len(targets)} of {len(settings['targets'])} targets done "

@@ -38,6 +38,19 @@ from fute.paths import cache_subdir
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"
+#: where a benchmark's ``--dev`` run (issue 12 point 6) writes its results
+DEV_RESULTS_DIR = RESULTS_DIR / "dev"
+
+
+def dev_run_note(what: str) -> list[str]:
+    """The markdown lines that mark a development run; `what` says what it leaves out."""
+    return [
+        "**Development run** (`--dev`): the run the default is chosen on (issue 12 point 6), "
+        "by the rule written in benchmarks/preregistered.json before it ran; "
+        f"{what}. Its numbers are not the test of any target: the final full run is.",
+        "",
+    ]
+
 
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ.setdefault(_var, "1")

@@ -107,13 +107,14 @@ def packed_hidden(model, tokens: Sequence[int], segments: Sequence[Segment]):
     cos, sin = inner.rotary_emb(hidden, pos)
     n = ids.shape[1]
     masks = [_mask(segments, s, device) for s in segments]
+    dnn = onednn_available(hidden)  # once per pass, not per linear call
     for layer in inner.layers:
         attn, mlp = layer.self_attn, layer.mlp
         x = layer.input_layernorm(hidden)
         shape = (1, n, -1, attn.head_dim)
-        q = _linear(attn.q_proj, x).view(shape).transpose(1, 2)
-        k = _linear(attn.k_proj, x).view(shape).transpose(1, 2)
-        v = _linear(attn.v_proj, x).view(shape).transpose(1, 2)
+        q = _linear(attn.q_proj, x, dnn).view(shape).transpose(1, 2)
+        k = _linear(attn.k_proj, x, dnn).view(shape).transpose(1, 2)
+        v = _linear(attn.v_proj, x, dnn).view(shape).transpose(1, 2)
         q, k = apply_rotary_pos_emb(q, k, cos, sin)
         out = torch.empty_like(q)
         for seg, mask in zip(segments, masks, strict=True):
@@ -129,10 +130,10 @@ def packed_hidden(model, tokens: Sequence[int], segments: Sequence[Segment]):
                 scale=attn.scaling,
                 enable_gqa=True,
             )
-        hidden = hidden + _linear(attn.o_proj, out.transpose(1, 2).reshape(1, n, -1))
+        hidden = hidden + _linear(attn.o_proj, out.transpose(1, 2).reshape(1, n, -1), dnn)
         x = layer.post_attention_layernorm(hidden)
-        gate = mlp.act_fn(_linear(mlp.gate_proj, x))
-        hidden = hidden + _linear(mlp.down_proj, gate.mul_(_linear(mlp.up_proj, x)))
+        gate = mlp.act_fn(_linear(mlp.gate_proj, x, dnn))
+        hidden = hidden + _linear(mlp.down_proj, gate.mul_(_linear(mlp.up_proj, x, dnn)), dnn)
     WORK.tokens += n
     WORK.attended += sum(
         s.length * sum(segments[p].length for p in s.parents) + s.length * (s.length + 1) // 2
@@ -172,10 +173,10 @@ def onednn_available(x) -> bool:
     )
 
 
-def _linear(module, x):
+def _linear(module, x, onednn: bool | None = None):
     """``module(x)`` for an ``nn.Linear``, through oneDNN with the weight packed once where
-    that is available (float32 on a CPU), else through the module itself."""
-    if not onednn_available(x):
+    that is available (float32 on a CPU; `onednn`: already decided), else the module."""
+    if not (onednn_available(x) if onednn is None else onednn):
         return module(x)
     import torch
 
