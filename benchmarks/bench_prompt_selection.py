@@ -62,7 +62,7 @@ import numpy as np
 
 from common import (
     DEV_RESULTS_DIR,
-    REPO,
+    PREREGISTERED,
     Stages,
     add_common_args,
     bold_best,
@@ -139,7 +139,6 @@ STAGES = (
 #: pool input cut to the surrogate's `max_length` tokens (`Space(clip_pool=True)`) against
 #: the same DTEs
 VARIANTS = ("anchor", "clip")
-PREREGISTERED = REPO / "benchmarks" / "preregistered.json"
 EMBEDDING_TAG = "with-extras-1"  # in every embedding's cache key: entries without extras differ
 
 G_FUTE = "FUTE, 0 calls"

@@ -90,7 +90,7 @@ import numpy as np
 
 from common import (
     DEV_RESULTS_DIR,
-    REPO,
+    PREREGISTERED,
     Stages,
     add_common_args,
     bench_cache,
@@ -153,7 +153,6 @@ SIMILARITIES = {
 }
 KS = (16, 64)
 STAGES = ("sources", "truth", "dtes", "mtes", "dtes-k", "features")
-PREREGISTERED = REPO / "benchmarks" / "preregistered.json"
 EMBEDDING_TAG = "with-extras-1"  # in every embedding's cache key: entries without extras differ
 TARGET_RHO = 2.0  # issue 12 point 7: rho <= 2
 LOGME_MAX_ITER = 11  # MacKay updates per LogME column (see `logme_scores`)

@@ -40,6 +40,8 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"
 #: where a benchmark's ``--dev`` run (issue 12 point 6) writes its results
 DEV_RESULTS_DIR = RESULTS_DIR / "dev"
+#: the pre-registered default of issue 12 point 6 and the rule that chooses it
+PREREGISTERED = REPO / "benchmarks" / "preregistered.json"
 
 
 def dev_run_note(what: str) -> list[str]:
