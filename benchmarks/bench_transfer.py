@@ -1244,7 +1244,8 @@ def main(argv: list[str] | None = None) -> int:
         ctx["dtes"] = run.source_dtes(sources)
     if need("mtes"):
         ctx["mtes"] = run.mtes(sources, source_dirs)
-    features = run.features(trains, sources, source_dirs) if need("features") else {}
+    # LogME reads the features only in the rows from k labels (none in a --dev run)
+    features = run.features(trains, sources, source_dirs) if need("features") and args.ks else {}
     truth: dict = {}
     scores: dict = {}
     for t in targets_run:
