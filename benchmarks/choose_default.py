@@ -55,10 +55,8 @@ def candidates(prompt_ev: dict) -> list[str]:
 
 def step1(prompt_ev: dict) -> tuple[list[str], str]:
     """(kept candidates, how they were kept)."""
-    base_ndcg, base_regret = (
-        _mean(prompt_ev, BASELINE, "ndcg"),
-        _mean(prompt_ev, BASELINE, "regret@1"),
-    )
+    base_ndcg = _mean(prompt_ev, BASELINE, "ndcg")
+    base_regret = _mean(prompt_ev, BASELINE, "regret@1")
     rows = [r for r in candidates(prompt_ev) if _mean(prompt_ev, r, "ndcg") is not None]
     kept = [
         r
@@ -92,11 +90,10 @@ def choose(prompt_ev: dict, transfer_ev: dict) -> dict:
     table, notes = [], []
     for row in kept:
         t_row = transfer_row_of(row)
-        t_ndcg = _mean(transfer_ev, t_row, "ndcg") if t_row in transfer_ev else None
-        p_ndcg = _mean(prompt_ev, row, "ndcg")
-        if t_ndcg is None:
+        if t_row not in transfer_ev or _mean(transfer_ev, t_row, "ndcg") is None:
             notes.append(f"{row}: the transfer run has no {t_row} row; not scored")
             continue
+        p_ndcg, t_ndcg = _mean(prompt_ev, row, "ndcg"), _mean(transfer_ev, t_row, "ndcg")
         table.append(
             {
                 "candidate": row,
