@@ -399,6 +399,17 @@ def base_folder() -> str:
 
 
 @cache
+def base_identity() -> str:
+    """The base encoder in cache keys: its package and version, not its folder's path, so a
+    result carried to another machine (benchmarks/stage_cache.py) keeps its key."""
+    from importlib.metadata import version
+
+    from fute.surrogate import DEFAULT_PACKAGE
+
+    return f"{DEFAULT_PACKAGE}=={version(DEFAULT_PACKAGE.replace('_', '-'))}"
+
+
+@cache
 def base_tokenizer():
     from transformers import AutoTokenizer
 
@@ -477,7 +488,7 @@ def accuracy(model, tokenizer, data, recipe: Recipe) -> float:
 
 def source_model_dir(source: str, data, seed: int, recipe: Recipe) -> Path:
     """The classifier fine-tuned on `source` (a transformers folder, cached)."""
-    key = cache_key("source-model", base_folder(), data.content_hash(), seed, asdict(recipe))
+    key = cache_key("source-model", base_identity(), data.content_hash(), seed, asdict(recipe))
     target = bench_cache("transfer-models") / f"{source}-seed{seed}-{key[:16]}"
     if (target / "config.json").is_file():
         return target
@@ -511,8 +522,10 @@ def target_accuracy(source_dir: Path | None, train, dev, seed: int, recipe: Reci
 def cached_target_accuracy(source_dir: Path | None, train, dev, seed: int, recipe: Recipe) -> float:
     key = cache_key(
         "target-acc",
-        base_folder(),
-        str(source_dir),
+        base_identity(),
+        # the folder's name (source, seed, recipe key), not its path: the same key under any
+        # cache root, so an accuracy carried by benchmarks/stage_cache.py is found again
+        source_dir.name if source_dir is not None else None,
         train.content_hash(),
         dev.content_hash(),
         seed,
@@ -563,7 +576,7 @@ def cached_features(source_dir: Path, datasets: dict, recipe: Recipe) -> dict:
     out = {}
     for name, data in datasets.items():
         key = cache_key(
-            "encoder-features", str(source_dir), data.content_hash(), recipe.max_length, "pooler"
+            "encoder-features", source_dir.name, data.content_hash(), recipe.max_length, "pooler"
         )
         out[name] = cached_array("transfer-features", key, lambda data=data: compute(data))
     return out
