@@ -179,8 +179,10 @@ def test_default_rows_from_the_preregistered_choice(tmp_path):
     ]
     assert bp.default_rows({"similarity": "maxsim"}, k=16) == ["fute-prefix-k16:maxsim"]
     assert bp.read_preregistered(tmp_path / "none.json")["default"] is None
-    shipped = bp.read_preregistered()  # the repository's file: nothing chosen yet
-    assert "default" in shipped and shipped["default"] is None
+    shipped = bp.read_preregistered()  # the repository's file: chosen once, with provenance
+    assert bp.default_rows(shipped["default"]) == [shipped["default"]]
+    assert shipped["choice"]["default"] == shipped["default"]
+    assert len(shipped["commit"]) == 40 and shipped["date"] == "2026-12-02"
     assert "--dev" in shipped["rule"] and shipped["rule_written"] == "2026-12-02"
 
 
