@@ -1,4 +1,4 @@
-"""`fute recommend` / `fute.recommend`: fused order, evidence, caution, errors, report section.
+"""`fute recommend` / `fute.recommend`: the order, evidence, caution, errors, report section.
 
 Hand-made embeddings with hand-made extras (no torch): the right answers are known.
 """
@@ -61,39 +61,71 @@ def toy(twin: bool = True) -> tuple[TaskEmbedding, list[TaskEmbedding]]:
     return target, cands
 
 
-def test_the_fused_order_is_rrf_of_the_default_similarity_and_prior():
-    assert DEFAULT["similarity"] == "cosine" and DEFAULT["prior"] == "pool-mi"
-    assert DEFAULT["provisional"] is True
+def cosines(target, cands) -> np.ndarray:
+    unit = np.stack([c.vector / np.linalg.norm(c.vector) for c in cands])
+    return unit @ (target.vector / np.linalg.norm(target.vector))
+
+
+def test_the_order_is_the_pre_registered_default_cosine_alone():
+    assert DEFAULT["similarity"] == "cosine" and DEFAULT["prior"] is None
+    assert DEFAULT["fusion"] is None and DEFAULT["provisional"] is False
+    assert DEFAULT["method"] == "fisher" and DEFAULT["pool_anchor"] is True
     target, cands = toy(twin=False)
     rec = recommend_among(target, cands, kind="prompted-lm")
     names = [s.name for s in rec.signals]
     for expected in ("cosine", "centred-cosine", "task2vec", "behaviour", "pool-mi", "pool-cbm-mi"):
         assert expected in names
     assert "maxsim" not in names  # the candidates carry no prefix positions
-    unit = np.stack([c.vector / np.linalg.norm(c.vector) for c in cands])
-    cos = unit @ (target.vector / np.linalg.norm(target.vector))
-    mi = [mutual_information(c.extras["pool_answers"] / c.extras["pool_answers"].sum(1, keepdims=True)) for c in cands]  # fmt: skip
-    want = reciprocal_rank_fusion([cos, mi], k=DEFAULT["k"])
-    order = [cands[i].name for i in np.argsort(-want, kind="stable")]
-    assert [c.name for c in rec.candidates] == order
-    np.testing.assert_allclose([c.fused for c in rec.candidates], np.sort(want)[::-1])
+    cos = cosines(target, cands)
+    assert [c.name for c in rec.candidates] == [cands[i].name for i in np.argsort(-cos)]
+    np.testing.assert_allclose([c.fused for c in rec.candidates], np.sort(cos)[::-1], rtol=1e-5)
     first = rec.candidates[0]
-    assert first.name == "good"
-    assert first.signals["cosine"][1] == 1  # rank 1 by cosine
-    assert first.signals["pool-mi"][0] == pytest.approx(max(mi), rel=1e-5)
+    assert first.name == "good" and first.signals["cosine"][1] == 1  # rank 1 by cosine
+    mi = [mutual_information(c.extras["pool_answers"] / c.extras["pool_answers"].sum(1, keepdims=True)) for c in cands]  # fmt: skip
+    assert first.signals["pool-mi"][0] == pytest.approx(max(mi), rel=1e-5)  # evidence, not order
     const = next(c for c in rec.candidates if c.name == "constant")
     assert const.signals["behaviour"][0] == pytest.approx(0.0, abs=1e-9)  # constant answers: 0
     assert const.signals["pool-mi"][0] == pytest.approx(0.0, abs=1e-9)
-    fused_signals = {s.name for s in rec.signals if s.in_fusion}
-    assert fused_signals == {"cosine", "pool-mi"}
+    assert {s.name for s in rec.signals if s.in_fusion} == {"cosine"}
+    cos_signal = next(s for s in rec.signals if s.name == "cosine")
+    assert cos_signal.kendall == pytest.approx(1.0)  # the order is the cosine order
     assert all(s.kendall is None or -1 <= s.kendall <= 1 for s in rec.signals)
     assert rec.caution is None  # "good" is ahead on every signal
     doc = rec.to_dict(top=2)
-    assert doc["default_provisional"] is True and doc["default"]["similarity"] == "cosine"
+    assert doc["default_provisional"] is False and doc["default"]["similarity"] == "cosine"
     assert len(doc["candidates"]) == 2 and doc["n_candidates"] == 4
     low, high = doc["candidates"][0]["rank_range"]
     assert low == 1 and high >= 1
     json.dumps(doc)  # plain JSON
+
+
+def test_rrf_fusion_when_the_default_names_a_prior(monkeypatch):
+    monkeypatch.setitem(DEFAULT, "prior", "pool-mi")
+    monkeypatch.setitem(DEFAULT, "fusion", "rrf")
+    target, cands = toy(twin=False)
+    rec = recommend_among(target, cands, kind="prompted-lm")
+    mi = [mutual_information(c.extras["pool_answers"] / c.extras["pool_answers"].sum(1, keepdims=True)) for c in cands]  # fmt: skip
+    want = reciprocal_rank_fusion([cosines(target, cands), mi], k=DEFAULT["k"])
+    assert [c.name for c in rec.candidates] == [cands[i].name for i in np.argsort(-want, kind="stable")]  # fmt: skip
+    np.testing.assert_allclose([c.fused for c in rec.candidates], np.sort(want)[::-1])
+    assert {s.name for s in rec.signals if s.in_fusion} == {"cosine", "pool-mi"}
+
+
+def in_space(e: TaskEmbedding, method: str, hparams: dict) -> TaskEmbedding:
+    meta = {**e.meta, "space": {"method": method, "seed": 0, "hparams": hparams}}
+    return TaskEmbedding(e.vector, e.space_key, e.kind, e.name, meta, e.extras)
+
+
+def test_a_space_other_than_the_defaults_is_said_for_prompts_not_for_sources():
+    target, cands = toy(twin=False)
+    notes = recommend_among(target, cands, kind="prompted-lm").notes  # plain fisher
+    assert any("chosen for fisher --pool-anchor spaces" in n and "measured it weaker" in n for n in notes)  # fmt: skip
+    anchored = in_space(target, "fisher", {"pool_anchor": True})
+    assert not any("chosen for" in n for n in recommend_among(anchored, cands).notes)
+    prefix = in_space(target, "prefix", {})
+    assert any("space is prefix" in n for n in recommend_among(prefix, cands).notes)
+    sources = [emb(f"src{i}", c.vector, kind="dataset") for i, c in enumerate(cands)]
+    assert not any("chosen for" in n for n in recommend_among(target, sources).notes)
 
 
 def test_a_twin_at_the_top_is_within_noise():
@@ -184,11 +216,11 @@ def test_cli_table_fits_80_columns_json_and_errors(store_path):
     lines = proc.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80, proc.stdout
     assert "Recommended prompts for target" in proc.stdout
-    assert "caution: #1" in proc.stdout and "provisional" in proc.stdout
+    assert "caution: #1" in proc.stdout and "pre-registered default" in proc.stdout
     proc = fute_cli("recommend", "target", "--top", "2", "--json", "--store", str(store_path))
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert doc["default_provisional"] is True and doc["default"]["fusion"] == "rrf"
+    assert doc["default_provisional"] is False and doc["default"]["fusion"] is None
     assert len(doc["candidates"]) == 2 and doc["caution"]
     assert {"cosine", "pool-mi", "pool-cbm-mi", "behaviour"} <= {s["name"] for s in doc["signals"]}
     for args in (("nope",), ("target", "--kind", "model")):
@@ -203,7 +235,7 @@ def test_report_shows_the_recommendations(store_path, tmp_path):
     index = write_report(Store(store_path, readonly=True), tmp_path / "rep")
     html = index.read_text()
     assert "Recommendations" in html and 'class="recommendation"' in html
-    assert "within noise" in html and "provisional" in html
+    assert "within noise" in html and "pre-registered default" in html
     target, cands = toy()
     html = write_report([target, *cands], tmp_path / "mem").read_text()
     assert 'data-rec-dataset="target"' in html and 'class="recommendation"' in html

@@ -1,6 +1,7 @@
 """`fute demo` (`make demo`): the whole product in one command, on the embedded defaults.
 
-It builds one fisher space over the bundled MiniLM surrogate holding
+It builds one pool-anchored fisher space over the bundled MiniLM surrogate (the space
+issue 12's pre-registered default ranks in: `fute.recommend.DEFAULT`) holding
 
 * the DTEs of eight catalogue data sets (sentiment, NLI, topic, spam),
 * the MTEs of three sentiment models of different kinds: VADER (rules), a TF-IDF logistic
@@ -116,6 +117,7 @@ class DemoPlan:
     datasets: tuple[str, ...] = DEMO_DATASETS
     target: str = "sentiment-imdb"
     method: str = "fisher"
+    pool_anchor: bool = True  # the space of the pre-registered default (fute.recommend)
     seed: int = 0
     pool_size: int = 24
     max_words: int | None = 48  # models answer the first N words of a pool input (None: all)
@@ -271,7 +273,12 @@ def run_demo(
     prompts = _prompts(plan.prompt_task)
     n_units = 2 + 2 + len(plan.datasets) + 3 + len(prompts) + 1 + 1
     space = Space(
-        method=plan.method, seed=plan.seed, pool_size=plan.pool_size, progress=False, **plan.hparams
+        method=plan.method,
+        seed=plan.seed,
+        pool_size=plan.pool_size,
+        pool_anchor=plan.pool_anchor,
+        progress=False,
+        **plan.hparams,
     )
     console.print(
         f"[bold]fute demo[/bold]: {len(plan.datasets)} data sets, 3 models, SmolLM2 x {len(prompts)} prompts "

@@ -14,14 +14,15 @@ or source data sets), a `Recommendation` holds, per candidate:
   **priors** from the candidate's own answers on the pool (`pool-mi`: mutual information,
   `pool-cbm-mi`: CBM-calibrated MI; `fute.evaluation.priors`); each with its score and its
   rank among the candidates (1 = best; ties share the mean rank);
-* the **fused** order: `DEFAULT["similarity"]` and, where the candidates have pool answers,
-  `DEFAULT["prior"]`, fused by reciprocal rank (`DEFAULT["fusion"]`, k = `DEFAULT["k"]`);
+* the **order**: by `DEFAULT["similarity"]` alone (the pre-registered default: cosine, no
+  prior), or, with `DEFAULT["fusion"] = "rrf"`, that similarity and `DEFAULT["prior"]` fused
+  by reciprocal rank (k = `DEFAULT["k"]`) where the candidates have pool answers;
 * whether the signals **agree**: the candidate's ranks by every signal (their range), and
   per signal Kendall's tau-b between its order and the fused order;
 * a **caution** when the top candidates are within noise of each other (`NOISE_GAP`,
   docs/similarity.md "Recommendations").
 
-`DEFAULT` is the one place that says which similarity, prior and fusion make the fused order.
+`DEFAULT` is the one place that says which similarity, prior and fusion make the order.
 
 `fute.recommend` is this module, and calling it calls `recommend` (the module is callable),
 so `fute.recommend(...)` works whether or not `fute.recommend` was imported before.
@@ -40,17 +41,21 @@ import numpy as np
 from fute.embedding import TaskEmbedding, check_same_space
 from fute.errors import FuteError
 
-#: The fused order of `fute recommend` and `fute.recommend`. PROVISIONAL: issue 12 point 6
-#: pre-registers the default similarity / fusion on the development benchmarks
-#: (benchmarks/preregistered.json); until that choice is made this is cosine fused with the
-#: pool MI prior by reciprocal rank, and every output says so (`"default_provisional": true`).
-#: Change it here only, to the pre-registered choice, and set "provisional" to False.
+#: The order of `fute recommend` and `fute.recommend`: issue 12's pre-registered default
+#: (benchmarks/preregistered.json), chosen on 2026-12-02 on the development benchmarks by
+#: the rule written there before they ran: plain cosine in a pool-anchored fisher space
+#: (row "fute-fisher+anchor"), no prior, no fusion. `method` and `pool_anchor` name the
+#: space it was chosen for; in another space the order is still by `similarity`, and the
+#: output says that space is not the one measured. Change it only by a new pre-registration.
 DEFAULT = {
     "similarity": "cosine",
-    "prior": "pool-mi",
-    "fusion": "rrf",
+    "prior": None,
+    "fusion": None,
     "k": 60,
-    "provisional": True,
+    "method": "fisher",
+    "pool_anchor": True,
+    "chosen": "fute-fisher+anchor (benchmarks/preregistered.json, 2026-12-02)",
+    "provisional": False,
 }
 
 #: zero-call priors from a candidate's own pool answers (prompts and models only)
@@ -111,7 +116,7 @@ class Candidate:
 
     rank: int
     embedding: TaskEmbedding
-    fused: float
+    fused: float | None  # the score the order sorts by (None: not scored by it)
     signals: dict[str, tuple[float, float]]  # name -> (score, rank)
 
     @property
@@ -287,23 +292,25 @@ def recommend_among(
             f"the default similarity {DEFAULT['similarity']!r} scored no candidate of "
             f"{target.name!r}; see `fute rank --similarity`"
         )
-    fused = np.zeros(len(pool))
-    for s in fused_by:  # reciprocal-rank fusion; a list without a candidate adds nothing
-        s.in_fusion = True
-        for i, r in s.ranks.items():
-            fused[i] += 1.0 / (DEFAULT["k"] + r)
-    order = sorted(range(len(pool)), key=lambda i: (-fused[i], pool[i].name, i))
+    fused = _order_scores(fused_by, len(pool))
+    order = sorted(
+        range(len(pool)),
+        key=lambda i: (np.isnan(fused[i]), -np.nan_to_num(fused[i]), pool[i].name, i),
+    )
+    space_note = _space_note(target, kind)
+    if space_note:
+        notes.append(space_note)
     ranked = [
         Candidate(
             place + 1,
             pool[i],
-            float(fused[i]),
+            None if np.isnan(fused[i]) else float(fused[i]),
             {s.name: (s.scores[i], s.ranks[i]) for s in signals if i in s.scores},
         )
         for place, i in enumerate(order)
     ]
     for s in signals:
-        shared = [i for i in order if i in s.scores]
+        shared = [i for i in order if i in s.scores and not np.isnan(fused[i])]
         if len(shared) >= 2:
             tau = kendall([s.scores[i] for i in shared], [fused[i] for i in shared])
             s.kendall = None if not np.isfinite(tau) else round(float(tau), 4)
@@ -312,6 +319,54 @@ def recommend_among(
         for n in notes:
             notify(n)
     return Recommendation(target, kind, ranked, signals, caution, noise, notes)
+
+
+def _order_scores(fused_by: list[Signal], n: int) -> np.ndarray:
+    """The score the order sorts by (NaN: not scored, placed last): the reciprocal-rank
+    fusion of the default's signals (``fusion="rrf"``; a list without a candidate adds
+    nothing), or the default similarity's own score (no fusion)."""
+    if DEFAULT["fusion"] == "rrf":
+        fused = np.zeros(n)
+        for s in fused_by:
+            s.in_fusion = True
+            for i, r in s.ranks.items():
+                fused[i] += 1.0 / (DEFAULT["k"] + r)
+        return fused
+    sim = next(s for s in fused_by if s.name == DEFAULT["similarity"])
+    sim.in_fusion = True
+    return np.array([sim.scores.get(i, np.nan) for i in range(n)], dtype=float)
+
+
+def order_words(kind: str) -> str:
+    """What makes the order, in words, for the terminal and the report."""
+    sim = DEFAULT["similarity"]
+    prior = DEFAULT["prior"] if kind != "dataset" and DEFAULT["fusion"] == "rrf" else None
+    fused = f"{sim} + {prior} by reciprocal rank (k={DEFAULT['k']})" if prior else sim
+    if DEFAULT["provisional"]:
+        return f"{fused}; a provisional default until issue 12's pre-registered choice"
+    return f"{fused}; the pre-registered default, {DEFAULT['chosen']}"
+
+
+def _space_note(target: TaskEmbedding, kind: str) -> str | None:
+    """A note when prompts or models are ranked in another space than the default's."""
+    space = target.meta.get("space") or {}
+    method = space.get("method")
+    anchored = bool((space.get("hparams") or {}).get("pool_anchor", False))
+    if kind == "dataset" or method is None:
+        return None  # source data sets: the default was measured on plain DTEs
+    if method == DEFAULT["method"] and anchored == DEFAULT["pool_anchor"]:
+        return None
+    want = DEFAULT["method"] + (" --pool-anchor" if DEFAULT["pool_anchor"] else "")
+    have = method + (" --pool-anchor" if anchored else "")
+    measured = (
+        "where the development benchmark measured it weaker"
+        if method in ("fisher", "prefix")
+        else "where it was not measured"
+    )
+    return (
+        f"the default order ({DEFAULT['similarity']}) was chosen for {want} spaces; this "
+        f"space is {have}, {measured} (docs/similarity.md, Recommendations)"
+    )
 
 
 def _caution(signals, order, pool) -> tuple[str | None, dict]:

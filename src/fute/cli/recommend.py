@@ -47,7 +47,7 @@ def recommend_cmd(
 
 def print_recommendation(rec, top: int | None = None, console=None) -> None:
     """The recommendation as a rich table plus its legend, agreement and caution lines."""
-    from fute.recommend import DEFAULT, KIND_WORDS, PRIORS, SHORT
+    from fute.recommend import DEFAULT, KIND_WORDS, PRIORS, SHORT, order_words
     from fute.space import short_key
 
     console = console or out
@@ -81,14 +81,7 @@ def print_recommendation(rec, top: int | None = None, console=None) -> None:
     lines = []
     if more > 0:
         lines.append(f"… {more} more ranked: --top {len(rec.candidates)} or --json")
-    prior = DEFAULT["prior"] if rec.kind != "dataset" else None
-    fused = f"{sim} + {prior} by reciprocal rank (k={DEFAULT['k']})" if prior else sim
-    state = (
-        "provisional default until issue 12's pre-registered choice"
-        if DEFAULT["provisional"]
-        else "pre-registered default"
-    )
-    lines.append(f"order: {fused}; {state}.")
+    lines.append(f"order: {order_words(rec.kind)}.")
     legend = ", ".join(
         f"#{SHORT.get(s.name, s.name)} {s.name}" + (" (prior)" if s.name in PRIORS else "")
         for s in rec.signals

@@ -471,12 +471,10 @@ def _draw(spaces: Spaces, out: Path, title: str, top: int, source: object = None
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
     )
-    from fute.recommend import DEFAULT, SHORT
+    from fute.recommend import DEFAULT, SHORT, order_words
 
-    fused = f"{DEFAULT['similarity']} + {DEFAULT['prior']} by reciprocal rank (k={DEFAULT['k']})"
     html = env.get_template("template.html").render(
-        rec_default=fused,
-        rec_provisional=bool(DEFAULT["provisional"]),
+        rec_default=order_words("prompted-lm"),
         rec_short=SHORT.get(DEFAULT["similarity"], DEFAULT["similarity"]),
         title=title,
         sections=sections,
