@@ -265,10 +265,15 @@ def default_rows(default) -> tuple[list[str], str]:
             note = f"the prior {fused[2]} of the default has no row here: its similarity is starred"
         if parse_row(name)["kind"] == "fute" or name in row_order():
             return [name], note
-        m = re.fullmatch(r"fute-(fisher|prefix)(?::(.+))?", name)
+        m = re.fullmatch(r"fute-(fisher|prefix)(?:\+(anchor|clip))?(?::(.+))?", name)
         if not m:
             return [], f"the default {default!r} names no row of this table"
-        default = {"similarity": m[2] or "cosine", "method": m[1]}
+        if m[2]:  # as the rule scores it in step 2 (preregistered.json, rule_clarified)
+            note = (note + "; " if note else "") + (
+                f"the default's variant +{m[2]} has no row here: the plain rows of its method "
+                "and similarity are starred, as the pre-registered rule scores it"
+            )
+        default = {"similarity": m[3] or "cosine", "method": m[1]}
     similarity = default.get("similarity") or "cosine"
     methods = [default["method"]] if default.get("method") else list(FUTE_METHODS)
     rows = [

@@ -132,8 +132,17 @@ def test_default_rows_from_the_preregistered_choice(tmp_path):
     assert rows == ["dte-fisher", "mte-fisher"] and "pool-mi" in note
     assert bt.default_rows("dte-fisher:behaviour")[0] == ["dte-fisher:behaviour"]
     assert bt.default_rows("mi") == ([], "the default 'mi' names no row of this table")
-    # the file of the repository: read, and its default is still open
-    assert "default" in common.read_preregistered(bt.PREREGISTERED)
+    rows, note = bt.default_rows("fute-fisher+anchor")  # a variant: its plain rows
+    assert rows == ["dte-fisher", "mte-fisher"] and "+anchor" in note
+    rows, note = bt.default_rows("rrf(fute-prefix+clip:behaviour, pool-mi)")
+    assert (
+        rows == ["dte-prefix:behaviour", "mte-prefix:behaviour"]
+        and "+clip" in note
+        and "pool-mi" in note
+    )
+    # the file of the repository: its default names rows of this table
+    shipped = common.read_preregistered(bt.PREREGISTERED)["default"]
+    assert bt.default_rows(shipped)[0], shipped
     assert common.read_preregistered(tmp_path / "none.json")["default"] is None
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(SystemExit, match="no key 'default'"):
