@@ -151,6 +151,11 @@ SIMILARITIES = {
     "fisher": ("cosine", "centred-cosine", "task2vec", "rrf-components", "behaviour"),
     "prefix": ("cosine", "centred-cosine", "rrf-components", "maxsim", "behaviour"),
 }
+#: methods with pool-anchored rows ``<dte|mte>-<method>+anchor[:sim]`` (issue 12 point 2):
+#: the target's DTE, and for ``dte`` rows the sources' DTEs too, made in a pool-anchored
+#: space (`Space(pool_anchor=True)`), the space of the pre-registered default; fisher only,
+#: as prefix+anchor lost to plain prefix in the prompt development run
+ANCHORED = ("fisher",)
 KS = (16, 64)
 STAGES = ("sources", "truth", "dtes", "mtes", "dtes-k", "features")
 EMBEDDING_TAG = "with-extras-1"  # in every embedding's cache key: entries without extras differ
@@ -180,24 +185,33 @@ class Recipe:
 # ------------------------------------------------------------------------------ row names
 
 
-def fute_row(candidates: str, method: str, similarity: str = "cosine", k: int | None = None):
+def fute_row(
+    candidates: str,
+    method: str,
+    similarity: str = "cosine",
+    k: int | None = None,
+    anchor: bool = False,
+):
     """``dte-fisher`` (cosine, DTE from the target's train split: the old row),
     ``mte-prefix:maxsim``, ``dte-fisher-k16`` (DTE from 16 labelled examples),
-    ``mte-fisher-k64:task2vec``."""
+    ``mte-fisher-k64:task2vec``, ``dte-fisher+anchor`` (pool-anchored DTEs)."""
     base = f"{candidates}-{method}" + (f"-k{k}" if k is not None else "")
+    if anchor:
+        base += "+anchor"
     return base if similarity == "cosine" else f"{base}:{similarity}"
 
 
 def parse_row(name: str) -> dict:
     """What a row name says: {"kind", "candidates", "method", "similarity", "k"}."""
-    m = re.fullmatch(r"(dte|mte)-(fisher|prefix)(?:-k(\d+))?(?::(.+))?", name)
+    m = re.fullmatch(r"(dte|mte)-(fisher|prefix)(?:-k(\d+))?(\+anchor)?(?::(.+))?", name)
     if m:
         return {
             "kind": "fute",
             "candidates": m[1],
             "method": m[2],
-            "similarity": m[4] or "cosine",
+            "similarity": m[5] or "cosine",
             "k": int(m[3]) if m[3] else None,
+            "anchor": bool(m[4]),
         }
     m = re.fullmatch(r"mean-embedding(?:-k(\d+))?", name)
     if m:
@@ -212,6 +226,12 @@ def row_order(ks=KS) -> list[str]:
     """Every row name in table order: FUTE (old cosine rows first within each block), the
     baselines, then per k: LogME, mean-embedding and FUTE from the same k labels."""
     fute = [fute_row(c, m, s) for c in CANDIDATES for m in FUTE_METHODS for s in SIMILARITIES[m]]
+    fute += [
+        fute_row(c, m, s, anchor=True)
+        for c in CANDIDATES
+        for m in ANCHORED
+        for s in SIMILARITIES[m]
+    ]
     rows = [*fute, "mean-embedding", "random"]
     for k in ks:
         rows += [f"logme-{k}", f"mean-embedding-k{k}"]
@@ -270,8 +290,9 @@ def default_rows(default) -> tuple[list[str], str]:
             return [], f"the default {default!r} names no row of this table"
         if m[2]:  # as the rule scores it in step 2 (preregistered.json, rule_clarified)
             note = (note + "; " if note else "") + (
-                f"the default's variant +{m[2]} has no row here: the plain rows of its method "
-                "and similarity are starred, as the pre-registered rule scores it"
+                f"the default's variant +{m[2]} is scored by the pre-registered rule on the "
+                "plain rows of its method and similarity: those are starred"
+                + ("; the +anchor rows show the default's own space" if m[2] == "anchor" else "")
             )
         default = {"similarity": m[3] or "cosine", "method": m[1]}
     similarity = default.get("similarity") or "cosine"
@@ -647,21 +668,22 @@ class Run:
     _spaces: dict = field(default_factory=dict)
     _source_dirs: dict = field(default_factory=dict)
 
-    def space(self, method: str, seed: int):
+    def space(self, method: str, seed: int, anchor: bool = False):
         from fute.space import Space
         from fute.surrogate import Surrogate
 
-        if (method, seed) not in self._spaces:
+        if (method, seed, anchor) not in self._spaces:
             if self._surrogate is None:
                 self._surrogate = Surrogate.load()
-            self._spaces[method, seed] = Space(
+            self._spaces[method, seed, anchor] = Space(
                 self._surrogate,
                 method=method,
                 seed=seed,
                 pool_size=self.args.pool_size,
                 progress=False,
+                pool_anchor=anchor,
             )
-        return self._spaces[method, seed]
+        return self._spaces[method, seed, anchor]
 
     def source_dirs(self, sources: dict) -> dict:
         """{(source, seed): folder of the classifier fine-tuned on it}."""
@@ -673,8 +695,8 @@ class Run:
                     self._source_dirs[s, seed] = source_model_dir(s, data, seed, self.args.recipe)
         return self._source_dirs
 
-    def dte(self, data, name: str, method: str, seed: int):
-        space = self.space(method, seed)
+    def dte(self, data, name: str, method: str, seed: int, anchor: bool = False):
+        space = self.space(method, seed, anchor)
 
         def make():
             with warnings.catch_warnings():  # few examples: known, and the point of the row
@@ -685,13 +707,19 @@ class Run:
         return cached_embedding(key, make)
 
     def source_dtes(self, sources: dict) -> dict:
-        """{(method, seed): {source: DTE}} for fisher, prefix and mean-embedding."""
+        """{(method, seed): {source: DTE}} for fisher, prefix and mean-embedding, and
+        {(method + "+anchor", seed): ...} for the pool-anchored ones (`ANCHORED`)."""
         out = {}
         for seed in self.args.space_seeds:
             for method in (*FUTE_METHODS, "mean-embedding"):
                 with self.stages(f"{method} DTEs of the sources, space seed {seed}"):
                     out[method, seed] = {
                         s: self.dte(d, s, method, seed) for s, d in sources.items()
+                    }
+            for method in ANCHORED:
+                with self.stages(f"{method} DTEs (anchor) of the sources, space seed {seed}"):
+                    out[f"{method}+anchor", seed] = {
+                        s: self.dte(d, s, method, seed, anchor=True) for s, d in sources.items()
                     }
         return out
 
@@ -701,6 +729,8 @@ class Run:
             for seed in self.args.space_seeds:
                 for method in (*FUTE_METHODS, "mean-embedding"):
                     out[method, seed] = self.dte(train, t, method, seed)
+                for method in ANCHORED:
+                    out[f"{method}+anchor", seed] = self.dte(train, t, method, seed, anchor=True)
         return out
 
     def target_dtes_k(self, t: str, train, draws: dict) -> dict:
@@ -810,6 +840,17 @@ def fute_scores(run: Run, t: str, ctx: dict, local: dict) -> dict:
                         rows.setdefault(name, {})[f"{seed}/{d}"] = similarity_scores(
                             similarity, dte, cands, centres, run.notes
                         )
+        for method in ANCHORED:  # the anchored target against anchored DTEs / the same MTEs
+            dtes = [ctx["dtes"][f"{method}+anchor", seed][s] for s in sources]
+            mtes = [ctx["mtes"][method, seed][s] for s in sources]
+            centres = centres_for(dtes, mtes)
+            target = local["dtes"][f"{method}+anchor", seed]
+            for cands_kind, cands in (("dte", dtes), ("mte", mtes)):
+                for similarity in SIMILARITIES[method]:
+                    name = fute_row(cands_kind, method, similarity, anchor=True)
+                    rows.setdefault(name, {})[str(seed)] = similarity_scores(
+                        similarity, target, cands, centres, run.notes
+                    )
         dtes = [ctx["dtes"]["mean-embedding", seed][s] for s in sources]
         rows.setdefault("mean-embedding", {})[str(seed)] = similarity_scores(
             "cosine", local["dtes"]["mean-embedding", seed], dtes
@@ -1059,7 +1100,11 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         f"(inputs only) and random; *{G_K}*: LogME of each source-fine-tuned encoder, FUTE and "
         "mean-embedding, all on the same k labelled target examples (own tables below). "
         "Cost: forward passes of the source models on the new target's examples (LogME: k "
-        "per source); FUTE's MTEs are made once on the pool.",
+        "per source); FUTE's MTEs are made once on the pool. `+anchor`: the target's DTE "
+        "is pool-anchored (the surrogate trained on it answers the space's pool and the "
+        "method is trained on those answers, as for an MTE), against the sources' "
+        "pool-anchored DTEs (dte) or the same MTEs (mte): the space of the pre-registered "
+        "default.",
         "",
     ]
     if settings.get("run") == "development":

@@ -50,7 +50,7 @@ from fute.paths import cache_dir  # noqa: E402
 STAGE_CACHE = REPO / "benchmarks" / "stage-cache"
 #: cache kinds under bench/ that are never carried: model weights, and per-example
 #: features that are large and quick to remake from the (remade) model
-NOT_CARRIED = ("transfer-models", "transfer-features")
+NOT_CARRIED = ("transfer-models", "transfer-features", "quick-results")
 #: a bench file bigger than this is not carried (a resumed run remakes it); said on save
 MAX_FILE_BYTES = 8 * 2**20
 

@@ -28,8 +28,19 @@ def test_row_names_round_trip_and_keep_the_old_rows():
         "method": "prefix",
         "similarity": "maxsim",
         "k": 64,
+        "anchor": False,
     }
     assert bt.parse_row("dte-fisher")["similarity"] == "cosine"
+    anchored = bt.fute_row("mte", "fisher", "task2vec", anchor=True)
+    assert anchored == "mte-fisher+anchor:task2vec"
+    assert bt.parse_row(anchored) == {
+        "kind": "fute",
+        "candidates": "mte",
+        "method": "fisher",
+        "similarity": "task2vec",
+        "k": None,
+        "anchor": True,
+    }
     assert bt.parse_row("logme-16") == {"kind": "logme", "k": 16}
     assert bt.parse_row("mean-embedding-k64") == {"kind": "mean-embedding", "k": 64}
     assert bt.parse_row("mean-embedding") == {"kind": "mean-embedding", "k": None}
@@ -38,6 +49,8 @@ def test_row_names_round_trip_and_keep_the_old_rows():
     assert set(old) <= set(order) and len(order) == len(set(order))
     assert "dte-fisher:task2vec" in order and "dte-fisher:maxsim" not in order
     assert "mte-prefix:maxsim" in order and "mte-prefix:task2vec" not in order
+    assert {"dte-fisher+anchor", "mte-fisher+anchor:behaviour"} <= set(order)
+    assert "dte-prefix+anchor" not in order  # fisher only (ANCHORED)
     assert {"logme-16", "logme-64", "mean-embedding-k16", "dte-prefix-k64:behaviour"} <= set(order)
     assert {bt.parse_row(r)["kind"] for r in order} == {"fute", "mean-embedding", "random", "logme"}
 
@@ -133,7 +146,7 @@ def test_default_rows_from_the_preregistered_choice(tmp_path):
     assert bt.default_rows("dte-fisher:behaviour")[0] == ["dte-fisher:behaviour"]
     assert bt.default_rows("mi") == ([], "the default 'mi' names no row of this table")
     rows, note = bt.default_rows("fute-fisher+anchor")  # a variant: its plain rows
-    assert rows == ["dte-fisher", "mte-fisher"] and "+anchor" in note
+    assert rows == ["dte-fisher", "mte-fisher"] and "+anchor" in note and "own space" in note
     rows, note = bt.default_rows("rrf(fute-prefix+clip:behaviour, pool-mi)")
     assert (
         rows == ["dte-prefix:behaviour", "mte-prefix:behaviour"]
