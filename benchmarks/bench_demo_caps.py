@@ -9,7 +9,8 @@ LLM answers are cached, so a run after the first mostly costs the embeddings.
     python benchmarks/bench_demo_caps.py --max-steps 16 --max-examples 512 --pool-size 64
 
 Measured 2026-12-02 (two benchmark processes on the same 2 cores), pool-anchored fisher,
-pool 24: 4 steps (the demo's default) -0.84; 16 steps -0.11; 32 steps -0.11. The same row
+pool 24: 4 steps (the demo's default) -0.84; 16 steps -0.11; 32 steps -0.11; 16 steps with
+512 training examples +0.35 (its 8 DTEs took 591 s on the shared cores). The same row
 at benchmark settings has +0.93 (benchmarks/results/dev/prompt_selection.json).
 """
 
