@@ -1,12 +1,13 @@
-"""Carry a benchmark's cached stages from one machine to the next, through git.
+"""Carry a benchmark's cached stages from one machine to the next.
 
 The full benchmark runs of issue 12 take longer than one working session, and each session
 may start on a fresh machine with an empty ``$FUTE_CACHE``. What a killed run has already
 computed lives in that cache: the LLM's answers (one SQLite file per model under
 ``answers/``) and the benchmark artefacts under ``bench/`` (embeddings, token
-log-likelihoods, fine-tuning accuracies). This tool copies those results into
-``benchmarks/stage-cache/`` so they can be committed, and back into the cache on the next
-machine, so a run resumes where the last one stopped.
+log-likelihoods, fine-tuning accuracies). This tool copies those results into a folder
+(``--dir``, default ``benchmarks/stage-cache/``, ignored by git: its arrays are data files
+and are never committed) that can be moved to the next machine (rsync, a shared disk, an
+artefact store), and back into the cache there, so a run resumes where the last one stopped.
 
 What is carried is fute's own measurements only: probability rows keyed by the sha256 of
 an input (never the input's text), embedding vectors and their numeric extras, and
@@ -14,8 +15,8 @@ accuracies. Fine-tuned model weights (``bench/transfer-models``) and per-example
 features (``bench/transfer-features``, large) are never carried: a resumed run makes them
 again, deterministically from the same seed, where a stage still needs them.
 
-Every file written here is immutable and named by its content, so git stores each result
-once and two sessions never edit the same file:
+Every file written here is immutable and named by its content, so a copy stores each
+result once and two machines never edit the same file:
 
 * ``bench/<kind>/<file>``: a copy of the cache file, same name (names are content keys);
 * ``answers/<model file stem>/meta.json``: the model's name, identity, prompt hash, labels;
