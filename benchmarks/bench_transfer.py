@@ -156,6 +156,11 @@ SIMILARITIES = {
 #: space (`Space(pool_anchor=True)`), the space of the pre-registered default; fisher only,
 #: as prefix+anchor lost to plain prefix in the prompt development run
 ANCHORED = ("fisher",)
+#: every DTE a run makes per space seed: (key in the DTE dicts, method, pool-anchored)
+DTE_SPACES = (
+    *((m, m, False) for m in (*FUTE_METHODS, "mean-embedding")),
+    *((f"{m}+anchor", m, True) for m in ANCHORED),
+)
 KS = (16, 64)
 STAGES = ("sources", "truth", "dtes", "mtes", "dtes-k", "features")
 EMBEDDING_TAG = "with-extras-1"  # in every embedding's cache key: entries without extras differ
@@ -711,15 +716,10 @@ class Run:
         {(method + "+anchor", seed): ...} for the pool-anchored ones (`ANCHORED`)."""
         out = {}
         for seed in self.args.space_seeds:
-            for method in (*FUTE_METHODS, "mean-embedding"):
-                with self.stages(f"{method} DTEs of the sources, space seed {seed}"):
-                    out[method, seed] = {
-                        s: self.dte(d, s, method, seed) for s, d in sources.items()
-                    }
-            for method in ANCHORED:
-                with self.stages(f"{method} DTEs (anchor) of the sources, space seed {seed}"):
-                    out[f"{method}+anchor", seed] = {
-                        s: self.dte(d, s, method, seed, anchor=True) for s, d in sources.items()
+            for key, method, anchor in DTE_SPACES:
+                with self.stages(f"{key} DTEs of the sources, space seed {seed}"):
+                    out[key, seed] = {
+                        s: self.dte(d, s, method, seed, anchor) for s, d in sources.items()
                     }
         return out
 
@@ -727,10 +727,8 @@ class Run:
         out = {}
         with self.stages(f"{t}: DTEs"):
             for seed in self.args.space_seeds:
-                for method in (*FUTE_METHODS, "mean-embedding"):
-                    out[method, seed] = self.dte(train, t, method, seed)
-                for method in ANCHORED:
-                    out[f"{method}+anchor", seed] = self.dte(train, t, method, seed, anchor=True)
+                for key, method, anchor in DTE_SPACES:
+                    out[key, seed] = self.dte(train, t, method, seed, anchor)
         return out
 
     def target_dtes_k(self, t: str, train, draws: dict) -> dict:
@@ -824,33 +822,26 @@ def fute_scores(run: Run, t: str, ctx: dict, local: dict) -> dict:
     sources = ctx["sources"]
     rows: dict = {}
     for seed in run.args.space_seeds:
-        for method in FUTE_METHODS:
-            dtes = [ctx["dtes"][method, seed][s] for s in sources]
+        for key, method, anchor in DTE_SPACES:
+            if method not in FUTE_METHODS:
+                continue
+            # an anchored target is compared with anchored DTEs and with the same MTEs
+            dtes = [ctx["dtes"][key, seed][s] for s in sources]
             mtes = [ctx["mtes"][method, seed][s] for s in sources]
             centres = centres_for(dtes, mtes)
-            target = local["dtes"][method, seed]
-            k_targets = local["dtes_k"].get((method, seed), {})
+            target = local["dtes"][key, seed]
+            k_targets = local["dtes_k"].get((key, seed), {})  # none for anchored keys
             for cands_kind, cands in (("dte", dtes), ("mte", mtes)):
                 for similarity in SIMILARITIES[method]:
-                    rows.setdefault(fute_row(cands_kind, method, similarity), {})[str(seed)] = (
-                        similarity_scores(similarity, target, cands, centres, run.notes)
+                    name = fute_row(cands_kind, method, similarity, anchor=anchor)
+                    rows.setdefault(name, {})[str(seed)] = similarity_scores(
+                        similarity, target, cands, centres, run.notes
                     )
                     for (k, d), dte in k_targets.items():
                         name = fute_row(cands_kind, method, similarity, k)
                         rows.setdefault(name, {})[f"{seed}/{d}"] = similarity_scores(
                             similarity, dte, cands, centres, run.notes
                         )
-        for method in ANCHORED:  # the anchored target against anchored DTEs / the same MTEs
-            dtes = [ctx["dtes"][f"{method}+anchor", seed][s] for s in sources]
-            mtes = [ctx["mtes"][method, seed][s] for s in sources]
-            centres = centres_for(dtes, mtes)
-            target = local["dtes"][f"{method}+anchor", seed]
-            for cands_kind, cands in (("dte", dtes), ("mte", mtes)):
-                for similarity in SIMILARITIES[method]:
-                    name = fute_row(cands_kind, method, similarity, anchor=True)
-                    rows.setdefault(name, {})[str(seed)] = similarity_scores(
-                        similarity, target, cands, centres, run.notes
-                    )
         dtes = [ctx["dtes"]["mean-embedding", seed][s] for s in sources]
         rows.setdefault("mean-embedding", {})[str(seed)] = similarity_scores(
             "cosine", local["dtes"]["mean-embedding", seed], dtes

@@ -61,6 +61,10 @@ def toy(twin: bool = True) -> tuple[TaskEmbedding, list[TaskEmbedding]]:
     return target, cands
 
 
+def pool_mis(cands) -> list[float]:
+    return [mutual_information(c.extras["pool_answers"] / c.extras["pool_answers"].sum(1, keepdims=True)) for c in cands]  # fmt: skip
+
+
 def cosines(target, cands) -> np.ndarray:
     unit = np.stack([c.vector / np.linalg.norm(c.vector) for c in cands])
     return unit @ (target.vector / np.linalg.norm(target.vector))
@@ -81,7 +85,7 @@ def test_the_order_is_the_pre_registered_default_cosine_alone():
     np.testing.assert_allclose([c.fused for c in rec.candidates], np.sort(cos)[::-1], rtol=1e-5)
     first = rec.candidates[0]
     assert first.name == "good" and first.signals["cosine"][1] == 1  # rank 1 by cosine
-    mi = [mutual_information(c.extras["pool_answers"] / c.extras["pool_answers"].sum(1, keepdims=True)) for c in cands]  # fmt: skip
+    mi = pool_mis(cands)
     assert first.signals["pool-mi"][0] == pytest.approx(max(mi), rel=1e-5)  # evidence, not order
     const = next(c for c in rec.candidates if c.name == "constant")
     assert const.signals["behaviour"][0] == pytest.approx(0.0, abs=1e-9)  # constant answers: 0
@@ -104,7 +108,7 @@ def test_rrf_fusion_when_the_default_names_a_prior(monkeypatch):
     monkeypatch.setitem(DEFAULT, "fusion", "rrf")
     target, cands = toy(twin=False)
     rec = recommend_among(target, cands, kind="prompted-lm")
-    mi = [mutual_information(c.extras["pool_answers"] / c.extras["pool_answers"].sum(1, keepdims=True)) for c in cands]  # fmt: skip
+    mi = pool_mis(cands)
     want = reciprocal_rank_fusion([cosines(target, cands), mi], k=DEFAULT["k"])
     assert [c.name for c in rec.candidates] == [cands[i].name for i in np.argsort(-want, kind="stable")]  # fmt: skip
     np.testing.assert_allclose([c.fused for c in rec.candidates], np.sort(want)[::-1])
