@@ -200,7 +200,11 @@ def parse_row(name: str) -> dict:
 
 
 def row_order(
-    methods=FUTE_METHODS, few_ks=FEW_LABEL_KS, dte_ks=DTE_KS, variants=VARIANTS
+    methods=FUTE_METHODS,
+    few_ks=FEW_LABEL_KS,
+    dte_ks=DTE_KS,
+    variants=VARIANTS,
+    k_variants=(None, "anchor"),
 ) -> list[str]:
     """Every row name in table order: the FUTE rows (old cosine first, then the variants)
     and their fusions, the zero-call priors, the baselines with calls, then the label-using
@@ -212,7 +216,9 @@ def row_order(
     calls = [*PER_PROMPT_BASELINES, *ZPS_VARIANTS, "perplexity"]
     labels = [f"few-label-{k}" for k in few_ks]
     for k in dte_ks:
-        rows_k = [fute_row(m, s, k) for m in methods for s in SIMILARITIES[m]]
+        rows_k = [
+            fute_row(m, s, k, v) for v in k_variants for m in methods for s in SIMILARITIES[m]
+        ]
         labels += rows_k + [fused_row(r, p) for p in FUSION_PRIORS for r in rows_k]
     return [*fute, *fused, *free, *calls, *labels]
 
@@ -346,6 +352,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=5,
         help="DTEs from k labels per (k, method, seed): the first N few-label draws",
+    )
+    p.add_argument(
+        "--dte-k-variants",
+        nargs="+",
+        choices=("plain", "anchor"),
+        default=["plain"],
+        help="the DTEs from k labels: plain, and/or pool-anchored (rows fute-<method>-kK+anchor)",
+    )
+    p.add_argument(
+        "--anchor-methods",
+        nargs="+",
+        choices=FUTE_METHODS,
+        default=list(FUTE_METHODS),
+        help="the methods that get pool-anchored DTEs (full and from k labels)",
+    )
+    p.add_argument(
+        "--part",
+        default=None,
+        metavar="NAME",
+        help="a piece of a run that takes longer than one working session (FINAL_RUNS.md): "
+        "a full run of some targets (--only) writing to <out>/parts/prompt_selection.NAME."
+        "{json,md}; --merge combines the parts",
+    )
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="only combine <out>/parts/prompt_selection.*.json (disjoint targets, the same "
+        "settings) into <out>/prompt_selection.{json,md} (no run)",
     )
     p.add_argument(
         "--stage",
@@ -702,15 +736,16 @@ class Run:
         with self.stages(f"{what}, seed {seed} ({len(sets)} data sets)"):
             return {ds: self.dte(s.train, ds, method, seed, variant) for ds, s in sets.items()}
 
-    def dtes_k(self, ds: str, s, method: str, seed: int) -> dict:
+    def dtes_k(self, ds: str, s, method: str, seed: int, variant: str | None = None) -> dict:
         """{(k, draw): DTE of the k labelled examples of few-label draw `draw`}."""
         out = {}
-        with self.stages(f"{ds}: {method} DTEs from k labels, seed {seed}"):
+        what = f"{method} DTEs from k labels" + (f" ({variant})" if variant else "")
+        with self.stages(f"{ds}: {what}, seed {seed}"):
             for k in self.ks_for_dte(s):
                 idx = draw_indices(len(s.few), k, self.args.dte_k_draws, draw_seed(ds, k))
                 for d, rows in enumerate(idx):
                     train = s.few.subset(rows.tolist())
-                    out[k, d] = self.dte(train, f"{ds}-k{k}-d{d}", method, seed)
+                    out[k, d] = self.dte(train, f"{ds}-k{k}-d{d}", method, seed, variant)
         return out
 
     def ks_for_dte(self, s) -> list[int]:
@@ -757,6 +792,12 @@ def load_sets(ds: str, args) -> Sets:
         part.validate()
     splits = {**splits, "few_label_pool": f"{len(few)} of the DTE's train examples"}
     return Sets(data, train, few, splits)
+
+
+def k_variants(args, method: str) -> list[str | None]:
+    """The variants of the DTEs from k labels of `method` (None: plain)."""
+    out = [None if v == "plain" else v for v in args.dte_k_variants]
+    return [v for v in out if v != "anchor" or method in args.anchor_methods]
 
 
 def gold_of(data) -> np.ndarray:
@@ -808,6 +849,8 @@ def score_dataset(run: Run, ds: str, ctx: dict) -> tuple[dict, dict, dict]:
     for method in FUTE_METHODS:
         for seed in args.seeds:
             for variant in (None, *args.variants):
+                if variant == "anchor" and method not in args.anchor_methods:
+                    continue
                 mtes = ctx["mtes_clip" if variant == "clip" else "mtes"]
                 cands = mtes[task.name, method, seed]
                 full = ctx["dtes_anchor" if variant == "anchor" else "dtes"][method, seed]
@@ -816,14 +859,15 @@ def score_dataset(run: Run, ds: str, ctx: dict) -> tuple[dict, dict, dict]:
                     rows.setdefault(fute_row(method, similarity, variant=variant), {})[
                         str(seed)
                     ] = similarity_scores(similarity, full[ds], cands, centres, run.notes)
-            cands = ctx["mtes"][task.name, method, seed]
-            full = ctx["dtes"][method, seed]
-            centres = centres_for(cands, [e for d, e in full.items() if d != ds])
-            for similarity in SIMILARITIES[method]:
-                for (k, d), dte in ctx["dtes_k"][method, seed].items():
-                    rows.setdefault(fute_row(method, similarity, k), {})[f"{seed}/{d}"] = (
-                        similarity_scores(similarity, dte, cands, centres, run.notes)
-                    )
+            for variant in k_variants(args, method):
+                cands = ctx["mtes"][task.name, method, seed]
+                full = ctx["dtes_anchor" if variant == "anchor" else "dtes"][method, seed]
+                centres = centres_for(cands, [e for d, e in full.items() if d != ds])
+                for similarity in SIMILARITIES[method]:
+                    for (k, d), dte in ctx["dtes_k"][method, seed, variant].items():
+                        rows.setdefault(fute_row(method, similarity, k, variant), {})[
+                            f"{seed}/{d}"
+                        ] = similarity_scores(similarity, dte, cands, centres, run.notes)
     for name in [r for r in rows if r.startswith("fute-")]:
         for prior in FUSION_PRIORS:
             rows[fused_row(name, prior)] = fuse(rows[name], rows[prior])
@@ -953,7 +997,21 @@ def targets_section(ev: dict, defaults: list[str], few_ks) -> list[str]:
         for k in few_ks:
             if f"few-label-{k}" in ev:
                 lines.append(f"  - {diff_line(ev, row, f'few-label-{k}', 'ndcg')}")
+        for k in few_ks:
+            same = k_row_of(row, k)
+            if same in ev and f"few-label-{k}" in ev:
+                lines.append(
+                    f"  - same {k} labels: {same} {diff_line(ev, same, f'few-label-{k}', 'ndcg')}"
+                )
     return lines + [""]
+
+
+def k_row_of(row: str, k: int) -> str | None:
+    """The row of the same method, similarity and variant with a DTE from k labels."""
+    info = parse_row(row)
+    if info["kind"] != "fute" or info["k"] is not None:
+        return None
+    return fute_row(info["method"], info["similarity"], k, info["variant"])
 
 
 def verdict(ev_truth: dict, methods: list[str]) -> list[str]:
@@ -1138,6 +1196,29 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         "true order is partly noise and no method can rank them reliably.",
         "",
     ]
+    if result.get("parts"):
+        lines += [
+            "## Parts of this run",
+            "",
+            "Run in pieces (`--part NAME`, benchmarks/FINAL_RUNS.md) and combined by `--merge`; "
+            "every part has the same settings and its own targets.",
+            "",
+            markdown_table(
+                ["part", "targets", "commit", "started", "finished", "command"],
+                [
+                    [
+                        name,
+                        ", ".join(p["targets"]),
+                        p["commit"][:12] + (" (dirty)" if p["dirty"] else ""),
+                        p["started"],
+                        p["finished"],
+                        f"`{p['command']}`",
+                    ]
+                    for name, p in result["parts"].items()
+                ],
+            ),
+            "",
+        ]
     if result.get("notes"):
         lines += ["## Notes of the run", ""] + [f"- {n}" for n in result["notes"]] + [""]
     lines.append(provenance_markdown(env, settings, stages))
@@ -1196,10 +1277,12 @@ def assemble(run: Run, ctx: dict, truth: dict, scores: dict, few: dict, env: dic
         "quick": args.quick,
         "run": "development" if args.dev else "full",
     }
-    n_in = int(np.mean([t["n_eval"] for t in truth.values()]))
-    n_ppl = min(args.ppl_examples, n_in)
-    p_max = max(ctx["n_prompts"].values())
-    costs = {m: cost_of(m, p_max, n_in, n_ppl, str(args.pool_size)) for m in scores}
+    settings.update(
+        all_datasets=ctx["all_datasets"],
+        anchor_methods=list(args.anchor_methods),
+        dte_k_variants=list(args.dte_k_variants),
+        part=args.part,
+    )
     prereg = ctx["preregistered"]
     return {
         "benchmark": "prompt-selection",
@@ -1214,11 +1297,117 @@ def assemble(run: Run, ctx: dict, truth: dict, scores: dict, few: dict, env: dic
         "scores": scores,
         "few_label": few,
         "metrics": evaluate(scores, truth),
-        "cost": {m: c["calls"] for m, c in costs.items()},
-        "labels": {m: c["labels"] for m, c in costs.items()},
+        **costs_of(scores, truth, settings),
         "notes": list(run.notes),
         "stages_seconds": run.stages.seconds,
     }
+
+
+def costs_of(scores: dict, truth: dict, settings: dict) -> dict:
+    """{"cost": {row: LLM calls per new data set}, "labels": {row: labels of it}}."""
+    n_in = int(np.mean([t["n_eval"] for t in truth.values()]))
+    n_ppl = min(settings["ppl_examples"], n_in)
+    p_max = max(settings["n_prompts"].values())
+    pool = str(settings["space_hparams"].get("pool_size", "?"))
+    costs = {m: cost_of(m, p_max, n_in, n_ppl, pool) for m in scores}
+    return {
+        "cost": {m: c["calls"] for m, c in costs.items()},
+        "labels": {m: c["labels"] for m, c in costs.items()},
+    }
+
+
+# ------------------------------------------------------------------------------ parts
+
+#: settings that may differ between the parts of one run (each part has its own targets)
+PART_KEYS = ("datasets", "n_prompts", "part")
+
+
+def merge_parts(parts: dict) -> dict:
+    """One result from {part name: result of a run with ``--part``}: the union of their
+    targets, re-scored together. The parts must share every setting but their targets and
+    the pre-registered default, be complete, and have no target in common."""
+    if not parts:
+        raise SystemExit("error: no parts to merge")
+    names = list(parts)
+    first = parts[names[0]]
+    base = {k: v for k, v in first["settings"].items() if k not in PART_KEYS}
+    for name in names:
+        part = parts[name]
+        other = {k: v for k, v in part["settings"].items() if k not in PART_KEYS}
+        differ = sorted(k for k in {*base, *other} if base.get(k) != other.get(k))
+        if differ:
+            raise SystemExit(
+                f"error: part {name} differs from part {names[0]} in {', '.join(differ)}"
+            )
+        if part.get("default") != first.get("default"):
+            raise SystemExit(f"error: part {name} names another pre-registered default")
+        if not part.get("complete", False):
+            raise SystemExit(f"error: part {name} is partial ({part.get('datasets_done')})")
+    seen: dict = {}
+    for name in names:
+        for ds in parts[name]["truth"]:
+            if ds in seen:
+                raise SystemExit(f"error: {ds} is a target of parts {seen[ds]} and {name}")
+            seen[ds] = name
+    order = [d for d in base.get("all_datasets", []) if d in seen]
+    order += [d for d in seen if d not in order]
+    truth = {ds: parts[seen[ds]]["truth"][ds] for ds in order}
+    scores: dict = {}
+    few: dict = {}
+    for name in names:
+        for row, by_ds in parts[name]["scores"].items():
+            scores.setdefault(row, {}).update(by_ds)
+        few.update(parts[name].get("few_label", {}))
+    n_prompts: dict = {}
+    for name in names:
+        n_prompts.update(parts[name]["settings"]["n_prompts"])
+    settings = {**first["settings"], "datasets": order, "n_prompts": n_prompts, "part": None}
+    notes = list(dict.fromkeys(n for name in names for n in parts[name].get("notes", [])))
+    provenance = {
+        name: {
+            "targets": list(parts[name]["truth"]),
+            "commit": parts[name]["environment"]["git"]["commit"],
+            "dirty": parts[name]["environment"]["git"]["dirty"],
+            "command": parts[name]["environment"]["command"],
+            "started": parts[name]["environment"]["started"],
+            "finished": parts[name].get("finished"),
+        }
+        for name in names
+    }
+    return {
+        **{k: first[k] for k in ("benchmark", "default", "preregistered", "default_rows")},
+        "environment": first["environment"],
+        "settings": settings,
+        "complete": set(truth) == set(base.get("all_datasets", truth)),
+        "datasets_done": order,
+        "parts": provenance,
+        "truth": truth,
+        "scores": scores,
+        "few_label": few,
+        "metrics": evaluate(scores, truth),
+        **costs_of(scores, truth, settings),
+        "notes": notes,
+        "stages_seconds": {
+            f"{name}: {stage}": t
+            for name in names
+            for stage, t in parts[name].get("stages_seconds", {}).items()
+        },
+    }
+
+
+def merge(out_dir: Path) -> int:
+    """Write <out>/prompt_selection.{json,md} from the parts in <out>/parts."""
+    paths = sorted((out_dir / "parts").glob("prompt_selection.*.json"))
+    if not paths:
+        raise SystemExit(f"error: no parts in {out_dir / 'parts'} (run with --part NAME first)")
+    parts = {
+        p.name[len("prompt_selection.") : -len(".json")]: json.loads(p.read_text()) for p in paths
+    }
+    result = {**merge_parts(parts), "environment": environment()}
+    stages = Stages(seconds=dict(result["stages_seconds"]))
+    text = markdown(result, result["environment"], result["settings"], stages)
+    write_results("prompt_selection", result, text, out_dir)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1226,6 +1415,8 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = results_dir(args)
     if args.render:
         return render(out_dir)
+    if args.merge:
+        return merge(out_dir)
     env = environment()
     quiet_libraries()
     stages = Stages()
@@ -1277,9 +1468,9 @@ def main(argv: list[str] | None = None) -> int:
         for method in FUTE_METHODS:
             for seed in args.seeds:
                 ctx["dtes"][method, seed] = run.full_dtes(dte_sets, method, seed)
-    if need("anchored-dtes") and "anchor" in args.variants:
+    if need("anchored-dtes") and "anchor" in (*args.variants, *args.dte_k_variants):
         dte_sets = {d: ctx["sets"][d] for d in (all_datasets if full else targets)}
-        for method in FUTE_METHODS:
+        for method in args.anchor_methods:
             for seed in args.seeds:
                 ctx["dtes_anchor"][method, seed] = run.full_dtes(dte_sets, method, seed, "anchor")
     truth: dict = {}
@@ -1299,7 +1490,10 @@ def main(argv: list[str] | None = None) -> int:
         if need("dtes-k"):
             for method in FUTE_METHODS:
                 for seed in args.seeds:
-                    local["dtes_k"][method, seed] = run.dtes_k(ds, s, method, seed)
+                    for variant in k_variants(args, method):
+                        local["dtes_k"][method, seed, variant] = run.dtes_k(
+                            ds, s, method, seed, variant
+                        )
         if not full:
             continue
         with stages(f"{ds}: scores"):
@@ -1307,9 +1501,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, by_key in rows.items():
             scores.setdefault(name, {})[ds] = by_key
         result = assemble(run, ctx, truth, scores, few, env)
-        write_results(
-            "prompt_selection", result, markdown(result, env, result["settings"], stages), out_dir
-        )
+        text = markdown(result, env, result["settings"], stages)
+        if args.part is None:
+            write_results("prompt_selection", result, text, out_dir)
+        else:
+            write_results(f"prompt_selection.{args.part}", result, text, out_dir / "parts")
     if not full:
         print(f"stages {', '.join(args.stage)} done for {', '.join(targets)}; nothing written")
     return 0

@@ -280,3 +280,129 @@ def test_markdown_marks_the_default_and_render_rebuilds_it(tmp_path):
     assert "fute-fisher+anchor" not in main_table
     plain = bp.markdown(_tiny_result(), result["environment"], result["settings"], common.Stages())
     assert " ★ |" not in plain and "none yet" in plain and "For orientation only" in plain
+
+
+def _part(name: str, ds: str, accuracies, scores_by_row: dict, **settings) -> dict:
+    truth = {
+        ds: {
+            "n_eval": 4,
+            "majority_rate": 0.5,
+            "prompt_ids": ["p", "q", "r"],
+            "prompts": {
+                p: {"accuracy": a, "macro_f1": a} for p, a in zip("pqr", accuracies, strict=True)
+            },
+        }
+    }
+    scores = {row: {ds: by_key} for row, by_key in scores_by_row.items()}
+    env = common.environment()
+    return {
+        "benchmark": "prompt-selection",
+        "default": "fute-fisher+anchor",
+        "preregistered": {"default": "fute-fisher+anchor"},
+        "default_rows": ["fute-fisher+anchor"],
+        "environment": env,
+        "settings": {
+            "datasets": [ds],
+            "all_datasets": ["sentiment-x", "nli-y"],
+            "n_prompts": {ds.split("-")[0]: 3},
+            "seeds": [0, 1],
+            "max_examples": 4,
+            "ppl_examples": 4,
+            "space_hparams": {"pool_size": 16},
+            "part": name,
+            **settings,
+        },
+        "complete": True,
+        "datasets_done": [ds],
+        "truth": truth,
+        "scores": scores,
+        "few_label": {ds: {}},
+        "metrics": bp.evaluate(scores, truth),
+        "notes": [f"{ds}: a note"],
+        "stages_seconds": {"load data": 1.0},
+        "finished": "2026-12-02T16:00:00+00:00",
+    }
+
+
+def _two_parts(**second_settings):
+    a = _part(
+        "sentiment",
+        "sentiment-x",
+        (0.9, 0.6, 0.5),
+        {"fute-fisher+anchor": {"0": [3, 2, 1], "1": [1, 2, 3]}, "mi": {"-": [3, 1, 2]}},
+    )
+    b = _part(
+        "nli",
+        "nli-y",
+        (0.4, 0.7, 0.5),
+        {"fute-fisher+anchor": {"0": [1, 3, 2], "1": [1, 3, 2]}, "mi": {"-": [2, 3, 1]}},
+        **second_settings,
+    )
+    return {"sentiment": a, "nli": b}
+
+
+def test_parts_merge_into_the_result_of_one_run(tmp_path):
+    parts = _two_parts()
+    merged = bp.merge_parts(parts)
+    assert merged["complete"] and merged["datasets_done"] == ["sentiment-x", "nli-y"]
+    truth = {**parts["sentiment"]["truth"], **parts["nli"]["truth"]}
+    scores = {
+        row: {**parts["sentiment"]["scores"][row], **parts["nli"]["scores"][row]}
+        for row in ("fute-fisher+anchor", "mi")
+    }
+    assert merged["metrics"] == bp.evaluate(scores, truth)
+    # seed 0 is perfect on both sets; seed 1 reverses sentiment-x: averaged per seed first
+    ev = merged["metrics"]["accuracy"]["fute-fisher+anchor"]["average"]["regret@1"]
+    assert ev["mean"] == pytest.approx(0.1) and ev["n"] == 2
+    assert merged["settings"]["n_prompts"] == {"sentiment": 3, "nli": 3}
+    assert set(merged["parts"]) == {"sentiment", "nli"} and merged["notes"][1] == "nli-y: a note"
+    assert merged["cost"]["mi"] == "3 x 4 = 12"
+    (tmp_path / "parts").mkdir()
+    for name, part in parts.items():
+        (tmp_path / "parts" / f"prompt_selection.{name}.json").write_text(json.dumps(part))
+    assert bp.main(["--merge", "--out", str(tmp_path)]) == 0
+    written = json.loads((tmp_path / "prompt_selection.json").read_text())
+    assert written["complete"] and written["default"] == "fute-fisher+anchor"
+    text = (tmp_path / "prompt_selection.md").read_text()
+    assert "## Parts of this run" in text and "| nli | nli-y |" in text
+    assert "fute-fisher+anchor ★" in text
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"seeds": [0]}, "differs from part sentiment in seeds"),
+        ({"datasets": ["sentiment-x"]}, "is a target of parts"),
+    ],
+)
+def test_parts_that_do_not_belong_together_are_refused(change, message):
+    parts = _two_parts(**change)
+    if "datasets" in change:  # the same target in both parts
+        parts["nli"]["truth"] = parts["sentiment"]["truth"]
+    with pytest.raises(SystemExit, match=message):
+        bp.merge_parts(parts)
+    parts = _two_parts()
+    parts["nli"]["complete"] = False
+    with pytest.raises(SystemExit, match="part nli is partial"):
+        bp.merge_parts(parts)
+    with pytest.raises(SystemExit, match="no parts"):
+        bp.merge(Path("/nonexistent-fute-parts"))
+
+
+def test_anchored_rows_from_k_labels_name_the_defaults_own_space():
+    row = bp.fute_row("fisher", "cosine", 16, "anchor")
+    assert row == "fute-fisher-k16+anchor" and row in bp.row_order()
+    assert bp.parse_row(row) == {
+        "kind": "fute",
+        "method": "fisher",
+        "similarity": "cosine",
+        "k": 16,
+        "variant": "anchor",
+    }
+    assert bp.group_of(row) == bp.G_LABELS and not bp.is_main_row(row)
+    assert bp.k_row_of("fute-fisher+anchor", 16) == row
+    assert bp.k_row_of("mi", 16) is None and bp.k_row_of(row, 64) is None
+    args = bp.parse_args(["--anchor-methods", "fisher", "--dte-k-variants", "plain", "anchor"])
+    assert bp.k_variants(args, "fisher") == [None, "anchor"]
+    assert bp.k_variants(args, "prefix") == [None]
+    assert bp.k_variants(bp.parse_args([]), "fisher") == [None]  # the old rows by default
