@@ -69,6 +69,7 @@ from common import (
     cache_key,
     cached_embedding,
     cached_json,
+    check_parts,
     dev_run_note,
     draw_indices,
     environment,
@@ -76,9 +77,13 @@ from common import (
     kind_centres,
     markdown_table,
     mean_std,
+    merged_notes_and_stages,
+    part_provenance,
+    parts_markdown,
     provenance_markdown,
     quiet_libraries,
     ranking_metrics,
+    read_parts,
     results_dir,
     similarity_scores,
     write_results,
@@ -1196,29 +1201,7 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         "true order is partly noise and no method can rank them reliably.",
         "",
     ]
-    if result.get("parts"):
-        lines += [
-            "## Parts of this run",
-            "",
-            "Run in pieces (`--part NAME`, benchmarks/FINAL_RUNS.md) and combined by `--merge`; "
-            "every part has the same settings and its own targets.",
-            "",
-            markdown_table(
-                ["part", "targets", "commit", "started", "finished", "command"],
-                [
-                    [
-                        name,
-                        ", ".join(p["targets"]),
-                        p["commit"][:12] + (" (dirty)" if p["dirty"] else ""),
-                        p["started"],
-                        p["finished"],
-                        f"`{p['command']}`",
-                    ]
-                    for name, p in result["parts"].items()
-                ],
-            ),
-            "",
-        ]
+    lines += parts_markdown(result.get("parts"))
     if result.get("notes"):
         lines += ["## Notes of the run", ""] + [f"- {n}" for n in result["notes"]] + [""]
     lines.append(provenance_markdown(env, settings, stages))
@@ -1326,23 +1309,8 @@ def merge_parts(parts: dict) -> dict:
     """One result from {part name: result of a run with ``--part``}: the union of their
     targets, re-scored together. The parts must share every setting but their targets and
     the pre-registered default, be complete, and have no target in common."""
-    if not parts:
-        raise SystemExit("error: no parts to merge")
+    base = check_parts(parts, PART_KEYS, "datasets_done")
     names = list(parts)
-    first = parts[names[0]]
-    base = {k: v for k, v in first["settings"].items() if k not in PART_KEYS}
-    for name in names:
-        part = parts[name]
-        other = {k: v for k, v in part["settings"].items() if k not in PART_KEYS}
-        differ = sorted(k for k in {*base, *other} if base.get(k) != other.get(k))
-        if differ:
-            raise SystemExit(
-                f"error: part {name} differs from part {names[0]} in {', '.join(differ)}"
-            )
-        if part.get("default") != first.get("default"):
-            raise SystemExit(f"error: part {name} names another pre-registered default")
-        if not part.get("complete", False):
-            raise SystemExit(f"error: part {name} is partial ({part.get('datasets_done')})")
     seen: dict = {}
     for name in names:
         for ds in parts[name]["truth"]:
@@ -1354,56 +1322,33 @@ def merge_parts(parts: dict) -> dict:
     truth = {ds: parts[seen[ds]]["truth"][ds] for ds in order}
     scores: dict = {}
     few: dict = {}
+    n_prompts: dict = {}
     for name in names:
         for row, by_ds in parts[name]["scores"].items():
             scores.setdefault(row, {}).update(by_ds)
         few.update(parts[name].get("few_label", {}))
-    n_prompts: dict = {}
-    for name in names:
         n_prompts.update(parts[name]["settings"]["n_prompts"])
+    first = parts[names[0]]
     settings = {**first["settings"], "datasets": order, "n_prompts": n_prompts, "part": None}
-    notes = list(dict.fromkeys(n for name in names for n in parts[name].get("notes", [])))
-    provenance = {
-        name: {
-            "targets": list(parts[name]["truth"]),
-            "commit": parts[name]["environment"]["git"]["commit"],
-            "dirty": parts[name]["environment"]["git"]["dirty"],
-            "command": parts[name]["environment"]["command"],
-            "started": parts[name]["environment"]["started"],
-            "finished": parts[name].get("finished"),
-        }
-        for name in names
-    }
     return {
         **{k: first[k] for k in ("benchmark", "default", "preregistered", "default_rows")},
         "environment": first["environment"],
         "settings": settings,
         "complete": set(truth) == set(base.get("all_datasets", truth)),
         "datasets_done": order,
-        "parts": provenance,
+        "parts": {n: part_provenance(parts[n], targets=list(parts[n]["truth"])) for n in names},
         "truth": truth,
         "scores": scores,
         "few_label": few,
         "metrics": evaluate(scores, truth),
         **costs_of(scores, truth, settings),
-        "notes": notes,
-        "stages_seconds": {
-            f"{name}: {stage}": t
-            for name in names
-            for stage, t in parts[name].get("stages_seconds", {}).items()
-        },
+        **merged_notes_and_stages(parts),
     }
 
 
 def merge(out_dir: Path) -> int:
     """Write <out>/prompt_selection.{json,md} from the parts in <out>/parts."""
-    paths = sorted((out_dir / "parts").glob("prompt_selection.*.json"))
-    if not paths:
-        raise SystemExit(f"error: no parts in {out_dir / 'parts'} (run with --part NAME first)")
-    parts = {
-        p.name[len("prompt_selection.") : -len(".json")]: json.loads(p.read_text()) for p in paths
-    }
-    result = {**merge_parts(parts), "environment": environment()}
+    result = {**merge_parts(read_parts(out_dir, "prompt_selection")), "environment": environment()}
     stages = Stages(seconds=dict(result["stages_seconds"]))
     text = markdown(result, result["environment"], result["settings"], stages)
     write_results("prompt_selection", result, text, out_dir)

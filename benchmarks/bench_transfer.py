@@ -99,6 +99,7 @@ from common import (
     cached_array,
     cached_embedding,
     cached_json,
+    check_parts,
     complete_scores,
     dev_run_note,
     draw_indices,
@@ -107,9 +108,13 @@ from common import (
     kind_centres,
     markdown_table,
     mean_std,
+    merged_notes_and_stages,
+    part_provenance,
+    parts_markdown,
     provenance_markdown,
     quiet_libraries,
     ranking_metrics,
+    read_parts,
     read_preregistered,
     results_dir,
     similarity_scores,
@@ -163,6 +168,15 @@ DTE_SPACES = (
 )
 KS = (16, 64)
 STAGES = ("sources", "truth", "dtes", "mtes", "dtes-k", "features")
+#: what a full run with ``--rows`` makes: everything, or one of the two halves a run can be
+#: cut into (FINAL_RUNS.md): the truth with the rows that need every fine-tuning seed's
+#: source models (random, LogME), or the embedding rows of some space seeds (FUTE and
+#: mean-embedding; their MTEs need only the first fine-tuning seed's source models)
+ROWS = {
+    "all": STAGES,
+    "truth": ("sources", "truth", "features"),
+    "embeddings": ("sources", "dtes", "mtes", "dtes-k"),
+}
 EMBEDDING_TAG = "with-extras-1"  # in every embedding's cache key: entries without extras differ
 TARGET_RHO = 2.0  # issue 12 point 7: rho <= 2
 LOGME_MAX_ITER = 11  # MacKay updates per LogME column (see `logme_scores`)
@@ -369,6 +383,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="targets to process (of --targets; the MTE pools still exclude every target)",
     )
     p.add_argument(
+        "--rows",
+        choices=tuple(ROWS),
+        default="all",
+        help="with --part: make the truth and its rows (random, LogME) or the embedding rows "
+        "(FUTE, mean-embedding) of --space-seeds only",
+    )
+    p.add_argument(
+        "--part",
+        default=None,
+        metavar="NAME",
+        help="a piece of a run that takes longer than one working session (FINAL_RUNS.md): "
+        "results to <out>/parts/transfer.NAME.json; --merge combines the parts",
+    )
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="only combine <out>/parts/transfer.*.json into <out>/transfer.{json,md} (no run)",
+    )
+    p.add_argument(
         "--preregistered",
         type=Path,
         default=PREREGISTERED,
@@ -390,6 +423,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
     args = p.parse_args(argv)
     check_targets([*args.targets, *(args.only or [])])
+    if args.rows != "all" and args.part is None:
+        raise SystemExit("error: --rows truth|embeddings makes half a result: name it with --part")
     if args.dev:
         args.seeds, args.space_seeds, args.ks = [0], [0], []
         if args.out is None and not args.quick:
@@ -690,9 +725,10 @@ class Run:
             )
         return self._spaces[method, seed, anchor]
 
-    def source_dirs(self, sources: dict) -> dict:
-        """{(source, seed): folder of the classifier fine-tuned on it}."""
-        for seed in self.args.seeds:
+    def source_dirs(self, sources: dict, seeds=None) -> dict:
+        """{(source, seed): folder of the classifier fine-tuned on it}, for `seeds` (all
+        fine-tuning seeds by default)."""
+        for seed in self.args.seeds if seeds is None else seeds:
             if all((s, seed) in self._source_dirs for s in sources):
                 continue
             with self.stages(f"fine-tune sources, seed {seed}"):
@@ -854,8 +890,11 @@ def fute_scores(run: Run, t: str, ctx: dict, local: dict) -> dict:
 
 
 def score_target(run: Run, t: str, ctx: dict, local: dict) -> dict:
-    """{row: {key: [score per source]}} of every row of one target."""
-    rows = fute_scores(run, t, ctx, local)
+    """{row: {key: [score per source]}} of every row of one target (of the half `--rows`
+    names)."""
+    rows = fute_scores(run, t, ctx, local) if run.args.rows != "truth" else {}
+    if run.args.rows == "embeddings":
+        return rows
     position = ctx["all_targets"].index(t)  # the old benchmark's draw of `random`
     rows["random"] = {
         str(seed): np.random.default_rng([seed, position]).random(len(ctx["sources"])).tolist()
@@ -1176,6 +1215,7 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         "rank them reliably there.",
         "",
     ]
+    lines += parts_markdown(result.get("parts"))
     if result.get("notes"):
         lines += ["## Notes of the run", ""] + [f"- {n}" for n in result["notes"]] + [""]
     lines.append(provenance_markdown(env, settings, stages))
@@ -1206,7 +1246,7 @@ def render(out_dir: Path) -> int:
     return 0
 
 
-def assemble(run: Run, ctx: dict, truth: dict, scores: dict, env: dict) -> dict:
+def assemble(run: Run, ctx: dict, truth: dict, scores: dict, env: dict, done: list) -> dict:
     args, recipe = run.args, run.args.recipe
     settings = {
         "sources": list(ctx["sources"]),
@@ -1227,11 +1267,8 @@ def assemble(run: Run, ctx: dict, truth: dict, scores: dict, env: dict) -> dict:
         "reserved_targets": list(RESERVED_TARGETS),
         "quick": args.quick,
         "run": "development" if args.dev else "full",
-    }
-    gains = {t: [truth[t]["gains"][s]["mean"] for s in ctx["sources"]] for t in truth}
-    costs = {
-        m: cost_of(m, len(ctx["sources"]), recipe.target_examples, str(args.pool_size))
-        for m in scores
+        "rows": args.rows,
+        "part": args.part,
     }
     prereg = ctx["preregistered"]
     rows, note = default_rows(prereg.get("default"))
@@ -1243,15 +1280,97 @@ def assemble(run: Run, ctx: dict, truth: dict, scores: dict, env: dict) -> dict:
         "default_note": note,
         "environment": env,
         "settings": settings,
-        "complete": set(truth) == set(args.targets),
-        "targets_done": list(truth),
+        "complete": set(done) == set(args.targets),
+        "targets_done": list(done),
         "truth": truth,
         "scores": scores,
-        "metrics": evaluate(scores, gains),
-        "cost": costs,
+        **scored(scores, truth, settings),
         "notes": list(dict.fromkeys(run.notes)),
         "stages_seconds": run.stages.seconds,
     }
+
+
+def scored(scores: dict, truth: dict, settings: dict) -> dict:
+    """{"metrics", "cost"} of the rows against the truth (targets without truth: none)."""
+    sources = settings["sources"]
+    gains = {t: [truth[t]["gains"][s]["mean"] for s in sources] for t in truth}
+    n_train, pool = settings["target_examples"], str(settings["pool_size"])
+    return {
+        "metrics": evaluate(scores, gains) if gains else {},
+        "cost": {m: cost_of(m, len(sources), n_train, pool) for m in scores},
+    }
+
+
+# ------------------------------------------------------------------------------ parts
+
+#: settings that differ between the parts of one run
+PART_KEYS = ("rows", "part", "space_seeds")
+
+
+def part_markdown(result: dict) -> str:
+    s = result["settings"]
+    return (
+        f"# Transfer benchmark, part {s['part']} ({s['rows']})\n\n"
+        f"Targets done: {', '.join(result['targets_done'])}; space seeds {s['space_seeds']}. "
+        "One piece of a run cut to fit working sessions (benchmarks/FINAL_RUNS.md); "
+        "`python benchmarks/bench_transfer.py --merge` combines the parts into transfer.md.\n"
+    )
+
+
+def merge_parts(parts: dict) -> dict:
+    """One result from {part name: result of a run with ``--part``}: the truth of the
+    ``truth`` parts (disjoint targets), every row score of every part (no (row, target,
+    key) given twice), re-scored together. The parts must share every setting but the
+    space seeds and the half they make, and name the same pre-registered default."""
+    base = check_parts(parts, PART_KEYS, "targets_done")
+    truth: dict = {}
+    scores: dict = {}
+    space_seeds: set = set()
+    for name, part in parts.items():
+        for t, entry in part["truth"].items():
+            if t in truth:
+                raise SystemExit(f"error: part {name} repeats the truth of {t}")
+            truth[t] = entry
+        for row, by_target in part["scores"].items():
+            for t, by_key in by_target.items():
+                have = scores.setdefault(row, {}).setdefault(t, {})
+                twice = sorted(set(have) & set(by_key))
+                if twice:
+                    raise SystemExit(f"error: part {name} repeats {row} / {t} / key {twice[0]}")
+                have.update(by_key)
+        if part["settings"]["rows"] != "truth":
+            space_seeds.update(part["settings"]["space_seeds"])
+    targets = [t for t in base["targets"] if t in truth]
+    first = next(iter(parts.values()))
+    settings = {**first["settings"], "space_seeds": sorted(space_seeds), "rows": "all"}
+    settings["part"] = None
+    keys = ("benchmark", "default", "preregistered", "default_rows", "default_note")
+    return {
+        **{k: first.get(k) for k in keys},
+        "environment": first["environment"],
+        "settings": settings,
+        "complete": set(targets) == set(base["targets"]) and bool(space_seeds),
+        "targets_done": targets,
+        "parts": {
+            n: part_provenance(
+                p, rows=p["settings"]["rows"], space_seeds=p["settings"]["space_seeds"]
+            )
+            for n, p in parts.items()
+        },
+        "truth": {t: truth[t] for t in targets},
+        "scores": scores,
+        **scored(scores, truth, settings),
+        **merged_notes_and_stages(parts),
+    }
+
+
+def merge(out_dir: Path) -> int:
+    """Write <out>/transfer.{json,md} from the parts in <out>/parts."""
+    result = {**merge_parts(read_parts(out_dir, "transfer")), "environment": environment()}
+    stages = Stages(seconds=dict(result["stages_seconds"]))
+    text = markdown(result, result["environment"], result["settings"], stages)
+    write_results("transfer", result, text, out_dir)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1259,6 +1378,8 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = results_dir(args)
     if args.render:
         return render(out_dir)
+    if args.merge:
+        return merge(out_dir)
     env = environment()
     quiet_libraries()
     stages = Stages()
@@ -1267,7 +1388,7 @@ def main(argv: list[str] | None = None) -> int:
     full = args.stage is None
 
     def need(stage: str) -> bool:
-        return full or stage in args.stage
+        return stage in ROWS[args.rows] if full else stage in args.stage
 
     from fute.data.catalog import load_dataset
 
@@ -1293,7 +1414,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     source_dirs = {}
     if any(need(s) for s in ("sources", "truth", "mtes", "features")):
-        source_dirs = run.source_dirs(sources)
+        # the embedding half needs only the MTEs' classifiers (the first fine-tuning seed)
+        first_only = full and args.rows == "embeddings"
+        source_dirs = run.source_dirs(sources, args.seeds[:1] if first_only else None)
     if need("dtes"):
         ctx["dtes"] = run.source_dtes(sources)
     if need("mtes"):
@@ -1302,6 +1425,7 @@ def main(argv: list[str] | None = None) -> int:
     features = run.features(trains, sources, source_dirs) if need("features") and args.ks else {}
     truth: dict = {}
     scores: dict = {}
+    done: list = []
     for t in targets_run:
         train, dev = trains[t], devs[t]
         local: dict = {
@@ -1318,13 +1442,17 @@ def main(argv: list[str] | None = None) -> int:
         if not full:
             continue
         with stages(f"{t}: scores"):
-            truth[t] = truth_t
+            if need("truth"):
+                truth[t] = truth_t
             for name, by_key in score_target(run, t, ctx, local).items():
                 scores.setdefault(name, {})[t] = by_key
-        result = assemble(run, ctx, truth, scores, env)
-        write_results(
-            "transfer", result, markdown(result, env, result["settings"], stages), out_dir
-        )
+        done.append(t)
+        result = assemble(run, ctx, truth, scores, env, done)
+        if args.part is None:
+            text = markdown(result, env, result["settings"], stages)
+            write_results("transfer", result, text, out_dir)
+        else:
+            write_results(f"transfer.{args.part}", result, part_markdown(result), out_dir / "parts")
     if not full:
         print(f"stages {', '.join(args.stage)} done for {', '.join(targets_run)}; nothing written")
     return 0

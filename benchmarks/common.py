@@ -456,3 +456,95 @@ def kind_centres(groups) -> dict:
         if n >= 2:
             out[kind] = centre
     return out
+
+
+# ------------------------------------------------------------------------------ parts of a run
+# A run longer than one working session is cut into parts (`--part NAME`), each a full run
+# of some targets, seeds or rows whose result is committed; `--merge` combines them.
+
+
+def check_parts(parts: dict, part_keys, done_key: str) -> dict:
+    """The settings the parts share (all but `part_keys`); a one-line error where one differs,
+    names another pre-registered default, or is partial (`done_key` lists what it did)."""
+    if not parts:
+        raise SystemExit("error: no parts to merge")
+    names = list(parts)
+    first = parts[names[0]]
+    base = {k: v for k, v in first["settings"].items() if k not in part_keys}
+    for name in names:
+        part = parts[name]
+        other = {k: v for k, v in part["settings"].items() if k not in part_keys}
+        differ = sorted(k for k in {*base, *other} if base.get(k) != other.get(k))
+        if differ:
+            raise SystemExit(
+                f"error: part {name} differs from part {names[0]} in {', '.join(differ)}"
+            )
+        if part.get("default") != first.get("default"):
+            raise SystemExit(f"error: part {name} names another pre-registered default")
+        if not part.get("complete", False):
+            raise SystemExit(f"error: part {name} is partial ({part.get(done_key)})")
+    return base
+
+
+def part_provenance(part: dict, **extra) -> dict:
+    env = part["environment"]
+    return {
+        **extra,
+        "commit": env["git"]["commit"],
+        "dirty": env["git"]["dirty"],
+        "command": env["command"],
+        "started": env["started"],
+        "finished": part.get("finished"),
+    }
+
+
+def merged_notes_and_stages(parts: dict) -> dict:
+    """{"notes": every part's notes once, "stages_seconds": {"<part>: <stage>": seconds}}."""
+    return {
+        "notes": list(dict.fromkeys(n for p in parts.values() for n in p.get("notes", []))),
+        "stages_seconds": {
+            f"{name}: {stage}": t
+            for name, p in parts.items()
+            for stage, t in p.get("stages_seconds", {}).items()
+        },
+    }
+
+
+def read_parts(out_dir: Path, name: str) -> dict:
+    """{part name: result} of <out_dir>/parts/<name>.<part>.json."""
+    paths = sorted((out_dir / "parts").glob(f"{name}.*.json"))
+    if not paths:
+        raise SystemExit(f"error: no parts in {out_dir / 'parts'} (run with --part NAME first)")
+    return {p.name[len(name) + 1 : -len(".json")]: json.loads(p.read_text()) for p in paths}
+
+
+def parts_markdown(parts: dict) -> list[str]:
+    """The "Parts of this run" section of a merged result (none for a run in one piece)."""
+    if not parts:
+        return []
+    extra = [k for k in next(iter(parts.values())) if k not in part_provenance_keys()]
+    headers = ["part", *extra, "commit", "started", "finished", "command"]
+    rows = [
+        [
+            name,
+            *(", ".join(map(str, v)) if isinstance(v, list) else v for v in (p[k] for k in extra)),
+            p["commit"][:12] + (" (dirty)" if p["dirty"] else ""),
+            p["started"],
+            p["finished"],
+            f"`{p['command']}`",
+        ]
+        for name, p in parts.items()
+    ]
+    return [
+        "## Parts of this run",
+        "",
+        "Run in pieces (`--part NAME`, benchmarks/FINAL_RUNS.md) that share every setting, "
+        "combined by `--merge`.",
+        "",
+        markdown_table(headers, rows),
+        "",
+    ]
+
+
+def part_provenance_keys() -> tuple[str, ...]:
+    return ("commit", "dirty", "command", "started", "finished")

@@ -334,3 +334,89 @@ def test_render_reads_a_result_of_the_benchmark_before_issue_12(tmp_path):
     assert bt.render(tmp_path) == 0
     text = (tmp_path / "transfer.md").read_text()
     assert "| dte-fisher |" in text and "| mean-embedding |" in text
+
+
+def _part(result: dict, name: str, rows: str, space_seeds, keep) -> dict:
+    """A part of a run cut from `result`: the rows in `keep`, the truth only if `rows` is
+    "truth", and the keys of `space_seeds` for the embedding rows."""
+    scores = {}
+    for row, by_target in result["scores"].items():
+        if row not in keep:
+            continue
+        scores[row] = {
+            t: {
+                k: v
+                for k, v in by_key.items()
+                if rows == "truth" or int(str(k).split("/")[0]) in space_seeds
+            }
+            for t, by_key in by_target.items()
+        }
+    settings = {
+        **result["settings"],
+        "pool_size": 16,
+        "rows": rows,
+        "part": name,
+        "space_seeds": space_seeds,
+    }
+    return {
+        **result,
+        "settings": settings,
+        "complete": True,
+        "targets_done": ["t1", "t2"],
+        "truth": result["truth"] if rows == "truth" else {},
+        "scores": scores,
+        "finished": "2026-12-02T16:00:00+00:00",
+    }
+
+
+def _parts():
+    whole = _tiny_result("fute-fisher+anchor", done=("t1", "t2"))
+    whole["settings"]["space_seeds"] = [0, 1]
+    whole["scores"]["dte-fisher"] = {
+        t: {"0": [0.1, 0.5, 0.9], "1": [0.9, 0.5, 0.1]} for t in whole["truth"]
+    }
+    label_rows = ("random", "logme-16")
+    embedding_rows = [r for r in whole["scores"] if r not in label_rows]
+    return whole, {
+        "truth": _part(whole, "truth", "truth", [0, 1], label_rows),
+        "s0": _part(whole, "s0", "embeddings", [0], embedding_rows),
+        "s1": _part(whole, "s1", "embeddings", [1], embedding_rows),
+    }
+
+
+def test_parts_merge_into_the_result_of_one_run(tmp_path):
+    whole, parts = _parts()
+    merged = bt.merge_parts(parts)
+    assert merged["complete"] and merged["targets_done"] == ["t1", "t2"]
+    assert merged["settings"]["space_seeds"] == [0, 1] and merged["settings"]["rows"] == "all"
+    assert merged["scores"] == whole["scores"]
+    gains = {
+        t: [e["gains"][s]["mean"] for s in ("s1", "s2", "s3")] for t, e in whole["truth"].items()
+    }
+    assert merged["metrics"] == bt.evaluate(whole["scores"], gains)
+    assert merged["metrics"]["dte-fisher"]["average"]["ndcg"]["n"] == 2  # one per space seed
+    (tmp_path / "parts").mkdir()
+    for name, part in parts.items():
+        (tmp_path / "parts" / f"transfer.{name}.json").write_text(json.dumps(part))
+    assert bt.main(["--merge", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "transfer.md").read_text()
+    assert "## Parts of this run" in text and "| s1 | embeddings | 1 |" in text
+    assert "Partial result" not in text and "| logme-16 |" in text
+
+
+def test_parts_that_do_not_belong_together_are_refused():
+    _, parts = _parts()
+    parts["s1"]["settings"]["space_seeds"] = [0]
+    parts["s1"]["scores"] = parts["s0"]["scores"]
+    with pytest.raises(SystemExit, match="part s1 repeats dte-prefix:maxsim / t1 / key 0"):
+        bt.merge_parts(parts)
+    _, parts = _parts()
+    parts["s1"]["settings"]["seeds"] = [0]
+    with pytest.raises(SystemExit, match="part s1 differs from part truth in seeds"):
+        bt.merge_parts(parts)
+    _, parts = _parts()
+    parts["s0"]["complete"] = False
+    with pytest.raises(SystemExit, match="part s0 is partial"):
+        bt.merge_parts(parts)
+    with pytest.raises(SystemExit, match="name it with --part"):
+        bt.parse_args(["--rows", "truth"])
