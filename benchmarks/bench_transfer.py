@@ -1280,7 +1280,7 @@ def assemble(run: Run, ctx: dict, truth: dict, scores: dict, env: dict, done: li
         "default_note": note,
         "environment": env,
         "settings": settings,
-        "complete": set(done) == set(args.targets),
+        "complete": set(done) == set(ctx["targets"]),  # the targets of --only
         "targets_done": list(done),
         "truth": truth,
         "scores": scores,
@@ -1325,7 +1325,7 @@ def merge_parts(parts: dict) -> dict:
     base = check_parts(parts, PART_KEYS, "targets_done")
     truth: dict = {}
     scores: dict = {}
-    space_seeds: set = set()
+    covered: dict = {}  # space seed -> targets with embedding rows
     for name, part in parts.items():
         for t, entry in part["truth"].items():
             if t in truth:
@@ -1339,17 +1339,21 @@ def merge_parts(parts: dict) -> dict:
                     raise SystemExit(f"error: part {name} repeats {row} / {t} / key {twice[0]}")
                 have.update(by_key)
         if part["settings"]["rows"] != "truth":
-            space_seeds.update(part["settings"]["space_seeds"])
+            for seed in part["settings"]["space_seeds"]:
+                covered.setdefault(seed, set()).update(part["targets_done"])
     targets = [t for t in base["targets"] if t in truth]
+    space_seeds = sorted(covered)
     first = next(iter(parts.values()))
-    settings = {**first["settings"], "space_seeds": sorted(space_seeds), "rows": "all"}
+    settings = {**first["settings"], "space_seeds": space_seeds, "rows": "all"}
     settings["part"] = None
     keys = ("benchmark", "default", "preregistered", "default_rows", "default_note")
     return {
         **{k: first.get(k) for k in keys},
         "environment": first["environment"],
         "settings": settings,
-        "complete": set(targets) == set(base["targets"]) and bool(space_seeds),
+        "complete": set(targets) == set(base["targets"])
+        and bool(covered)
+        and all(set(c) == set(base["targets"]) for c in covered.values()),
         "targets_done": targets,
         "parts": {
             n: part_provenance(
@@ -1415,7 +1419,7 @@ def main(argv: list[str] | None = None) -> int:
     source_dirs = {}
     if any(need(s) for s in ("sources", "truth", "mtes", "features")):
         # the embedding half needs only the MTEs' classifiers (the first fine-tuning seed)
-        first_only = full and args.rows == "embeddings"
+        first_only = args.rows == "embeddings"
         source_dirs = run.source_dirs(sources, args.seeds[:1] if first_only else None)
     if need("dtes"):
         ctx["dtes"] = run.source_dtes(sources)

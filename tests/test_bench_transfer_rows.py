@@ -418,5 +418,11 @@ def test_parts_that_do_not_belong_together_are_refused():
     parts["s0"]["complete"] = False
     with pytest.raises(SystemExit, match="part s0 is partial"):
         bt.merge_parts(parts)
+    _, parts = _parts()
+    parts["s1"]["targets_done"] = ["t1"]  # an --only part: space seed 1 misses t2
+    for by_target in parts["s1"]["scores"].values():
+        by_target.pop("t2")
+    merged = bt.merge_parts(parts)
+    assert not merged["complete"] and merged["settings"]["space_seeds"] == [0, 1]
     with pytest.raises(SystemExit, match="name it with --part"):
         bt.parse_args(["--rows", "truth"])
