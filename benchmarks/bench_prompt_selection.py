@@ -1123,7 +1123,10 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
                 metric_table(ev_acc, same, result, defaults),
                 "",
             ]
-    variant_rows = [m for m in methods if parse_row(m).get("variant")]
+    variant_rows = [  # the rows from k labels are in the tables of the same k labels
+        m for m in methods if parse_row(m).get("variant") and parse_row(m).get("k") is None
+    ]
+    present = {parse_row(m)["variant"] for m in variant_rows}
     if variant_rows:
         plain = [
             m
@@ -1132,14 +1135,25 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
             and parse_row(m).get("k") is None
             and not parse_row(m).get("variant")
         ]
+        what = {
+            "anchor": (
+                "pool-anchored DTEs",
+                "`+anchor`: each data set's DTE is pool-anchored (the surrogate trained on the "
+                "data set answers the space's pool, and the method is trained on those answers, "
+                "as for an MTE), against the same MTEs.",
+            ),
+            "clip": (
+                "clipped pools",
+                "`+clip`: each prompt's MTE comes from the LLM's answers on pool inputs cut to "
+                "the surrogate's max_length tokens, against the same DTEs.",
+            ),
+        }
+        shown = [v for v in VARIANTS if v in present]
+        title = " and ".join(what[v][0] for v in shown)
         lines += [
-            "## Pool-anchored DTEs and clipped pools (issue 12 point 2; truth = accuracy)",
+            f"## {title[0].upper() + title[1:]} (issue 12 point 2; truth = accuracy)",
             "",
-            "`+anchor`: each data set's DTE is pool-anchored (the surrogate trained on the data "
-            "set answers the space's pool, and the method is trained on those answers, as for "
-            "an MTE), against the same MTEs. `+clip`: each prompt's MTE comes from the LLM's "
-            "answers on pool inputs cut to the surrogate's max_length tokens, against the same "
-            "DTEs. The plain rows are repeated for comparison.",
+            " ".join(what[v][1] for v in shown) + " The plain rows are repeated for comparison.",
             "",
             metric_table(ev_acc, plain + variant_rows, result, defaults),
             "",
@@ -1211,18 +1225,18 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
 # ------------------------------------------------------------------------------ main
 
 
-def render(out_dir: Path) -> int:
-    """Rewrite ``prompt_selection.md`` from ``prompt_selection.json``: the same measured
-    numbers, the current table layout (for a layout change after a multi-hour run)."""
-    json_path = out_dir / "prompt_selection.json"
+def render(out_dir: Path, name: str = "prompt_selection") -> int:
+    """Rewrite ``<name>.md`` from ``<name>.json``: the same measured numbers, the current
+    table layout (for a layout change after a multi-hour run)."""
+    json_path = out_dir / f"{name}.json"
     if not json_path.exists():
         raise SystemExit(f"error: {json_path} does not exist; run the benchmark first")
     result = json.loads(json_path.read_text())
     result.setdefault("labels", {m: cost_labels(m) for m in result["cost"]})
     stages = Stages(seconds=dict(result["stages_seconds"]))
     text = markdown(result, result["environment"], result["settings"], stages)
-    (out_dir / "prompt_selection.md").write_text(text.rstrip() + "\n")
-    print(f"wrote {out_dir / 'prompt_selection.md'} from {json_path}")
+    (out_dir / f"{name}.md").write_text(text.rstrip() + "\n")
+    print(f"wrote {out_dir / f'{name}.md'} from {json_path}")
     return 0
 
 
@@ -1359,6 +1373,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out_dir = results_dir(args)
     if args.render:
+        if args.part:
+            return render(out_dir / "parts", f"prompt_selection.{args.part}")
         return render(out_dir)
     if args.merge:
         return merge(out_dir)

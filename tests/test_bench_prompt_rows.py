@@ -240,6 +240,7 @@ def _tiny_result(default=None):
         "few-label-8": {"sentiment-x": {"0": [1.0, 0.5, 0.5], "1": [0.5, 1.0, 0.5]}},
         "fute-prefix-k8:maxsim": {"sentiment-x": {"0/0": [0.9, 0.5, 0.1]}},
         "fute-fisher+anchor": {"sentiment-x": {"0": [0.8, 0.5, 0.2]}},
+        "fute-fisher-k8+anchor": {"sentiment-x": {"0/0": [0.8, 0.5, 0.2]}},
     }
     settings = {
         "datasets": ["sentiment-x"],
@@ -274,8 +275,12 @@ def test_markdown_marks_the_default_and_render_rebuilds_it(tmp_path):
     assert "The same 8 labels" in text and "fute-prefix-k8:maxsim" in text
     assert "ndcg 1.000 vs mi" in text and "met by" in text
     assert "Pre-registered default (★)" in text
-    variants = text.split("## Pool-anchored DTEs and clipped pools")[1].split("\n## ")[0]
+    assert "clipped pools" not in text  # no +clip row in this result
+    variants = text.split("## Pool-anchored DTEs (issue 12")[1].split("\n## ")[0]
     assert "| fute-fisher+anchor |" in variants and "| fute-fisher |" in variants
+    assert "fute-fisher-k8+anchor" not in variants  # in the table of the same 8 labels
+    same = text.split("## The same 8 labels")[1].split("\n## ")[0]
+    assert "| fute-fisher-k8+anchor |" in same
     main_table = text.split("## Averaged over data sets, truth = accuracy")[1].split("\n## ")[0]
     assert "fute-fisher+anchor" not in main_table
     plain = bp.markdown(_tiny_result(), result["environment"], result["settings"], common.Stages())
