@@ -486,6 +486,10 @@ def check_parts(parts: dict, part_keys, done_key: str) -> dict:
     return base
 
 
+#: what `part_provenance` records of every part (beside what the benchmark adds)
+PROVENANCE_KEYS = ("commit", "dirty", "command", "started", "finished")
+
+
 def part_provenance(part: dict, **extra) -> dict:
     env = part["environment"]
     return {
@@ -522,7 +526,7 @@ def parts_markdown(parts: dict) -> list[str]:
     """The "Parts of this run" section of a merged result (none for a run in one piece)."""
     if not parts:
         return []
-    extra = [k for k in next(iter(parts.values())) if k not in part_provenance_keys()]
+    extra = [k for k in next(iter(parts.values())) if k not in PROVENANCE_KEYS]
     headers = ["part", *extra, "commit", "started", "finished", "command"]
     rows = [
         [
@@ -544,7 +548,3 @@ def parts_markdown(parts: dict) -> list[str]:
         markdown_table(headers, rows),
         "",
     ]
-
-
-def part_provenance_keys() -> tuple[str, ...]:
-    return ("commit", "dirty", "command", "started", "finished")
