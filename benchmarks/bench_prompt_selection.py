@@ -86,6 +86,8 @@ from common import (
     read_parts,
     results_dir,
     similarity_scores,
+    write_merged,
+    write_part,
     write_results,
 )
 from common import read_preregistered as common_read_preregistered
@@ -623,6 +625,20 @@ def pool_prior_scores(pool_probs) -> dict:
     return {name: [float(fn(p)) for p in pool_probs] for name, fn in POOL_PRIORS.items()}
 
 
+def with_fused(scores: dict) -> dict:
+    """`scores` ({row: {data set: {key: [score per prompt]}}}) with every FUTE row fused
+    with every pool prior (``rrf(<row>, <prior>)``): derived, so never stored in a part."""
+    out = {r: v for r, v in scores.items() if parse_row(r)["kind"] != "fused"}
+    for name in [r for r in out if r.startswith("fute-")]:
+        for prior in (p for p in FUSION_PRIORS if p in out):
+            out[fused_row(name, prior)] = {
+                ds: fuse(by_key, out[prior][ds])
+                for ds, by_key in out[name].items()
+                if ds in out[prior]
+            }
+    return out
+
+
 def fuse(fute_scores: dict, prior_scores: dict, k: float = RRF_K) -> dict:
     """Reciprocal-rank fusion per key of a FUTE row's {seed or "seed/draw": scores} with the
     prior of the same embedding seed ({seed: scores})."""
@@ -873,9 +889,6 @@ def score_dataset(run: Run, ds: str, ctx: dict) -> tuple[dict, dict, dict]:
                         rows.setdefault(fute_row(method, similarity, k, variant), {})[
                             f"{seed}/{d}"
                         ] = similarity_scores(similarity, dte, cands, centres, run.notes)
-    for name in [r for r in rows if r.startswith("fute-")]:
-        for prior in FUSION_PRIORS:
-            rows[fused_row(name, prior)] = fuse(rows[name], rows[prior])
     few_gold, summary = gold_of(s.few), {}
     for k in args.few_label_ks:
         if k > len(s.few):
@@ -1232,6 +1245,10 @@ def render(out_dir: Path, name: str = "prompt_selection") -> int:
     if not json_path.exists():
         raise SystemExit(f"error: {json_path} does not exist; run the benchmark first")
     result = json.loads(json_path.read_text())
+    if "metrics" not in result:  # a part: its fused rows and metrics are derived
+        result["scores"] = with_fused(result["scores"])
+        result["metrics"] = evaluate(result["scores"], result["truth"])
+        result.update(costs_of(result["scores"], result["truth"], result["settings"]))
     result.setdefault("labels", {m: cost_labels(m) for m in result["cost"]})
     stages = Stages(seconds=dict(result["stages_seconds"]))
     text = markdown(result, result["environment"], result["settings"], stages)
@@ -1291,7 +1308,7 @@ def assemble(run: Run, ctx: dict, truth: dict, scores: dict, few: dict, env: dic
         "complete": set(truth) == set(ctx["targets"]),
         "datasets_done": list(truth),
         "truth": truth,
-        "scores": scores,
+        "scores": (scores := with_fused(scores)),
         "few_label": few,
         "metrics": evaluate(scores, truth),
         **costs_of(scores, truth, settings),
@@ -1342,6 +1359,7 @@ def merge_parts(parts: dict) -> dict:
             scores.setdefault(row, {}).update(by_ds)
         few.update(parts[name].get("few_label", {}))
         n_prompts.update(parts[name]["settings"]["n_prompts"])
+    scores = with_fused(scores)  # a part stores no fused rows
     first = parts[names[0]]
     settings = {**first["settings"], "datasets": order, "n_prompts": n_prompts, "part": None}
     return {
@@ -1362,11 +1380,8 @@ def merge_parts(parts: dict) -> dict:
 
 def merge(out_dir: Path) -> int:
     """Write <out>/prompt_selection.{json,md} from the parts in <out>/parts."""
-    result = {**merge_parts(read_parts(out_dir, "prompt_selection")), "environment": environment()}
-    stages = Stages(seconds=dict(result["stages_seconds"]))
-    text = markdown(result, result["environment"], result["settings"], stages)
-    write_results("prompt_selection", result, text, out_dir)
-    return 0
+    merged = merge_parts(read_parts(out_dir, "prompt_selection"))
+    return write_merged("prompt_selection", merged, markdown, out_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1466,7 +1481,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.part is None:
             write_results("prompt_selection", result, text, out_dir)
         else:
-            write_results(f"prompt_selection.{args.part}", result, text, out_dir / "parts")
+            fute_rows = {
+                r: v for r, v in result["scores"].items() if parse_row(r)["kind"] != "fused"
+            }
+            part = {**result, "scores": fute_rows}
+            write_part("prompt_selection", args.part, part, text, out_dir)
     if not full:
         print(f"stages {', '.join(args.stage)} done for {', '.join(targets)}; nothing written")
     return 0

@@ -118,6 +118,8 @@ from common import (
     read_preregistered,
     results_dir,
     similarity_scores,
+    write_merged,
+    write_part,
     write_results,
 )
 
@@ -1370,11 +1372,7 @@ def merge_parts(parts: dict) -> dict:
 
 def merge(out_dir: Path) -> int:
     """Write <out>/transfer.{json,md} from the parts in <out>/parts."""
-    result = {**merge_parts(read_parts(out_dir, "transfer")), "environment": environment()}
-    stages = Stages(seconds=dict(result["stages_seconds"]))
-    text = markdown(result, result["environment"], result["settings"], stages)
-    write_results("transfer", result, text, out_dir)
-    return 0
+    return write_merged("transfer", merge_parts(read_parts(out_dir, "transfer")), markdown, out_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1456,7 +1454,7 @@ def main(argv: list[str] | None = None) -> int:
             text = markdown(result, env, result["settings"], stages)
             write_results("transfer", result, text, out_dir)
         else:
-            write_results(f"transfer.{args.part}", result, part_markdown(result), out_dir / "parts")
+            write_part("transfer", args.part, result, part_markdown(result), out_dir)
     if not full:
         print(f"stages {', '.join(args.stage)} done for {', '.join(targets_run)}; nothing written")
     return 0

@@ -352,12 +352,15 @@ def results_dir(args: argparse.Namespace) -> Path:
     return bench_cache("quick-results") if args.quick else RESULTS_DIR
 
 
-def write_results(name: str, payload: dict, markdown: str, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``<name>.json`` (everything) and ``<name>.md`` (the tables) into `out_dir`."""
+def write_results(
+    name: str, payload: dict, markdown: str, out_dir: Path, indent: int | None = 2
+) -> tuple[Path, Path]:
+    """Write ``<name>.json`` (everything; `indent` None: one compact line) and ``<name>.md``
+    (the tables) into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / f"{name}.json", out_dir / f"{name}.md"
     payload = {**payload, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    json_path.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
+    json_path.write_text(json.dumps(payload, indent=indent, default=_json_default) + "\n")
     md_path.write_text(markdown.rstrip() + "\n")
     print(f"wrote {json_path} and {md_path}")
     return json_path, md_path
@@ -520,6 +523,23 @@ def read_parts(out_dir: Path, name: str) -> dict:
     if not paths:
         raise SystemExit(f"error: no parts in {out_dir / 'parts'} (run with --part NAME first)")
     return {p.name[len(name) + 1 : -len(".json")]: json.loads(p.read_text()) for p in paths}
+
+
+def write_part(name: str, part: str, payload: dict, markdown: str, out_dir: Path) -> None:
+    """A part's result, to <out_dir>/parts/<name>.<part>.{json,md}: compact, without what
+    the merge derives again (``metrics``)."""
+    payload = {k: v for k, v in payload.items() if k != "metrics"}
+    write_results(f"{name}.{part}", payload, markdown, out_dir / "parts", indent=None)
+
+
+def write_merged(name: str, merged: dict, markdown: Callable, out_dir: Path) -> int:
+    """<out_dir>/<name>.{json,md} of merged parts, with the merging run's environment."""
+    result = {**merged, "environment": environment()}
+    stages = Stages(seconds=dict(result["stages_seconds"]))
+    write_results(
+        name, result, markdown(result, result["environment"], result["settings"], stages), out_dir
+    )
+    return 0
 
 
 def parts_markdown(parts: dict) -> list[str]:

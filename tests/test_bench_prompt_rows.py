@@ -411,3 +411,22 @@ def test_anchored_rows_from_k_labels_name_the_defaults_own_space():
     assert bp.k_variants(args, "fisher") == [None, "anchor"]
     assert bp.k_variants(args, "prefix") == [None]
     assert bp.k_variants(bp.parse_args([]), "fisher") == [None]  # the old rows by default
+
+
+def test_fused_rows_are_derived_not_stored_in_a_part(tmp_path):
+    scores = {
+        "fute-fisher+anchor": {"d": {"0": [0.9, 0.1, 0.5], "1": [0.1, 0.9, 0.5]}},
+        "pool-mi": {"d": {"0": [0.2, 0.1, 0.9], "1": [0.9, 0.2, 0.1]}},
+        "mi": {"d": {"-": [1.0, 2.0, 3.0]}},
+    }
+    fused = bp.with_fused(scores)
+    row = "rrf(fute-fisher+anchor, pool-mi)"
+    assert set(fused) == {*scores, row}  # only FUTE rows, only priors that are there
+    assert fused[row]["d"] == bp.fuse(scores["fute-fisher+anchor"]["d"], scores["pool-mi"]["d"])
+    assert bp.with_fused(fused) == fused  # stored fused rows are made again, not kept
+    part = _two_parts()["sentiment"]
+    common.write_part("prompt_selection", "s", part, "# part\n", tmp_path)
+    written = (tmp_path / "parts" / "prompt_selection.s.json").read_text()
+    assert "metrics" not in json.loads(written) and written.count("\n") == 1  # compact
+    assert bp.render(tmp_path / "parts", "prompt_selection.s") == 0  # metrics derived again
+    assert "fute-fisher+anchor ★" in (tmp_path / "parts" / "prompt_selection.s.md").read_text()
