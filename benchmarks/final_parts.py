@@ -88,11 +88,28 @@ def transfer_space(seed: int) -> dict:
     return {"phases": [[process1, process2]], "write": base}
 
 
+def transfer_spaces(seeds: tuple[int, ...]) -> dict:
+    """Several space seeds in one part, so the seed-0 source models (for the MTEs) are
+    fine-tuned once for all of them. Process 1: every DTE (sources and targets) of every
+    seed; process 2: the source models, the MTEs and the targets' DTEs from k labels of
+    every seed. Measured per seed on 2026-12-02 (part space0), the two halves are about as
+    long (~37 min each per seed, plus ~10 min of fine-tuning)."""
+    name = "space" + "".join(map(str, seeds))
+    base = ["bench_transfer.py", "--part", name, "--rows", "embeddings"]
+    base += ["--space-seeds", *map(str, seeds)]
+    process1 = [[*base, "--stage", "dtes"]]
+    process2 = [[*base, "--stage", "mtes", "dtes-k"]]
+    return {"phases": [[process1, process2]], "write": base}
+
+
 PARTS = {
     "prompt-sentiment": prompt_part("sentiment", SENTIMENT_SETS, NLI_SETS),
     "prompt-nli": prompt_part("nli", NLI_SETS, SENTIMENT_SETS),
     "transfer-truth": transfer_truth(),
     **{f"transfer-space{s}": transfer_space(s) for s in (0, 1, 2)},
+    # the same rows as transfer-space1 and transfer-space2 together (run one or the other:
+    # the merge refuses a score given twice), in ~80 min instead of ~2 x 60
+    "transfer-space12": transfer_spaces((1, 2)),
 }
 
 

@@ -70,3 +70,19 @@ def test_dry_run_prints_the_commands(capsys):
     assert fp.main(["run", "transfer-space0", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "--rows embeddings --space-seeds 0 --stage dtes" in out and out.count("then:") == 1
+
+
+def test_the_joint_space_part_makes_each_seeds_rows_once_with_one_fine_tuning():
+    part = fp.PARTS["transfer-space12"]
+    final = bt.parse_args(part["write"][1:])
+    assert final.space_seeds == [1, 2] and final.rows == "embeddings"
+    steps = [bt.parse_args(s[1:]) for s in _steps(part)]
+    assert sum("mtes" in a.stage for a in steps) == 1  # the source models once
+    dtes = [a for a in steps if "dtes" in a.stage]
+    assert len(dtes) == 1 and set(dtes[0].sources) == set(bt.SOURCES)
+    assert all(a.space_seeds == [1, 2] and a.only is None for a in steps)
+    # the same space seeds as the one-seed parts it stands for, none of space0's
+    singles = {
+        bt.parse_args(fp.PARTS[f"transfer-space{s}"]["write"][1:]).space_seeds[0] for s in (1, 2)
+    }
+    assert singles == set(final.space_seeds)
