@@ -639,6 +639,12 @@ def with_fused(scores: dict) -> dict:
     return out
 
 
+def without_fused(result: dict) -> dict:
+    """`result` as stored: without the fused rows, which `with_fused` derives again."""
+    kept = {r: v for r, v in result["scores"].items() if parse_row(r)["kind"] != "fused"}
+    return {**result, "scores": kept}
+
+
 def fuse(fute_scores: dict, prior_scores: dict, k: float = RRF_K) -> dict:
     """Reciprocal-rank fusion per key of a FUTE row's {seed or "seed/draw": scores} with the
     prior of the same embedding seed ({seed: scores})."""
@@ -1481,11 +1487,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.part is None:
             write_results("prompt_selection", result, text, out_dir)
         else:
-            fute_rows = {
-                r: v for r, v in result["scores"].items() if parse_row(r)["kind"] != "fused"
-            }
-            part = {**result, "scores": fute_rows}
-            write_part("prompt_selection", args.part, part, text, out_dir)
+            write_part("prompt_selection", args.part, without_fused(result), text, out_dir)
     if not full:
         print(f"stages {', '.join(args.stage)} done for {', '.join(targets)}; nothing written")
     return 0

@@ -533,13 +533,28 @@ def write_part(name: str, part: str, payload: dict, markdown: str, out_dir: Path
 
 
 def write_merged(name: str, merged: dict, markdown: Callable, out_dir: Path) -> int:
-    """<out_dir>/<name>.{json,md} of merged parts, with the merging run's environment."""
+    """<out_dir>/<name>.{json,md} of merged parts, with the merging run's environment. The
+    JSON is the summary, one compact line: the metrics (to 6 decimals), truth, costs and
+    provenance, without the row scores, which stay in the committed parts it lists."""
     result = {**merged, "environment": environment()}
     stages = Stages(seconds=dict(result["stages_seconds"]))
-    write_results(
-        name, result, markdown(result, result["environment"], result["settings"], stages), out_dir
-    )
+    text = markdown(result, result["environment"], result["settings"], stages)
+    payload = {k: v for k, v in result.items() if k != "scores"}
+    payload["metrics"] = rounded(result["metrics"], 6)
+    payload["scores"] = "in the parts listed under 'parts' (benchmarks/results/parts/)"
+    write_results(name, payload, text, out_dir, indent=None)
     return 0
+
+
+def rounded(value: Any, decimals: int) -> Any:
+    """`value` (nested dicts and lists of numbers) with every float rounded."""
+    if isinstance(value, float):
+        return round(value, decimals)
+    if isinstance(value, dict):
+        return {k: rounded(v, decimals) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v, decimals) for v in value]
+    return value
 
 
 def parts_markdown(parts: dict) -> list[str]:
@@ -563,7 +578,10 @@ def parts_markdown(parts: dict) -> list[str]:
         "## Parts of this run",
         "",
         "Run in pieces (`--part NAME`, benchmarks/FINAL_RUNS.md) that share every setting, "
-        "combined by `--merge`.",
+        "combined by `--merge`. The stage times under 'How this was made' are those of each "
+        "part's write step, which reads stages cached by the part's staged commands "
+        "(benchmarks/final_parts.py); the stages' own times are in "
+        "benchmarks/results/parts/*.stages.txt. The row scores are in the parts' JSON.",
         "",
         markdown_table(headers, rows),
         "",

@@ -371,6 +371,11 @@ def test_parts_merge_into_the_result_of_one_run(tmp_path):
     text = (tmp_path / "prompt_selection.md").read_text()
     assert "## Parts of this run" in text and "| nli | nli-y |" in text
     assert "fute-fisher+anchor ★" in text
+    # the merged JSON is the summary: metrics to 6 decimals, the scores left in the parts
+    assert isinstance(written["scores"], str) and "parts" in written["scores"]
+    assert written["metrics"] == common.rounded(json.loads(json.dumps(merged["metrics"])), 6)
+    assert bp.main(["--render", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "prompt_selection.md").read_text() == text
 
 
 @pytest.mark.parametrize(

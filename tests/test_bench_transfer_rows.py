@@ -402,6 +402,11 @@ def test_parts_merge_into_the_result_of_one_run(tmp_path):
     text = (tmp_path / "transfer.md").read_text()
     assert "## Parts of this run" in text and "| s1 | embeddings | 1 |" in text
     assert "Partial result" not in text and "| logme-16 |" in text
+    written = json.loads((tmp_path / "transfer.json").read_text())
+    assert isinstance(written["scores"], str)  # the scores stay in the parts
+    assert written["metrics"]["dte-fisher"]["average"]["ndcg"]["n"] == 2
+    assert bt.main(["--render", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "transfer.md").read_text() == text
 
 
 def test_parts_that_do_not_belong_together_are_refused():
