@@ -1178,7 +1178,13 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
             "",
         ]
     lines += targets_section(ev_acc, defaults, few_ks)
-    main = [m for m in methods if is_main_row(m)]
+    # the per-data-set tables: the main rows, and the default with its fused rows wherever
+    # it is a variant (issue 12 point 7 asks for the default per data set)
+    main = [
+        m
+        for m in methods
+        if is_main_row(m) or m in defaults or any(m.startswith(f"rrf({d}, ") for d in defaults)
+    ]
     datasets = [d for d in truth]
     for k in METRICS:
         lines += [
