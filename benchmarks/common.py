@@ -535,13 +535,15 @@ def write_part(name: str, part: str, payload: dict, markdown: str, out_dir: Path
 def write_merged(name: str, merged: dict, markdown: Callable, out_dir: Path) -> int:
     """<out_dir>/<name>.{json,md} of merged parts, with the merging run's environment. The
     JSON is the summary, one compact line: the metrics (to 6 decimals), truth, costs and
-    provenance, without the row scores, which stay in the committed parts it lists."""
-    result = {**merged, "environment": environment()}
-    stages = Stages(seconds=dict(result["stages_seconds"]))
-    text = markdown(result, result["environment"], result["settings"], stages)
-    payload = {k: v for k, v in result.items() if k != "scores"}
-    payload["metrics"] = rounded(result["metrics"], 6)
+    provenance, without the row scores, which stay in the committed parts it lists. The
+    markdown is made from that summary, as `--render` makes it, so the two agree to the
+    last digit (a metric on a rounding boundary would otherwise round differently)."""
+    payload = {k: v for k, v in merged.items() if k != "scores"}
+    payload["environment"] = environment()
+    payload["metrics"] = rounded(merged["metrics"], 6)
     payload["scores"] = "in the parts listed under 'parts' (benchmarks/results/parts/)"
+    stages = Stages(seconds=dict(payload["stages_seconds"]))
+    text = markdown(payload, payload["environment"], payload["settings"], stages)
     write_results(name, payload, text, out_dir, indent=None)
     return 0
 

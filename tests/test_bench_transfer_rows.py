@@ -412,6 +412,22 @@ def test_parts_merge_into_the_result_of_one_run(tmp_path):
     assert (tmp_path / "transfer.md").read_text() == text
 
 
+def test_merged_markdown_is_made_from_the_rounded_summary(tmp_path):
+    """A metric on a rounding boundary: 0.00149999999 shows as 0.001, but the JSON keeps
+    it to 6 decimals (0.0015, shown as 0.002); the merged table must be the one --render
+    makes from the JSON."""
+
+    def table(result, env, settings, stages):
+        return f"ndcg {result['metrics']['m']['ndcg']:.3f}\n"
+
+    merged = {"metrics": {"m": {"ndcg": 0.00149999999}}, "scores": {}, "settings": {}}
+    merged["stages_seconds"] = {}
+    assert common.write_merged("t", merged, table, tmp_path) == 0
+    written = json.loads((tmp_path / "t.json").read_text())
+    assert written["metrics"]["m"]["ndcg"] == 0.0015
+    assert (tmp_path / "t.md").read_text() == table(written, None, None, None)
+
+
 def test_parts_that_do_not_belong_together_are_refused():
     _, parts = _parts()
     parts["s1"]["settings"]["space_seeds"] = [0]
