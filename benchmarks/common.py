@@ -199,9 +199,14 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.replace(tmp, path)
 
 
+def cached_json_path(kind: str, key: str) -> Path:
+    """Where `cached_json(kind, key, ...)` keeps its value (it exists once computed)."""
+    return bench_cache(kind) / f"{key[:40]}.json"
+
+
 def cached_json(kind: str, key: str, compute: Callable[[], Any]) -> Any:
     """`compute()` once; its JSON-able result is kept in the bench cache under `key`."""
-    path = bench_cache(kind) / f"{key[:40]}.json"
+    path = cached_json_path(kind, key)
     if path.is_file():
         return json.loads(path.read_text())
     value = compute()

@@ -37,6 +37,7 @@ from common import (  # noqa: E402
     cache_key,
     cached_embedding,
     cached_json,
+    cached_json_path,
     environment,
     fmt,
     markdown_table,
@@ -61,6 +62,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--n-inputs", type=int, default=200, help="target inputs in place of the pool")
     p.add_argument("--results", type=Path, default=RESULTS)
+    p.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="write the table from the (set, seed) pairs already computed; compute nothing",
+    )
     args = p.parse_args(argv)
     reserved = sorted(set(args.sets) & set(RESERVED))
     if reserved:
@@ -118,6 +124,14 @@ def scores_of(run: bp.Run, ds: str, seed: int, sets, n: int) -> dict:
     return {s: similarity_scores(s, dte, mtes, notes=run.notes) for s in SIMILARITIES}
 
 
+def mi_on_inputs(run: bp.Run, ds: str, sets, n: int) -> list[float]:
+    """MI of each prompt's answers on the same `n` target inputs: the label-free baseline
+    at the same number of LLM calls (the answers come from the answer cache)."""
+    inputs = sets.data.subset(list(range(min(n, len(sets.data)))))
+    probs = run.answers(ds, run.models(task_of(ds)), inputs, f"the first {len(inputs)} inputs")
+    return [float(bp.PER_PROMPT_BASELINES["mi"](p)) for p in probs]
+
+
 def committed_scores() -> dict:
     """The final run's row scores, {row: {set: {seed key: scores}}}."""
     out: dict = {}
@@ -170,9 +184,12 @@ def markdown(ev: dict, settings: dict, env: dict, stages) -> str:
             "evaluation inputs of the target (the inputs MI reads), for the prompts' MTEs and "
             "the anchoring of the target's DTE alike (`target-inputs:*`), against the final "
             "run's rows on the real pool (`fute-fisher+anchor*`, same seeds) and MI on the "
-            "target's 500 inputs. Costs as MI: LLM calls on the target's inputs, so this is "
+            f"target's 500 inputs and on the same {n} inputs (the same LLM calls as the "
+            "`target-inputs` rows). Costs as MI: LLM calls on the target's inputs, so this is "
             "a diagnosis, not a zero-call method; it changes nothing pre-registered. Truth: "
-            f"accuracy on the 500 evaluation examples. Embedding seeds: {seeds}.",
+            f"accuracy on the 500 evaluation examples. Embedding seeds: {seeds} (the last column "
+            "lists the seeds each data set has); left out, not computed: "
+            f"{', '.join(settings['not computed (left out)']) or 'none'}.",
             "",
             "## Mean over the data sets",
             "",
@@ -198,11 +215,17 @@ def main(argv=None) -> int:
     truth = json.loads((RESULTS / "prompt_selection.json").read_text())["truth"]
     committed = committed_scores()
     rows: dict = {}
+    skipped: list[str] = []
     for ds in args.sets:
         with stages(f"{ds}: load data"):
             sets = bp.load_sets(ds, final)
+        done = []
         for seed in args.seeds:
             key = cache_key(TAG, ds, seed, args.n_inputs, run.hparams)
+            if args.cached_only and not cached_json_path("target-anchor", key).is_file():
+                skipped.append(f"{ds} seed {seed}")
+                continue
+            done.append(seed)
             got = cached_json(
                 "target-anchor",
                 key,
@@ -212,14 +235,21 @@ def main(argv=None) -> int:
                 rows.setdefault(f"target-inputs:{sim}", {}).setdefault(ds, {})[str(seed)] = values
             print(f"{ds} seed {seed}: done", flush=True)
         for row in ("fute-fisher+anchor", "fute-fisher+anchor:behaviour"):
-            rows.setdefault(row, {})[ds] = {str(s): committed[row][ds][str(s)] for s in args.seeds}
-        rows.setdefault("mi (target inputs)", {})[ds] = committed["mi"][ds]
+            rows.setdefault(row, {})[ds] = {str(s): committed[row][ds][str(s)] for s in done}
+        rows.setdefault("mi (500 target inputs)", {})[ds] = committed["mi"][ds]
+        mi_n = mi_on_inputs(run, ds, sets, args.n_inputs)
+        rows.setdefault(f"mi ({args.n_inputs} target inputs)", {})[ds] = {"-": mi_n}
     ev = evaluate(rows, truth)
     out = args.results / "dev"
     out.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": "target-anchor diagnosis",
-        "settings": {"sets": args.sets, "seeds": args.seeds, "n_inputs": args.n_inputs},
+        "settings": {
+            "sets": args.sets,
+            "seeds": args.seeds,
+            "n_inputs": args.n_inputs,
+            "not computed (left out)": skipped,
+        },
         "environment": env,
         "scores": rows,
         "metrics": ev,
