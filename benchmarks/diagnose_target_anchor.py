@@ -50,7 +50,7 @@ from common import (  # noqa: E402
 )
 
 RESULTS = HERE / "results"
-RESERVED = ("sentiment-finefood", "sentiment-pang-lee", "sentiment-pang-lee-reviews")
+RESERVED = bp.RESERVED_TARGETS  # never a target (issue 12 point 5)
 METRICS = ("ndcg", "regret@1", "spearman")
 SIMILARITIES = ("cosine", "behaviour")
 TAG = "target-anchor-v1"
