@@ -1348,6 +1348,16 @@ def costs_of(scores: dict, truth: dict, settings: dict) -> dict:
 PART_KEYS = ("datasets", "n_prompts", "part")
 
 
+def part_scores(parts: dict) -> dict:
+    """{row: {data set: {seed key: [score per prompt]}}}: the union of the parts' row scores
+    (each part holds its own data sets), without the fused rows a part does not store."""
+    scores: dict = {}
+    for part in parts.values():
+        for row, by_ds in part["scores"].items():
+            scores.setdefault(row, {}).update(by_ds)
+    return scores
+
+
 def merge_parts(parts: dict) -> dict:
     """One result from {part name: result of a run with ``--part``}: the union of their
     targets, re-scored together. The parts must share every setting but their targets and
@@ -1363,15 +1373,12 @@ def merge_parts(parts: dict) -> dict:
     order = [d for d in base.get("all_datasets", []) if d in seen]
     order += [d for d in seen if d not in order]
     truth = {ds: parts[seen[ds]]["truth"][ds] for ds in order}
-    scores: dict = {}
     few: dict = {}
     n_prompts: dict = {}
     for name in names:
-        for row, by_ds in parts[name]["scores"].items():
-            scores.setdefault(row, {}).update(by_ds)
         few.update(parts[name].get("few_label", {}))
         n_prompts.update(parts[name]["settings"]["n_prompts"])
-    scores = with_fused(scores)  # a part stores no fused rows
+    scores = with_fused(part_scores(parts))  # a part stores no fused rows
     first = parts[names[0]]
     settings = {**first["settings"], "datasets": order, "n_prompts": n_prompts, "part": None}
     return {

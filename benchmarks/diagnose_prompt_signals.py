@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
+from bench_prompt_selection import part_scores
 from common import markdown_table, read_parts
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -29,16 +30,18 @@ def rank_of(scores: np.ndarray, index: int) -> int:
     return 1 + int((scores > scores[index]).sum())
 
 
-def diagnose(merged: dict, parts: dict) -> list[dict]:
-    """One row per data set and signal."""
-    scores: dict = {}
-    for part in parts.values():
-        for row, per_set in part["scores"].items():
-            scores.setdefault(row, {}).update(per_set)
+def accuracies(truth: dict) -> np.ndarray:
+    """Each prompt's accuracy on one data set, in the order of its `prompt_ids`."""
+    return np.array([truth["prompts"][p]["accuracy"] for p in truth["prompt_ids"]])
+
+
+def diagnose(merged: dict, scores: dict) -> list[dict]:
+    """One row per data set and signal, from the merged run's truth and default and the
+    parts' row scores (`bench_prompt_selection.part_scores`)."""
     rows = []
     for name, truth in merged["truth"].items():
         ids = truth["prompt_ids"]
-        accuracy = np.array([truth["prompts"][p]["accuracy"] for p in ids])
+        accuracy = accuracies(truth)
         best = int(accuracy.argmax())
         target_mi = np.array(scores["mi"][name]["-"])
         rows.append(_row(name, "mi (target inputs)", [target_mi], target_mi, accuracy, ids))
@@ -97,8 +100,8 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     merged = json.loads((args.results / "prompt_selection.json").read_text())
-    parts = read_parts(args.results, "prompt_selection")
-    text = render(diagnose(merged, parts), merged["default"])
+    scores = part_scores(read_parts(args.results, "prompt_selection"))
+    text = render(diagnose(merged, scores), merged["default"])
     out = args.results / "prompt_signals.md"
     out.write_text(text)
     print(text)

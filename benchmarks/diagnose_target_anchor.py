@@ -22,6 +22,7 @@ resumes.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from pathlib import Path
@@ -41,13 +42,12 @@ from common import (  # noqa: E402
     environment,
     fmt,
     markdown_table,
-    mean_std,
     provenance_markdown,
     quiet_libraries,
-    ranking_metrics,
     read_parts,
     similarity_scores,
 )
+from diagnose_prompt_signals import accuracies, rank_of  # noqa: E402
 
 RESULTS = HERE / "results"
 RESERVED = bp.RESERVED_TARGETS  # never a target (issue 12 point 5)
@@ -78,11 +78,16 @@ def task_of(ds: str) -> bp.Task:
     return bp.Task("nli" if ds in bp.NLI_SETS else "sentiment", (ds,))
 
 
+def first(data, n: int):
+    """The first `n` examples of `data` (all of them when it has fewer)."""
+    return data.subset(list(range(min(n, len(data)))))
+
+
 def target_inputs(data, n: int):
     """The first `n` evaluation inputs, without their labels."""
     from fute.examples import Examples
 
-    part = data.subset(list(range(min(n, len(data)))))
+    part = first(data, n)
     return Examples(
         texts=list(part.texts),
         text_pairs=list(part.text_pairs) if part.text_pairs is not None else None,
@@ -92,14 +97,10 @@ def target_inputs(data, n: int):
 
 
 def target_space(run: bp.Run, seed: int, inputs):
-    """The default's space (fisher, pool-anchored) whose pool is `inputs`."""
-    from fute.space import Space
-
-    base = run.space("fisher", seed, "anchor")
-    space = Space(
-        base.surrogate, method="fisher", seed=seed, progress=False, pool_anchor=True, **run.hparams
-    )
-    space.pool = lambda arity, exclude=(): inputs  # the one change: the pool
+    """The default's space (fisher, pool-anchored) whose pool is `inputs`: a copy of the
+    run's own space (same surrogate, method and settings), so the pool is the one change."""
+    space = copy.copy(run.space("fisher", seed, "anchor"))
+    space.pool = lambda arity, exclude=(): inputs
     return space
 
 
@@ -127,33 +128,21 @@ def scores_of(run: bp.Run, ds: str, seed: int, sets, n: int) -> dict:
 def mi_on_inputs(run: bp.Run, ds: str, sets, n: int) -> list[float]:
     """MI of each prompt's answers on the same `n` target inputs: the label-free baseline
     at the same number of LLM calls (the answers come from the answer cache)."""
-    inputs = sets.data.subset(list(range(min(n, len(sets.data)))))
+    inputs = first(sets.data, n)
     probs = run.answers(ds, run.models(task_of(ds)), inputs, f"the first {len(inputs)} inputs")
     return [float(bp.PER_PROMPT_BASELINES["mi"](p)) for p in probs]
 
 
-def committed_scores() -> dict:
-    """The final run's row scores, {row: {set: {seed key: scores}}}."""
-    out: dict = {}
-    for part in read_parts(RESULTS, "prompt_selection").values():
-        for row, per_set in part["scores"].items():
-            out.setdefault(row, {}).update(per_set)
-    return out
-
-
 def evaluate(rows: dict, truth: dict) -> dict:
-    """{row: {set: {metric: stat over seeds}}} plus the rank of the best prompt per seed."""
+    """{row: {set: {metric: stat over seeds}}} (the benchmark's own `evaluate`, truth =
+    accuracy) plus the rank of the best prompt per seed."""
+    metrics = bp.evaluate(rows, truth)["accuracy"]
     out: dict = {}
     for row, per_set in rows.items():
         for ds, by_seed in per_set.items():
-            t = truth[ds]
-            true = np.array([t["prompts"][p]["accuracy"] for p in t["prompt_ids"]])
-            best = int(true.argmax())
-            values = [ranking_metrics(s, true, METRICS) for s in by_seed.values()]
-            cell = {k: mean_std(v[k] for v in values) for k in METRICS}
-            cell["rank of best"] = [
-                1 + int((np.array(s) > np.array(s)[best]).sum()) for s in by_seed.values()
-            ]
+            best = int(accuracies(truth[ds]).argmax())
+            cell = dict(metrics[row]["per_dataset"][ds])
+            cell["rank of best"] = [rank_of(np.array(s), best) for s in by_seed.values()]
             out.setdefault(row, {})[ds] = cell
     return out
 
@@ -213,7 +202,7 @@ def main(argv=None) -> int:
     stages = Stages()
     run = bp.Run(final, stages, {"pool_size": final.pool_size, **bp.space_hparams(final.space_arg)})
     truth = json.loads((RESULTS / "prompt_selection.json").read_text())["truth"]
-    committed = committed_scores()
+    committed = bp.part_scores(read_parts(RESULTS, "prompt_selection"))
     rows: dict = {}
     skipped: list[str] = []
     for ds in args.sets:

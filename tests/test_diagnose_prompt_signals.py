@@ -34,12 +34,12 @@ def _tiny_run():
         "pool-cbm-mi": {"set": {"0": [2.0, 1.0, 3.0]}},
         "fute-x": {"set": {"0": [3.0, 1.0, 2.0], "1": [1.0, 2.0, 3.0]}},
     }
-    return merged, {"only": {"scores": scores}}
+    return merged, scores
 
 
 def test_diagnosis_of_a_hand_made_run():
-    merged, parts = _tiny_run()
-    rows = {r["signal"]: r for r in dps.diagnose(merged, parts)}
+    merged, scores = _tiny_run()
+    rows = {r["signal"]: r for r in dps.diagnose(merged, scores)}
     assert rows["mi (target inputs)"]["spearman vs accuracy"] == pytest.approx(1.0)
     assert rows["pool-mi"]["spearman vs target MI"] == pytest.approx(-1.0)
     assert rows["pool-mi"]["rank of the best prompt"] == "3"
@@ -54,6 +54,7 @@ def test_committed_table_is_made_from_the_committed_run():
         pytest.skip("no committed diagnosis")
     merged = json.loads(merged_path.read_text())
     text = dps.render(
-        dps.diagnose(merged, dps.read_parts(RESULTS, "prompt_selection")), merged["default"]
+        dps.diagnose(merged, dps.part_scores(dps.read_parts(RESULTS, "prompt_selection"))),
+        merged["default"],
     )
     assert text == (RESULTS / "prompt_signals.md").read_text()

@@ -34,10 +34,14 @@ def test_evaluate_finds_the_rank_of_the_best_prompt():
     truth = {
         "set": {
             "prompt_ids": ["a", "b", "c"],
-            "prompts": {"a": {"accuracy": 0.5}, "b": {"accuracy": 0.9}, "c": {"accuracy": 0.6}},
+            "prompts": {
+                p: {"accuracy": a, "macro_f1": a}
+                for p, a in zip("abc", (0.5, 0.9, 0.6), strict=True)
+            },
         }
     }
     rows = {"r": {"set": {"0": [0.1, 0.9, 0.5], "1": [0.9, 0.1, 0.5]}}}
     cell = dta.evaluate(rows, truth)["r"]["set"]
     assert cell["rank of best"] == [1, 3]
     assert cell["regret@1"]["mean"] == pytest.approx((0.0 + 0.4) / 2)
+    assert cell["ndcg"]["mean"] < 1.0 and cell["regret@1"]["std"] == pytest.approx(0.4 / 2**0.5)
