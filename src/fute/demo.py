@@ -52,8 +52,8 @@ DEMO_DATASETS = (
     "sentiment-yelp",
     "sentiment-amazon",
     "sentiment-rotten-tomatoes",
-    "multiemo-hotels",
-    "nli-presuppositions",
+    "pair-boolq",
+    "genre-brown",
     "topic-bbc",
     "spam-assassin",
 )
@@ -122,7 +122,7 @@ class DemoPlan:
     pool_size: int = 24
     max_words: int | None = 48  # models answer the first N words of a pool input (None: all)
     hparams: dict = field(default_factory=lambda: dict(DEMO_HPARAMS))
-    classifier_data: str = "sentiment-pang-lee"
+    classifier_data: str = "sentiment-rotten-tomatoes"
     classifier_examples: int = 256
     prompt_task: str = "sentiment"
     top: int = 5

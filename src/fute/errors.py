@@ -23,3 +23,7 @@ class SpaceMismatchError(FuteError):
 
 class StoreError(FuteError):
     """The embedding store could not be read or written."""
+
+
+class UnavailableError(DataError):
+    """A data set or pool source whose files no source can give now (withdrawn, offline)."""

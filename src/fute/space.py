@@ -43,7 +43,8 @@ from fute.examples import Examples, warn_if_small
 
 DEFAULT_POOL_SIZE = 1000
 #: space-defining options kept in `Space.hparams` (and the key) only when not at this default
-OPTIONAL_HPARAMS = {"pool_anchor": False}
+#: ("pool": the version of the unlabelled pool, 1 before the pool was rebuilt in 2026-12)
+OPTIONAL_HPARAMS = {"pool_anchor": False, "pool": "1"}
 _SURROGATES: dict[str, Any] = {}
 
 
@@ -188,10 +189,15 @@ class Space:
     def hparams(self) -> dict:
         """The space-defining hyper-parameters, defaults filled in: the key hashes these.
 
-        ``pool_anchor`` is listed only when set, so spaces made before it existed keep
-        their keys."""
+        ``pool_anchor`` is listed only when set, and ``pool`` (the pool's version: model
+        embeddings answer its inputs, so another pool is another space) only when not 1,
+        so spaces made before they existed keep their keys."""
+        from fute.data.pool import pool_version
+
         anchored = {"pool_anchor": True} if self.pool_anchor else {}
-        return {**self.method.hparams(), **anchored}
+        version = pool_version()
+        pool = {"pool": version} if version != OPTIONAL_HPARAMS["pool"] else {}
+        return {**self.method.hparams(), **anchored, **pool}
 
     @property
     def settings(self) -> dict:

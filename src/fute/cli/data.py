@@ -34,21 +34,21 @@ def list_cmd(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("name", "task", "inputs", "labels", "train/dev/test", "source", "ready")
+    table = Table("name", "family", "inputs", "labels", "train/dev/test", "status")
     for e in entries:
         s = e["sizes"]
         sizes = "/".join(str(s.get(k, "?")) for k in ("train", "dev", "test"))
-        src = f"{e['source']['package']}=={e['source']['version']}"
-        table.add_row(
-            e["name"],
-            e["task"],
-            str(e["inputs"]),
-            ", ".join(e["labels"]),
-            sizes,
-            src,
-            "yes" if e["prepared"] else "",
-        )
+        labels = e["labels"]
+        shown = ", ".join(labels) if len(labels) <= 3 else f"{len(labels)}: {labels[0]}, ..."
+        status = "[red]unavailable[/]" if e["status"] == "unavailable" else e["status"]
+        name = e["name"] + (" [dim](reserved)[/]" if e["reserved"] else "")
+        table.add_row(name, e["family"], str(e["inputs"]), shown, sizes, status)
     Console().print(table)
+    bad = [e for e in entries if e["status"] == "unavailable"]
+    if bad:
+        typer.echo(f"{len(bad)} of {len(entries)} data sets are unavailable here:")
+        for e in bad:
+            typer.echo(f"  {e['name']}: {e['unavailable_reason']}")
 
 
 @app.command("prepare")
@@ -65,12 +65,44 @@ def prepare_cmd(
     """Fetch, verify and normalise data sets (and the pool) into the cache; idempotent."""
     from fute.data.prepare import prepare
 
-    built = prepare(names or (), cache=cache, pool=pool, quiet=quiet)
-    if not quiet:
-        typer.echo(
-            f"prepared {len(built)} data set(s)"
-            + (f": {', '.join(built)}" if built else " (all were ready)")
-        )
+    report = prepare(names or (), cache=cache, pool=pool, quiet=quiet)
+    typer.echo(report.summary())
+
+
+@app.command("check")
+def check_cmd(
+    online: bool = typer.Option(
+        False,
+        "--online",
+        help="Ask each registry whether it still serves every archive (pip index, npm, apt).",
+    ),
+    cache: Path = CacheOpt,
+) -> None:
+    """Check the data files: declared sources, cached copies' hashes, and (--online) that
+    every registry archive of the catalogue, the pool and the bundled models is still served
+    with the recorded hash. Exits 1 when something is gone or changed."""
+    from fute.data.check import check
+
+    problems = check(cache=cache, online=online, echo=typer.echo)
+    if problems:
+        typer.echo(f"error: {len(problems)} problem(s): " + "; ".join(problems), err=True)
+        raise typer.Exit(1)
+
+
+@app.command("mirror")
+def mirror_cmd(
+    dest: Path = typer.Argument(..., help="Folder to write the mirror into."),
+    names: list[str] = typer.Option(
+        None, "--set", help="Only the files of these data sets (default: everything available)."
+    ),
+    cache: Path = CacheOpt,
+) -> None:
+    """Write the verified data files into a folder that FUTE_DATA_MIRROR can point at (for
+    machines without internet: copy the folder, or serve it over HTTP)."""
+    from fute.data.check import mirror
+
+    done, skipped = mirror(dest, names or (), cache=cache, echo=typer.echo)
+    typer.echo(f"mirror {dest}: {done} file(s) written, {len(skipped)} unavailable skipped")
 
 
 @app.command("show")
@@ -145,11 +177,14 @@ def pool_cmd(
         typer.echo(json.dumps(info, indent=1))
         return
     typer.echo(
-        f"pool: {info['sources']} sources, {info['items']} items (cap {info['source_cap']} per source)"
+        f"pool version {info['version']}: {info['sources']} sources in {info['genres']} genres, "
+        f"{info['items']} items prepared (cap {info['source_cap']} per source, "
+        f"at most {info['max_share']:.0%} of a draw from one source)"
     )
     for r in info["per_source"]:
-        typer.echo(
-            f"  {r['tag']:<50} {r['items'] if r['items'] is not None else 'not prepared':>6}  {r['package']}=={r['version']}"
-        )
+        items = r["items"] if r["items"] is not None else r["status"]
+        pairs = "pairs" if r["natural_pairs"] else ""
+        why = f"  ({r['unavailable_reason']})" if r["unavailable_reason"] else ""
+        typer.echo(f"  {r['tag']:<36} {r['genre']:<14} {items!s:>12} {pairs:<5}{why}")
     for item in info.get("sample", []):
         typer.echo(f"  <{item['source']}> {item['text'][:100]}")

