@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-examples", type=int, default=DEMO_HPARAMS["max_examples"])
     p.add_argument("--pool-size", type=int, default=DemoPlan.pool_size)
     p.add_argument("--no-anchor", action="store_true", help="a plain fisher space")
-    p.add_argument("--truth", type=Path, default=RESULTS_DIR / "prompt_selection.json")
+    p.add_argument("--truth", type=Path, default=RESULTS_DIR / "dev" / "prompt_selection.json")
     args = p.parse_args(argv)
     hparams = {
         **DEMO_HPARAMS,

@@ -33,8 +33,13 @@ std over the seeds of the embedding space (random: of the draw; few-label: over 
 FUTE-kK: over seeds x draws). Nothing is tuned here: every setting is fixed before the run
 and written to the result. The pre-registered default (issue 12 point 6) is read from
 benchmarks/preregistered.json, written to the results under the top-level key ``default``
-and marked in the tables. ``sentiment-finefood``, ``sentiment-pang-lee`` and
-``sentiment-pang-lee-reviews`` are reserved for an outside check and refused as targets.
+and marked in the tables. The sets reserved for the outside check
+(`fute.data.catalog.reserved_names`) are refused as targets.
+
+The tasks: ``sentiment`` (4 development sets, 15 prompts) and ``pair`` (4 sentence-pair
+development sets of the rebuilt catalogue: yes/no questions over a passage, syllogism
+validity, summary consistency, answer verification; the 14 prompts of
+``fute/prompts/pair.json``, written for this project).
 
 Every expensive artefact is cached under ``$FUTE_CACHE/bench/`` (LLM answers by
 `cached_predict`, perplexities, embeddings with their extras) keyed by what makes it, so a
@@ -70,6 +75,7 @@ from common import (
     cached_embedding,
     cached_json,
     check_parts,
+    check_reserved,
     dev_run_note,
     draw_indices,
     environment,
@@ -84,6 +90,7 @@ from common import (
     quiet_libraries,
     ranking_metrics,
     read_parts,
+    reserved_sets,
     results_dir,
     similarity_scores,
     write_merged,
@@ -102,9 +109,10 @@ SENTIMENT_SETS = (
     "sentiment-amazon",
     "sentiment-rotten-tomatoes",
 )
-NLI_SETS = ("nli-vitaminc", "nli-presuppositions")
-#: reserved for an outside check (issue 12 point 5): never a target of this benchmark
-RESERVED_TARGETS = ("sentiment-finefood", "sentiment-pang-lee", "sentiment-pang-lee-reviews")
+#: sentence-pair development sets (the "pair" prompt library: yes/no over two texts)
+PAIR_SETS = ("pair-boolq", "pair-syllogisms", "pair-factual-summary", "pair-mc-openbookqa")
+#: reserved for the outside check: never a target of this benchmark
+RESERVED_TARGETS = reserved_sets()
 METRICS = ("ndcg", "ndcg@3", "regret@1", "spearman")
 TRUTHS = ("accuracy", "macro_f1")
 FUTE_METHODS = ("fisher", "prefix")
@@ -157,7 +165,7 @@ GROUPS = (G_FUTE, G_FREE, G_CALLS, G_LABELS)
 
 @dataclass(frozen=True)
 class Task:
-    name: str  # prompt library, "sentiment" or "nli"
+    name: str  # prompt library, "sentiment" or "pair"
     datasets: tuple[str, ...]
 
 
@@ -292,20 +300,15 @@ def default_rows(default, methods=FUTE_METHODS, k: int | None = None) -> list[st
 
 
 def check_targets(names) -> None:
-    """One-line refusal of a reserved data set as a target (issue 12 point 5)."""
-    reserved = [n for n in names if n in RESERVED_TARGETS]
-    if reserved:
-        raise SystemExit(
-            f"error: {', '.join(reserved)} {'is' if len(reserved) == 1 else 'are'} reserved "
-            "for the outside check of issue 12 and never a target of this benchmark"
-        )
+    """One-line refusal of a reserved data set as a target."""
+    check_reserved(names, "target")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(p)
     p.add_argument("--sentiment-sets", nargs="*", default=list(SENTIMENT_SETS))
-    p.add_argument("--nli-sets", nargs="*", default=list(NLI_SETS))
+    p.add_argument("--pair-sets", nargs="*", default=list(PAIR_SETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="embedding-space seeds")
     p.add_argument(
         "--backend",
@@ -437,18 +440,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "results to benchmarks/results/dev/",
     )
     args = p.parse_args(argv)
-    check_targets([*args.sentiment_sets, *args.nli_sets, *(args.only or [])])
+    check_targets([*args.sentiment_sets, *args.pair_sets, *(args.only or [])])
     if args.dev:
         args.seeds, args.few_label_ks, args.dte_ks, args.ppl_examples = [0], [], [], 0
         if args.out is None and not args.quick:
             args.out = DEV_RESULTS_DIR
     if args.only is not None:
-        unknown = sorted(set(args.only) - {*args.sentiment_sets, *args.nli_sets})
+        unknown = sorted(set(args.only) - {*args.sentiment_sets, *args.pair_sets})
         if unknown:
             raise SystemExit(f"error: --only names {', '.join(unknown)}: not in the task lists")
     if args.quick:
         args.sentiment_sets = args.sentiment_sets[:2]
-        args.nli_sets = args.nli_sets[:1]
+        args.pair_sets = args.pair_sets[:1]
         args.seeds = args.seeds[:1]
         args.max_examples = min(args.max_examples, 24)
         args.ppl_examples = min(args.ppl_examples, 4)
@@ -1421,7 +1424,7 @@ def main(argv: list[str] | None = None) -> int:
     def need(stage: str) -> bool:
         return full or stage in args.stage
 
-    tasks = [Task("sentiment", tuple(args.sentiment_sets)), Task("nli", tuple(args.nli_sets))]
+    tasks = [Task("sentiment", tuple(args.sentiment_sets)), Task("pair", tuple(args.pair_sets))]
     tasks = [t for t in tasks if t.datasets]
     all_datasets = [d for t in tasks for d in t.datasets]
     targets = [d for d in all_datasets if args.only is None or d in args.only]

@@ -53,13 +53,13 @@ from common import Stages, markdown_table
 
 DATASETS = [
     "sentiment-imdb",
-    "nli-epistemic",
+    "pair-boolq",
     "topic-bbc",
     "spam-assassin",
-    "fact-politifact",
-    "intent-bigbench",
-    "commonsense-sports",
-    "reasoning-syllogisms",
+    "genre-brown",
+    "langid-chatterbot",
+    "humour-seinfeld",
+    "pair-syllogisms",
 ]
 FISHER = {
     "method": "fisher",

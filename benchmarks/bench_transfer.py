@@ -8,26 +8,27 @@ of the source is that accuracy minus the accuracy of fine-tuning on the target a
 target's truth noise (spread of the sources' mean gains against their seed std) is shown
 with the truth.
 
-The data sets (issue 12 point 5: at least 12 sources, 8 targets, 3 fine-tuning seeds;
-all text classification sets of the offline catalogue):
+The data sets (issue 25 point 7: at least 12 sources and 8 targets, none reserved; all text
+classification sets of the catalogue rebuilt from what the registries serve today):
 
-* **13 sources**, chosen for diverse domains and so that most targets have a related
-  source and several unrelated ones: sentiment (``sentiment-imdb``, ``sentiment-amazon``;
-  the four-way ``multiemo-hotels``, ``multiemo-products``, ``multiemo-reviews``), topic
-  (``topic-bbc``), spam (``spam-assassin``), fact checking (``fact-fever``), text-pair
-  sets (``nli-vitaminc``, ``paraphrase-metaphor``), commonsense
-  (``commonsense-strategyqa``), logic (``reasoning-syllogisms``) and dialogue
-  (``dialogue-play-speakers``). ``sentiment-finefood`` (a source until issue 12) is left
-  out: it is reserved for the outside check, and nothing here should be learnt on it.
+* **13 sources**, chosen for diverse domains so that most targets have a related source and
+  several unrelated ones: sentiment (``sentiment-imdb``, ``sentiment-amazon``, the Dutch
+  ``sentiment-bolcom-nl``), topic (``topic-bbc``), spam (``spam-assassin``), humour
+  (``humour-seinfeld``), genre (``genre-brown``), language identification
+  (``langid-chatterbot``) and five sentence-pair sets (``pair-boolq``, ``pair-syllogisms``,
+  ``pair-mc-commonsenseqa``, ``pair-mc-mmlu``, ``pair-pubmedqa``).
 * **8 targets**, each with at least 200 train examples (the limited training set) and a
-  dev split of 73 to 200 examples (the truth; n in the truth table): the 4 earlier ones (``multiemo-medicine``,
-  the cross-domain four-way case; ``sentiment-yelp``; ``sentiment-rotten-tomatoes``;
-  ``nli-presuppositions``, a text-pair set) and ``nli-epistemic`` (text pairs, two-way),
-  ``reasoning-logical-fallacy``, ``dialogue-social-support`` and ``commonsense-sports``,
-  each with one related source and many unrelated ones. The dev splits are used as they
-  are (as before), so the 4 earlier targets keep their cached truth.
-* ``sentiment-finefood``, ``sentiment-pang-lee`` and ``sentiment-pang-lee-reviews`` are
-  reserved for the outside check of issue 12 and refused as targets (one-line error).
+  dev split (the truth; n in the truth table): ``sentiment-yelp`` and
+  ``sentiment-rotten-tomatoes`` (related: the sentiment sources), the French
+  ``sentiment-amazon-fr`` (related across languages: sentiment-amazon, the Dutch
+  sentiment-bolcom-nl), ``speaker-seinfeld`` (the same scripts as humour-seinfeld),
+  ``langid-pattern`` (langid-chatterbot), and three pair sets: ``pair-factual-summary``
+  (summary consistency), ``pair-mc-openbookqa`` and ``pair-mc-medqa`` (answer
+  verification, like commonsenseqa / mmlu / pubmedqa).
+* The sets reserved for the outside check (`fute.data.catalog.reserved_names`:
+  ``sentiment-finefood``, ``sentiment-pang-lee``, ``sentiment-pang-lee-reviews``,
+  ``pair-privacy-policy``, ``pair-consumer-contracts``, ``hedge-conll2010``,
+  ``party-debates2016``) are refused as targets and as sources (one-line error).
 
 The rows (issue 12 points 1-4), each ranking the sources for each target:
 
@@ -100,6 +101,7 @@ from common import (
     cached_embedding,
     cached_json,
     check_parts,
+    check_reserved,
     complete_scores,
     dev_run_note,
     draw_indices,
@@ -116,6 +118,7 @@ from common import (
     ranking_metrics,
     read_parts,
     read_preregistered,
+    reserved_sets,
     results_dir,
     similarity_scores,
     write_merged,
@@ -126,30 +129,30 @@ from common import (
 SOURCES = (
     "sentiment-imdb",
     "sentiment-amazon",
-    "multiemo-hotels",
-    "multiemo-products",
-    "multiemo-reviews",
+    "sentiment-bolcom-nl",
     "topic-bbc",
     "spam-assassin",
-    "fact-fever",
-    "nli-vitaminc",
-    "paraphrase-metaphor",
-    "commonsense-strategyqa",
-    "reasoning-syllogisms",
-    "dialogue-play-speakers",
+    "humour-seinfeld",
+    "genre-brown",
+    "langid-chatterbot",
+    "pair-boolq",
+    "pair-syllogisms",
+    "pair-mc-commonsenseqa",
+    "pair-mc-mmlu",
+    "pair-pubmedqa",
 )
 TARGETS = (
-    "multiemo-medicine",
     "sentiment-yelp",
     "sentiment-rotten-tomatoes",
-    "nli-presuppositions",
-    "nli-epistemic",
-    "reasoning-logical-fallacy",
-    "dialogue-social-support",
-    "commonsense-sports",
+    "sentiment-amazon-fr",
+    "speaker-seinfeld",
+    "langid-pattern",
+    "pair-factual-summary",
+    "pair-mc-openbookqa",
+    "pair-mc-medqa",
 )
-#: reserved for an outside check (issue 12 point 5): never a target of this benchmark
-RESERVED_TARGETS = ("sentiment-finefood", "sentiment-pang-lee", "sentiment-pang-lee-reviews")
+#: reserved for the outside check: never a target or a source of this benchmark
+RESERVED_TARGETS = reserved_sets()
 METRICS = ("ndcg", "rho", "regret@3", "spearman")
 FUTE_METHODS = ("fisher", "prefix")
 CANDIDATES = ("dte", "mte")  # the sources' DTEs, or the MTEs of their fine-tuned classifiers
@@ -340,13 +343,8 @@ def label(name: str, defaults) -> str:
 
 
 def check_targets(names) -> None:
-    """One-line refusal of a reserved data set as a target (issue 12 point 5)."""
-    reserved = [n for n in names if n in RESERVED_TARGETS]
-    if reserved:
-        raise SystemExit(
-            f"error: {', '.join(reserved)} {'is' if len(reserved) == 1 else 'are'} reserved "
-            "for the outside check of issue 12 and never a target of this benchmark"
-        )
+    """One-line refusal of a reserved data set as a target."""
+    check_reserved(names, "target")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -425,6 +423,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
     args = p.parse_args(argv)
     check_targets([*args.targets, *(args.only or [])])
+    check_reserved(args.sources, "source")
     if args.rows != "all" and args.part is None:
         raise SystemExit("error: --rows truth|embeddings makes half a result: name it with --part")
     if args.dev:

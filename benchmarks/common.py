@@ -44,6 +44,24 @@ DEV_RESULTS_DIR = RESULTS_DIR / "dev"
 PREREGISTERED = REPO / "benchmarks" / "preregistered.json"
 
 
+def reserved_sets() -> tuple[str, ...]:
+    """The catalogue's sets reserved for the outside check (`fute.data.catalog`): never a
+    target or a source of a selection benchmark."""
+    from fute.data.catalog import reserved_names
+
+    return tuple(sorted(reserved_names()))
+
+
+def check_reserved(names, role: str = "target") -> None:
+    """One-line refusal of a reserved data set in a selection benchmark."""
+    reserved = [n for n in dict.fromkeys(names) if n in reserved_sets()]
+    if reserved:
+        raise SystemExit(
+            f"error: {', '.join(reserved)} {'is' if len(reserved) == 1 else 'are'} reserved "
+            f"for the outside check and never a {role} of a selection benchmark"
+        )
+
+
 def dev_run_note(what: str) -> list[str]:
     """The markdown lines that mark a development run; `what` says what it leaves out."""
     return [

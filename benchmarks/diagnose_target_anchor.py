@@ -58,7 +58,7 @@ TAG = "target-anchor-v1"
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sets", nargs="+", default=list(bp.SENTIMENT_SETS + bp.NLI_SETS))
+    p.add_argument("--sets", nargs="+", default=list(bp.SENTIMENT_SETS + bp.PAIR_SETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--n-inputs", type=int, default=200, help="target inputs in place of the pool")
     p.add_argument("--results", type=Path, default=RESULTS)
@@ -75,7 +75,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def task_of(ds: str) -> bp.Task:
-    return bp.Task("nli" if ds in bp.NLI_SETS else "sentiment", (ds,))
+    return bp.Task("pair" if ds in bp.PAIR_SETS else "sentiment", (ds,))
 
 
 def first(data, n: int):

@@ -7,7 +7,7 @@ part, the staged commands that run as two processes of one thread each (the mach
 cores), then the command that reads the caches and writes the part:
 
     python benchmarks/final_parts.py list
-    python benchmarks/final_parts.py run prompt-nli          # ~80 min on 2 cores
+    python benchmarks/final_parts.py run prompt-pair          # ~80 min on 2 cores
     python benchmarks/final_parts.py run transfer-space0 --dry-run
     python benchmarks/final_parts.py merge                   # both benchmarks
 
@@ -25,7 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_prompt_selection import NLI_SETS, SENTIMENT_SETS  # noqa: E402
+from bench_prompt_selection import PAIR_SETS, SENTIMENT_SETS  # noqa: E402
 from bench_transfer import SOURCES, TARGETS  # noqa: E402
 
 #: the prompt-selection settings of the final run (FINAL_RUNS.md says why each differs
@@ -103,8 +103,8 @@ def transfer_spaces(seeds: tuple[int, ...]) -> dict:
 
 
 PARTS = {
-    "prompt-sentiment": prompt_part("sentiment", SENTIMENT_SETS, NLI_SETS),
-    "prompt-nli": prompt_part("nli", NLI_SETS, SENTIMENT_SETS),
+    "prompt-sentiment": prompt_part("sentiment", SENTIMENT_SETS, PAIR_SETS),
+    "prompt-pair": prompt_part("pair", PAIR_SETS, SENTIMENT_SETS),
     "transfer-truth": transfer_truth(),
     **{f"transfer-space{s}": transfer_space(s) for s in (0, 1, 2)},
     # the same rows as transfer-space1 and transfer-space2 together (run one or the other:

@@ -348,7 +348,7 @@ def ray_cluster():
 def test_ray_batch_gives_bit_identical_vectors(ray_cluster, tmp_path):
     assert ray_cluster.node_ips == ["127.0.0.1"]
     assert ray_cluster.listening() <= {"127.0.0.1", "::ffff:127.0.0.1"}
-    jobs = {"space": FISHER, "datasets": ["nli-epistemic"], "models": ["vader"]}
+    jobs = {"space": FISHER, "datasets": ["pair-factual-summary"], "models": ["vader"]}
     local = embed_batch(jobs, store=tmp_path / "local.sqlite")
     remote = embed_batch(
         jobs, executor="ray", address=ray_cluster.address, store=tmp_path / "ray.sqlite"
@@ -375,7 +375,7 @@ def test_ray_batch_gives_bit_identical_vectors(ray_cluster, tmp_path):
 def test_ray_worker_killed_mid_batch(ray_cluster, tmp_path):
     """A worker process running a job is killed; Ray runs the task again and the batch ends
     with every embedding stored once, equal to a local run."""
-    names = ["sentiment-imdb", "nli-epistemic", "topic-bbc", "spam-assassin"]
+    names = ["sentiment-imdb", "pair-factual-summary", "topic-bbc", "spam-assassin"]
     jobs = {"space": MEAN, "datasets": names}
     killed: list[int] = []
     stop = threading.Event()

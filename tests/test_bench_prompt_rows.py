@@ -202,6 +202,10 @@ def test_dev_run_has_the_zero_call_rows_and_baselines_only():
         ["--sentiment-sets", "sentiment-pang-lee"],
         ["--sentiment-sets", "sentiment-pang-lee-reviews", "--quick"],
         ["--only", "sentiment-pang-lee"],
+        ["--pair-sets", "pair-boolq", "pair-privacy-policy"],
+        ["--pair-sets", "pair-consumer-contracts"],
+        ["--sentiment-sets", "hedge-conll2010"],
+        ["--sentiment-sets", "party-debates2016", "--dev"],
     ],
 )
 def test_reserved_data_sets_are_refused_as_targets(argv):
@@ -213,7 +217,7 @@ def test_reserved_data_sets_are_refused_as_targets(argv):
 
 def test_main_refuses_a_reserved_target_before_any_work(capsys):
     with pytest.raises(SystemExit, match="reserved"):
-        bp.main(["--nli-sets", "--sentiment-sets", "sentiment-finefood"])
+        bp.main(["--pair-sets", "--sentiment-sets", "sentiment-finefood"])
 
 
 def _tiny_result(default=None):

@@ -80,6 +80,12 @@ def test_groups_and_costs():
         ["--targets", "sentiment-pang-lee"],
         ["--targets", "sentiment-pang-lee-reviews", "--quick"],
         ["--only", "sentiment-pang-lee"],
+        ["--targets", "pair-privacy-policy"],
+        ["--targets", "sentiment-yelp", "pair-consumer-contracts"],
+        ["--targets", "hedge-conll2010"],
+        ["--targets", "party-debates2016"],
+        ["--sources", "sentiment-imdb", "party-debates2016"],
+        ["--sources", "sentiment-pang-lee", "topic-bbc"],
     ],
 )
 def test_reserved_data_sets_are_refused_as_targets(argv):
@@ -168,7 +174,7 @@ def test_k_draws_are_fixed_by_the_names_and_nested():
     assert all(len(set(row.tolist())) == len(row) for row in a[64])  # distinct examples
     np.testing.assert_array_equal(a[16], bt.k_draws("sentiment-yelp", 200, [16], 5)[16])
     np.testing.assert_array_equal(bt.k_draws("sentiment-yelp", 200, [16], 9)[16][:5], a[16])
-    assert not np.array_equal(a[16], bt.k_draws("nli-epistemic", 200, [16], 5)[16])
+    assert not np.array_equal(a[16], bt.k_draws("pair-factual-summary", 200, [16], 5)[16])
     assert bt.k_draws("x", 10, [16, 4], 2).keys() == {4}  # k above the set: no draw
     assert bt.k_draws("x", 10, [4], 0) == {}
 

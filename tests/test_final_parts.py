@@ -34,7 +34,7 @@ def test_every_step_parses_and_shares_the_write_steps_settings(name):
 
 
 def test_the_prompt_parts_hold_the_final_settings_and_cover_every_seed_and_set():
-    for name, targets in (("prompt-sentiment", bp.SENTIMENT_SETS), ("prompt-nli", bp.NLI_SETS)):
+    for name, targets in (("prompt-sentiment", bp.SENTIMENT_SETS), ("prompt-pair", bp.PAIR_SETS)):
         part = fp.PARTS[name]
         args = bp.parse_args(part["write"][1:])
         assert args.variants == ["anchor"] and args.anchor_methods == ["fisher"]

@@ -11,12 +11,18 @@ from fute.models import load_prompt, load_prompts
 
 def examples(task: str) -> Examples:
     """Catalogue examples when the data module offers them, else a few written here."""
-    name = {"sentiment": "sentiment-imdb", "nli": "nli-vitaminc"}[task]
+    name = {"sentiment": "sentiment-imdb", "pair": "pair-boolq"}.get(task)
     try:
         from fute.data.catalog import load_dataset
 
         return load_dataset(name).sample(20, seed=0)
     except Exception:  # data not prepared on this machine: fall back to inline examples
+        if task == "pair":
+            return Examples.from_labels(
+                ["Paris is the capital of France.", "Cats are mammals."],
+                ["yes", "no"],
+                text_pairs=["is paris in france", "Cats lay eggs."],
+            )
         if task == "sentiment":
             return Examples.from_labels(
                 ["Loved every minute.", 'A "dull" {{ mess }}.'], ["positive", "negative"]
@@ -30,7 +36,11 @@ def examples(task: str) -> Examples:
 
 @pytest.mark.parametrize(
     ("task", "labels"),
-    [("sentiment", ("negative", "positive")), ("nli", ("contradiction", "entailment", "neutral"))],
+    [
+        ("sentiment", ("negative", "positive")),
+        ("nli", ("contradiction", "entailment", "neutral")),
+        ("pair", ("no", "yes")),
+    ],
 )
 def test_library_is_large_varied_and_renders(task, labels):
     prompts = load_prompts(task)

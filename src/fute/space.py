@@ -152,9 +152,17 @@ class Space:
         progress: bool | None = None,
         pool_anchor: bool = False,
         clip_pool: bool = False,
+        pool: str | None = None,
         **hparams: Any,
     ) -> None:
+        from fute.data.pool import pool_version
         from fute.methods import make_method
+
+        if pool is not None and str(pool) != pool_version():
+            raise FuteError(
+                f"this space was made on pool version {pool}, and this install has pool "
+                f"version {pool_version()}; model embeddings of another pool are another space"
+            )
 
         if int(seed) != seed:
             raise FuteError(f"seed must be an integer, got {seed!r}")
@@ -232,7 +240,7 @@ class Space:
             seed=self.seed,
             progress=self.progress,
             **{**self.hparams, **self.settings, **settings},
-        )
+        )  # ``pool`` in hparams is checked against the installed pool version
 
     @property
     def hparams_hash(self) -> str:

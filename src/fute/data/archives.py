@@ -210,9 +210,32 @@ def _download(archive: Archive, dest: Path, quiet: bool) -> None:
         except FetchError:
             pass
     if run.returncode != 0:
-        lines = [ln for ln in (run.stderr or "").strip().splitlines() if ln.strip()]
-        detail = f": {lines[-1].strip()}" if lines else ""
-        raise FetchError(f"{client} could not fetch {archive.package} {archive.version}{detail}")
+        raise FetchError(
+            f"{client} could not fetch {archive.package} {archive.version}: "
+            + _client_reason(run.stderr or "", archive)
+        )
+
+
+def _client_reason(stderr: str, archive: Archive) -> str:
+    """The one line of a registry client's output that says why it failed: a registry that
+    did not answer is named as such (pip's last line would say "no matching distribution")."""
+    low = stderr.lower()
+    if "timed out" in low or "timeout" in low:
+        where = (
+            _simple_index() if archive.registry == "pypi" else f"the {archive.registry} registry"
+        )
+        return f"{where} did not answer within {CLIENT_TIMEOUT} s (tried twice)"
+    if "connection refused" in low or "newconnectionerror" in low or "econnrefused" in low:
+        where = (
+            _simple_index() if archive.registry == "pypi" else f"the {archive.registry} registry"
+        )
+        return f"cannot connect to {where}"
+    lines = [
+        ln.strip()
+        for ln in stderr.strip().splitlines()
+        if ln.strip() and not ln.startswith("WARNING: Location")
+    ]
+    return lines[-1] if lines else "no reason given"
 
 
 def _simple_index() -> str:

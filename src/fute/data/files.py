@@ -38,8 +38,10 @@ from fute.errors import FetchError
 from fute.paths import cache_subdir
 
 MIRROR_ENV = "FUTE_DATA_MIRROR"
-# Seconds to connect to / wait on an upstream server before the next source is tried.
+# Seconds to connect to / wait on an upstream server before the next source is tried;
+# FUTE_DATA_TIMEOUT=<seconds> sets the wait (and caps the connect time) for slow links.
 URL_TIMEOUT = (5, 10)
+TIMEOUT_ENV = "FUTE_DATA_TIMEOUT"
 URL_RETRIES = 1
 SLOW_SECONDS = 5  # a failed source that took longer is reported even when quiet
 
@@ -278,6 +280,20 @@ def _extract(spec: FileSpec, loc: Location, archive_file: Path, dest: Path) -> P
     return dest
 
 
+def url_timeout() -> tuple[float, float]:
+    """(connect, read) seconds for upstream and mirror URLs."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return URL_TIMEOUT
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not wait > 0:
+        raise FetchError(f"{TIMEOUT_ENV} must be a number of seconds above 0, got {raw!r}")
+    return (min(URL_TIMEOUT[0], wait), wait)
+
+
 def _pooch_get(url: str, known: str | None, folder: Path, quiet: bool = True) -> Path:
     import pooch
 
@@ -289,11 +305,12 @@ def _pooch_get(url: str, known: str | None, folder: Path, quiet: bool = True) ->
         urls={name: url},
         retry_if_failed=URL_RETRIES,
     )
+    timeout = url_timeout()  # a bad setting fails here, as its own line
     logger = pooch.get_logger()
     level = logger.level
     logger.setLevel("WARNING")
     try:
-        downloader = pooch.HTTPDownloader(timeout=URL_TIMEOUT, progressbar=False)
+        downloader = pooch.HTTPDownloader(timeout=timeout, progressbar=False)
         return Path(fetcher.fetch(name, downloader=downloader))
     except Exception as exc:  # requests' and pooch's errors: one line, then the next source
         raise FetchError(_short(exc)) from None
@@ -314,9 +331,9 @@ def _short(exc: Exception) -> str:
     if "nameresolution" in low or "name or service not known" in low:
         return f"{where} cannot be resolved (offline?)"
     if "read timed out" in low or "readtimeout" in low:
-        return f"{where} stopped answering (read timeout {URL_TIMEOUT[1]} s)"
+        return f"{where} stopped answering (read timeout {url_timeout()[1]:g} s)"
     if "connecttimeout" in low or "connect timeout" in low:
-        return f"{where} did not accept a connection within {URL_TIMEOUT[0]} s"
+        return f"{where} did not accept a connection within {url_timeout()[0]:g} s"
     if "connection refused" in low or "max retries exceeded" in low:
         return f"cannot connect to {where}"
     if "incompleteread" in low or "connection broken" in low:

@@ -39,7 +39,7 @@ from fute.errors import ModelError
 from fute.examples import canonical_labels, normalise_label
 from fute.models.protocol import Input
 
-TASK_ARITY = {"sentiment": 1, "nli": 2}
+TASK_ARITY = {"sentiment": 1, "nli": 2, "pair": 2}
 # A prompt is filled with at most this many characters of each text (~4k tokens of English
 # text, half of SmolLM2's context): a huge cell must not reach the LM whole.
 MAX_TEXT_CHARS = 16_000
