@@ -10,12 +10,12 @@ import subprocess
 import sys
 
 import pytest
-from httpserver import http_server
 
 from fute.data import describe_pool, load_dataset, sample_pool
 from fute.data.pool import MAX_SHARE, _source_file, excluded_tags, pool_sources, pool_version
 from fute.errors import UnavailableError
 from fute.paths import cache_subdir
+from httpserver import http_server
 
 
 def test_pool_has_forty_sources_in_ten_genres_and_describes_itself():
