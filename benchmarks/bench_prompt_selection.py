@@ -435,14 +435,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--dev",
         action="store_true",
-        help="the development run the default is chosen on (issue 12 point 6): seed 0 only, "
-        "the zero-call rows and the baselines with calls, no perplexity, no few-label rows; "
-        "results to benchmarks/results/dev/",
+        help="the development run: embedding seed 0 only, every row and baseline; results "
+        "to benchmarks/results/dev/",
     )
     args = p.parse_args(argv)
     check_targets([*args.sentiment_sets, *args.pair_sets, *(args.only or [])])
     if args.dev:
-        args.seeds, args.few_label_ks, args.dte_ks, args.ppl_examples = [0], [], [], 0
+        args.seeds = [0]
         if args.out is None and not args.quick:
             args.out = DEV_RESULTS_DIR
     if args.only is not None:
@@ -1100,7 +1099,7 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         "",
     ]
     if settings.get("run") == "development":
-        lines += dev_run_note("one embedding seed, no perplexity and no few-label rows")
+        lines += dev_run_note("one embedding seed, every row")
     if not result.get("complete", True):
         lines += [
             f"**Partial result**: {len(done)} of {len(settings['datasets'])} data sets done "

@@ -415,9 +415,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--dev",
         action="store_true",
-        help="the development run the default is chosen on (issue 12 point 6): fine-tuning "
-        "seed 0 and embedding seed 0 only, no rows from k labels; results to "
-        "benchmarks/results/dev/",
+        help="the development run: fine-tuning seed 0 and embedding seed 0 only, every row "
+        "and baseline; results to benchmarks/results/dev/",
     )
     for f in Recipe.__dataclass_fields__.values():
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
@@ -427,7 +426,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.rows != "all" and args.part is None:
         raise SystemExit("error: --rows truth|embeddings makes half a result: name it with --part")
     if args.dev:
-        args.seeds, args.space_seeds, args.ks = [0], [0], []
+        args.seeds, args.space_seeds = [0], [0]
         if args.out is None and not args.quick:
             args.out = DEV_RESULTS_DIR
     if args.only is not None:
@@ -1139,7 +1138,7 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         "",
     ]
     if settings.get("run") == "development":
-        lines += dev_run_note("one fine-tuning seed, one embedding seed, no rows from k labels")
+        lines += dev_run_note("one fine-tuning seed and one embedding seed, every row")
     if not result.get("complete", True):
         lines += [
             f"**Partial result**: {len(targets)} of {len(settings['targets'])} targets done "

@@ -65,8 +65,8 @@ def check_reserved(names, role: str = "target") -> None:
 def dev_run_note(what: str) -> list[str]:
     """The markdown lines that mark a development run; `what` says what it leaves out."""
     return [
-        "**Development run** (`--dev`): the run the default is chosen on (issue 12 point 6), "
-        "by the rule written in benchmarks/preregistered.json before it ran; "
+        "**Development run** (`--dev`): the run methods and settings are chosen on (the "
+        "rule is written in benchmarks/preregistered.json before it runs); "
         f"{what}. Its numbers are not the test of any target: the final full run is.",
         "",
     ]

@@ -186,10 +186,11 @@ def test_default_rows_from_the_preregistered_choice(tmp_path):
     assert "--dev" in shipped["rule"] and shipped["rule_written"] == "2026-12-02"
 
 
-def test_dev_run_has_the_zero_call_rows_and_baselines_only():
-    args = bp.parse_args(["--dev"])
-    assert args.seeds == [0] and args.few_label_ks == [] and args.dte_ks == []
-    assert args.ppl_examples == 0 and args.out.parts[-3:] == ("benchmarks", "results", "dev")
+def test_dev_run_is_one_seed_with_every_row():
+    args, full = bp.parse_args(["--dev"]), bp.parse_args([])
+    assert args.seeds == [0] and args.few_label_ks == full.few_label_ks
+    assert args.dte_ks == full.dte_ks and args.ppl_examples == full.ppl_examples > 0
+    assert args.out.parts[-3:] == ("benchmarks", "results", "dev")
     probs = np.array([[[0.9, 0.1], [0.2, 0.8]], [[0.5, 0.5], [0.6, 0.4]]])
     rows = bp.baseline_scores(probs, [])  # no perplexity asked for: no perplexity row
     assert "perplexity" not in rows and len(rows["mi"]) == 2

@@ -118,9 +118,9 @@ def test_quick_is_small():
     assert args.k_draws == 1 and len(args.seeds) == 1 and args.target_examples <= 32
 
 
-def test_dev_run_is_one_seed_without_k_rows_and_writes_apart():
+def test_dev_run_is_one_seed_with_every_row_and_writes_apart():
     args = bt.parse_args(["--dev"])
-    assert args.seeds == [0] and args.space_seeds == [0] and args.ks == []
+    assert args.seeds == [0] and args.space_seeds == [0] and args.ks == bt.parse_args([]).ks
     assert args.out == REPO / "benchmarks" / "results" / "dev"
     assert len(args.sources) == len(bt.SOURCES) and len(args.targets) == len(bt.TARGETS)
     assert bt.parse_args(["--dev", "--out", "x"]).out == Path("x")

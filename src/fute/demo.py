@@ -17,7 +17,7 @@ Everything lands in the default store under the cache, so afterwards `fute rank`
 data, trained models, the models' answers (`fute.models.answers`) and stored embeddings,
 so a second run only re-reads the store, ranks and redraws.
 
-The budget (`DemoPlan`): `make demo` must finish in at most 10 minutes on a 2-core CPU
+The budget (`DemoPlan`): `make demo` must finish in at most 5 minutes on a 2-core CPU
 from a fresh clone, install and data fetch included, so its space is smaller than a
 research run's: at most 128 training examples and 4 optimiser steps per embedding, the
 Fisher over 16 examples, 24 pool inputs per model (the paper uses ~1000), and every model
@@ -112,7 +112,7 @@ class FirstWords:
 
 @dataclass(frozen=True)
 class DemoPlan:
-    """What the demo computes; the defaults fit the 10-minute budget (see the module doc)."""
+    """What the demo computes; the defaults fit the 5-minute budget (see the module doc)."""
 
     datasets: tuple[str, ...] = DEMO_DATASETS
     target: str = "sentiment-imdb"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -26,8 +27,9 @@ class DataWarning(UserWarning):
 
 
 def normalise_label(name: object) -> str:
-    """Label names compare case-insensitively and without surrounding space."""
-    return str(name).strip().lower()
+    """Label names compare case-insensitively, without surrounding space and in one Unicode
+    form (NFC: a composed and a decomposed "café" are one label). Texts are never changed."""
+    return unicodedata.normalize("NFC", str(name).strip()).lower()
 
 
 def canonical_labels(names: Iterable[object]) -> tuple[str, ...]:

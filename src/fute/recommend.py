@@ -412,13 +412,14 @@ def _target(st, dataset, space_key: str | None) -> TaskEmbedding:
     from fute.store import StoreError
 
     ref: int | str = dataset if isinstance(dataset, int) else str(dataset).strip()
-    if isinstance(ref, str) and ref.startswith("#") and ref[1:].isdigit():
-        ref = int(ref[1:])  # `#12` is the id 12, as in `fute rank`; a plain `12` is a name
+    if not isinstance(ref, int) and not ref:
+        raise FuteError("the data set's name is empty; give a stored data set's name or #id")
     if st.count() == 0:
         raise FuteError(
             f"the store {st.path} holds no embeddings; compute some with `fute embed` or "
             "`fute demo`"
         )
+    ref = st.resolve(ref)  # `#12` is the id 12, as in `fute rank`; ambiguity is an error
     other = []
     try:
         found = st.get(ref, kind="dataset", space_key=space_key, extras=True)

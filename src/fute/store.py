@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -52,6 +53,8 @@ from fute.paths import cache_subdir, default_store_path
 SCHEMA_VERSION = 4
 STORED_DTYPES = ("float16", "float32")
 BUSY_TIMEOUT_MS = 60_000
+#: below this many free bytes, an SQLite "disk I/O error" is reported as a full disk
+LOW_DISK_BYTES = 1 << 20
 PENDING_DIR = "pending"
 
 _SCHEMA = """
@@ -251,17 +254,24 @@ class Store:
             raise StoreError(
                 f"cannot create the folder of store {self.path}: {exc.strerror or exc}"
             ) from None
-        with self._connect() as con:
-            try:
-                if not _is_current(con):
-                    con.execute("BEGIN IMMEDIATE")
-                    try:
-                        _create_or_migrate(con)
-                        con.execute("COMMIT")
-                    finally:
-                        _rollback(con)
-            except sqlite3.DatabaseError as exc:
-                raise self._error("cannot initialise", exc) from None
+        new = not self.path.exists()
+        try:
+            with self._connect() as con:
+                try:
+                    if not _is_current(con):
+                        con.execute("BEGIN IMMEDIATE")
+                        try:
+                            _create_or_migrate(con)
+                            con.execute("COMMIT")
+                        finally:
+                            _rollback(con)
+                except sqlite3.DatabaseError as exc:
+                    raise self._error("cannot initialise", exc) from None
+        except StoreError:
+            if new:  # nothing was stored yet: leave no half-made files behind
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            raise
         self._columns = {"checksum"}
         self._tables = {"extras", "centres"}
 
@@ -294,6 +304,12 @@ class Store:
             return StoreError(
                 f"{what} store {self.path}: the file or its folder is read-only; "
                 "pass a --store path you can write to"
+            )
+        free = _free_bytes(self.path.parent)
+        if "disk is full" in msg or ("disk I/O error" in msg and free < LOW_DISK_BYTES):
+            return StoreError(
+                f"{what} store {self.path}: the disk (or folder) is full, "
+                f"{free:,} bytes free; free some space or pass a --store path elsewhere"
             )
         return StoreError(f"{what} store {self.path}: {msg}")
 
@@ -537,10 +553,37 @@ class Store:
         cmd = f"fute store import {shlex.quote(str(path))} --store {store}"
         return f"; the computed {what} kept in {path}: fix the cause, then run `{cmd}`"
 
+    def resolve(self, ref: int | str) -> int | str:
+        """What a reference a user typed means: an int is an id; ``#N`` is the id N, unless
+        an embedding stored before such names were refused is named ``#N`` (then the name,
+        when no row has the id N, and an error naming both rows when one has); any other
+        text is a name. No reference ever reaches a row other than the one it names."""
+        if isinstance(ref, (int, Name)) or not looks_like_id(ref.strip()):
+            return ref
+        text = ref.strip()
+        with self._snapshot() as con:
+            named = con.execute(
+                "SELECT id, kind FROM embeddings WHERE name = ? ORDER BY id", (text,)
+            ).fetchall()
+            by_id = con.execute(
+                "SELECT id, name, kind FROM embeddings WHERE id = ?", (int(text[1:]),)
+            ).fetchone()
+        if not named:
+            return int(text[1:])
+        if by_id is None or [r[0] for r in named] == [by_id[0]]:
+            return text
+        raise StoreError(
+            f"{text!r} is ambiguous: the name of {named[0][1]} #{named[0][0]} and the id of "
+            f"{by_id[2]} {by_id[1]!r}; say --id {text[1:]} for the id or --name {text!r} for "
+            "the name"
+        )
+
     def delete(
         self, ref: int | str, *, kind: str | None = None, space_key: str | None = None
     ) -> int:
-        """Delete by id or by name (optionally narrowed by kind / space); return rows deleted."""
+        """Delete by id (int or ``#N``) or by name (optionally narrowed by kind / space);
+        return rows deleted."""
+        ref = self.resolve(ref)
         where, params = _where(ref, kind, space_key)
         with self._transaction("delete from") as con:
             return con.execute(f"DELETE FROM embeddings WHERE {where}", params).rowcount
@@ -705,6 +748,7 @@ class Store:
         its extras (True), none (False) or the named ones; a damaged extra is named through
         `notify` and left out.
         """
+        ref = self.resolve(ref)
         where, params = _where(ref, kind, space_key)
         with self._snapshot() as con:
             heads = self._heads(con, where, params)
@@ -942,6 +986,7 @@ def _check_embedding(e: TaskEmbedding) -> None:
         )
     if not e.name or not e.space_key:
         raise StoreError("an embedding needs a name and a space_key to be stored")
+    check_name(e.name)
     if np.asarray(e.vector).size == 0:
         raise StoreError(f"embedding {e.name!r} has an empty vector")
     try:
@@ -950,9 +995,30 @@ def _check_embedding(e: TaskEmbedding) -> None:
         raise StoreError(f"{exc}; not storing it") from None
 
 
+class Name(str):
+    """A reference that is a name even when it reads ``#N`` (`fute store ... --name`)."""
+
+
+def looks_like_id(text: str) -> bool:
+    """``#12``: how the store writes an id, so never a new embedding's name."""
+    return text.startswith("#") and text[1:].isdigit()
+
+
+def check_name(name: str) -> None:
+    """Refuse a name that cannot be told apart from an id, or that is blank."""
+    if not str(name).strip():
+        raise StoreError("an embedding's name cannot be empty")
+    if looks_like_id(str(name).strip()):
+        raise StoreError(
+            f"the name {name!r} looks like a store id (#N, as `fute store list` shows ids); "
+            "choose another name"
+        )
+
+
 def _where(ref: int | str, kind: str | None, space_key: str | None) -> tuple[str, tuple]:
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.startswith("#") and ref[1:].isdigit()):
-        return "id = ?", (int(str(ref).lstrip("#")),)
+    """An int is an id, a str a name (`Store.resolve` turns a ``#N`` text into one of them)."""
+    if isinstance(ref, int):
+        return "id = ?", (ref,)
     clauses, params = ["name = ?"], [ref]
     for col, val in (("kind", kind), ("space_key", space_key)):
         if val is not None:
@@ -1127,6 +1193,14 @@ def _pending_record(local_id: int, e: TaskEmbedding) -> dict:
         "created": time.time(),
         "meta": meta,
     }
+
+
+def _free_bytes(folder: Path) -> int:
+    """Bytes free to this user on the disk holding `folder` (a large number if unknown)."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 1 << 62
 
 
 def _atomic_write(out: Path, write: Callable[[Path], None], *, overwrite: bool) -> None:

@@ -20,14 +20,20 @@ CacheOpt = typer.Option(
 def list_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON array."),
     task: str = typer.Option(
-        None, "--task", help="Only data sets of this task (e.g. sentiment, nli)."
+        None,
+        "--task",
+        help="Only data sets of this family or name prefix (e.g. sentiment, pair, topic).",
     ),
     cache: Path = CacheOpt,
 ) -> None:
     """List the catalogue of labelled data sets."""
     from fute.data.catalog import list_datasets
 
-    entries = [e.to_dict(cache) for e in list_datasets() if task is None or e.task == task]
+    entries = [
+        e.to_dict(cache)
+        for e in list_datasets()
+        if task is None or task in (e.task, e.family) or e.name.startswith(f"{task}-")
+    ]
     if as_json:
         typer.echo(json.dumps(entries, indent=1))
         return

@@ -126,7 +126,12 @@ def embed_dataset(
 ) -> None:
     """Embed a labelled data set (its DTE) and store it."""
     from fute.data.loaders import load_data
+    from fute.store import check_name
 
+    if name is not None:
+        check_name(name)  # before minutes of work
+    if not data.strip():
+        raise FuteError("the data set is empty: give a catalogue name or a file path")
     st = open_store(store)  # fail on a bad store before spending minutes
     space = _space(method, seed, max_examples, fisher_examples, pool_anchor=pool_anchor)
     with working(f"loading {data}"):
@@ -199,7 +204,12 @@ def embed_model(
     """Embed a black-box model (its MTE) or an LLM with each prompt, and store them."""
     from fute.models import load_model
     from fute.models.prompted import PromptedLM
+    from fute.store import check_name
 
+    if name is not None:
+        check_name(name)  # before minutes of work
+    if not spec.strip():
+        raise FuteError("the model is empty: give a model name, path or LLM spec")
     st = open_store(store)
     space = _space(method, seed, max_examples, fisher_examples, pool_size, pool_anchor, clip_pool)
     if prompt:

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from fute.errors import FuteError
 from fute.progress import progress_bar
 
 KIND_ALIASES = {
@@ -54,14 +55,15 @@ def warn(message: str) -> None:
     sys.stderr.flush()
 
 
-def kind_of(value: str | None) -> str | None:
-    """Map the CLI's kind words (`prompt` is short for `prompted-lm`) to stored kinds."""
+def kind_of(value: str | None, option: str = "--kind") -> str | None:
+    """Map the CLI's kind words (`prompt` is short for `prompted-lm`) to stored kinds; an
+    unknown word is a one-line error naming the option."""
     if value is None:
         return None
     try:
         return KIND_ALIASES[value.strip().lower()]
     except KeyError:
-        raise typer.BadParameter(f"{value!r}: use one of dataset, model, prompt") from None
+        raise FuteError(f"{option} must be one of dataset, model, prompt (got {value!r})") from None
 
 
 def emit_json(obj: object) -> None:

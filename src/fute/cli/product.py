@@ -38,6 +38,10 @@ store_app = typer.Typer(
 
 KindOption = typer.Option(None, "--kind", help="Only this kind: dataset, model or prompt.")
 SpaceOption = typer.Option(None, "--space", help="Only this space key.")
+IdOption = typer.Option(None, "--id", help="The embedding with this store id (as listed).")
+NameOption = typer.Option(
+    None, "--name", help="The embedding(s) with this name, even one that reads #N."
+)
 ForceOption = typer.Option(False, "--force", help="Replace an existing output.")
 
 
@@ -212,14 +216,17 @@ def store_list(
 
 @store_app.command("show")
 def store_show(
-    ref: str = typer.Argument(..., help="Name or #id of a stored embedding."),
+    ref: str = typer.Argument(None, help="Name or #id of a stored embedding."),
+    id_: int = IdOption,
+    name: str = NameOption,
     kind: str = KindOption,
     space: str = SpaceOption,
     store: Path = StoreOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Show one embedding: metadata and a summary of its vector."""
-    e = open_store(store, readonly=True).get(_ref(ref), kind=kind_of(kind), space_key=space)
+    ref, kind = _one_ref(ref, id_, name), kind_of(kind)
+    e = open_store(store, readonly=True).get(ref, kind=kind, space_key=space)
     v = np.asarray(e.vector, dtype=np.float64).ravel()
     summary = {
         "size": int(v.size),
@@ -267,21 +274,26 @@ def _print_prompt(prompt: dict) -> None:
 
 @store_app.command("delete")
 def store_delete(
-    ref: str = typer.Argument(..., help="Name or #id of the embedding(s) to delete."),
+    ref: str = typer.Argument(None, help="Name or #id of the embedding(s) to delete."),
+    id_: int = IdOption,
+    name: str = NameOption,
     kind: str = KindOption,
     space: str = SpaceOption,
     store: Path = StoreOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Delete embeddings by name (all kinds and spaces unless narrowed) or by #id."""
+    ref, kind = _one_ref(ref, id_, name), kind_of(kind)
     st = open_store(store, create=False)
-    n = st.delete(_ref(ref), kind=kind_of(kind), space_key=space)
+    resolved = st.resolve(ref)
+    n = st.delete(resolved, kind=kind, space_key=space)
+    said = f"#{resolved}" if isinstance(resolved, int) else str(resolved)
     if n == 0:
-        raise FuteError(f"no embedding {ref!r} in {st.path}; see `fute store list`")
+        raise FuteError(f"no embedding {said!r} in {st.path}; see `fute store list`")
     if as_json:
-        emit_json({"deleted": n, "ref": ref})
+        emit_json({"deleted": n, "ref": said})
     else:
-        out.print(f"deleted {n} embedding{'s' if n != 1 else ''} {ref!r} from {st.path}")
+        out.print(f"deleted {n} embedding{'s' if n != 1 else ''} {said!r} from {st.path}")
 
 
 @store_app.command("export")
@@ -356,8 +368,13 @@ def rank_cmd(
     from fute.space import short_key
 
     name = SimilarityName(similarity).value
+    kind_of(kind), kind_of(target_kind, "--target-kind")  # bad words fail before the store
+    if not target.strip():
+        raise FuteError("the target's name is empty; give a stored embedding's name or #id")
     st = open_store(store, readonly=True)
-    tgt = st.get(_ref(target), kind=kind_of(target_kind), space_key=_space_key(st, space))
+    tgt = st.get(
+        target.strip(), kind=kind_of(target_kind, "--target-kind"), space_key=_space_key(st, space)
+    )
     notes: list[str] = []
 
     def note(message: str) -> None:
@@ -498,12 +515,21 @@ def demo_cmd(
         emit_json(result)
 
 
-def _ref(ref: str) -> int | str:
-    """`#12` or `12` means the id 12 when no name is all digits; names stay strings."""
-    text = ref.strip()
-    if text.startswith("#") and text[1:].isdigit():
-        return int(text[1:])
-    return text
+def _one_ref(ref: str | None, id_: int | None, name: str | None) -> int | str:
+    """Exactly one of REF, --id and --name: an id (int), a name that may read ``#N``
+    (`Name`), or REF as typed (the store resolves ``#N``, refusing an ambiguous one)."""
+    from fute.store import Name
+
+    given = [x for x in (ref, id_, name) if x is not None]
+    if len(given) != 1:
+        raise FuteError("name one embedding: REF, --id N or --name NAME (exactly one)")
+    if id_ is not None:
+        return id_
+    if name is not None:
+        return Name(name)
+    if not ref.strip():
+        raise FuteError("the embedding's name is empty; give a name, #id or --id N")
+    return ref.strip()
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,9 @@ app = typer.Typer(
 
 @app.command("list")
 def list_cmd(
-    task: str = typer.Option(None, "--task", help="Only prompts of this task (sentiment, nli)."),
+    task: str = typer.Option(
+        None, "--task", help="Only prompts of this task (sentiment, pair, nli)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """List prompt ids with their task, answer words and source file."""

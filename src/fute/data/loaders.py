@@ -13,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from fute.data.catalog import _registry, get_entry, load_dataset
@@ -42,6 +43,8 @@ def load_data(
     """Examples from a catalogue name, a CSV / JSONL / Parquet file, `hub:NAME[:CONFIG]`,
     or a folder written by `datasets.Dataset.save_to_disk`."""
     spec = str(name_or_path)
+    if not spec.strip():
+        raise DataError("the data set is empty: give a catalogue name, a file path or hub:NAME")
     if spec.startswith("hub:"):
         return load_hub(spec[4:], split=split, text=text, pair=pair, label=label)
     path = Path(spec).expanduser()
@@ -101,6 +104,8 @@ def _read(path: Path, kind: str) -> pd.DataFrame:
 _JSON_TYPES = {
     dict: "object",
     list: "array",
+    tuple: "array",
+    set: "set",
     str: "string",
     int: "number",
     float: "number",
@@ -194,9 +199,21 @@ def frame_to_examples(
     tcol = _pick(frame, text, TEXT_NAMES, "text", "--text", True)
     pcol = _pick(frame, pair, PAIR_NAMES, "text pair", "--pair", False)
     lcol = _pick(frame, label, LABEL_NAMES, "label", "--label", True)
+    if lcol in (tcol, pcol):
+        role = "text" if lcol == tcol else "text pair"
+        raise DataError(
+            f"{name}: column {lcol!r} is both the {role} and the label; the label column "
+            "cannot be an input (choose another with --text / --pair / --label)"
+        )
     if pcol == tcol:
         pcol = None
     labels = frame[lcol]
+    for i, cell in enumerate(labels):
+        if isinstance(cell, (list, tuple, dict, set, np.ndarray)):
+            raise DataError(
+                f"{name}: the label at row {i} is a {_JSON_TYPES.get(type(cell), 'list')}"
+                f" ({str(cell)[:40]}), not one class name; give one label per row"
+            )
     if labels.isna().any() or (labels.astype(str).str.strip() == "").any():
         bad = int((labels.isna() | (labels.astype(str).str.strip() == "")).to_numpy().argmax())
         raise DataError(

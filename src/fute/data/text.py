@@ -3,7 +3,9 @@ what a tokenizer is handed (surrogate, classifiers, prompts)."""
 
 from __future__ import annotations
 
+import logging
 import re
+from contextlib import contextmanager
 
 _SPACE = re.compile(r"\s+")
 # A sentence ends at . ! or ? (optionally closed by a quote or bracket) followed by space
@@ -82,6 +84,20 @@ def cut(text: str, max_chars: int) -> str:
     return head[:space] if space >= max_chars * 3 // 4 else head
 
 
+@contextmanager
+def _quiet_length_warning():
+    """Hide transformers' "Token indices sequence length is longer than the specified
+    maximum ..." while a piece is only counted: the inputs are cut before any model reads
+    them, so that warning would be false."""
+    logger = logging.getLogger("transformers.tokenization_utils_base")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def cut_for_tokenizer(tokenizer, texts: list[str], max_tokens: int) -> list[str]:
     """`texts` cut so that each still yields its first `max_tokens` tokens (see above).
 
@@ -95,7 +111,9 @@ def cut_for_tokenizer(tokenizer, texts: list[str], max_tokens: int) -> list[str]
     todo = [i for i, t in enumerate(out) if len(t) > max_tokens * per_token]
     while todo:
         pieces = [cut(out[i], max_tokens * per_token) for i in todo]
-        counts = [len(ids) for ids in tokenizer(pieces, add_special_tokens=False)["input_ids"]]
+        with _quiet_length_warning():  # counting only: nothing this long reaches the model
+            ids = tokenizer(pieces, add_special_tokens=False)["input_ids"]
+        counts = [len(x) for x in ids]
         short = []
         for i, piece, n in zip(todo, pieces, counts, strict=True):
             if n >= max_tokens or per_token >= MAX_CHARS_PER_TOKEN:

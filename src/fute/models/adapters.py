@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fute.errors import ModelError
+from fute.examples import normalise_label
 from fute.models.protocol import Input
 
 
@@ -81,7 +82,7 @@ class HFClassifier:
     def labels(self) -> list[str]:
         self._load()
         id2label = self._model.config.id2label
-        return [str(id2label[i]).strip().lower() for i in range(len(id2label))]
+        return [normalise_label(id2label[i]) for i in range(len(id2label))]
 
     def identity(self) -> str:
         if Path(self.name_or_path).is_dir():
@@ -124,6 +125,36 @@ class HFClassifier:
         return np.concatenate(out)
 
 
+#: how a joblib file starts: a pickle (protocol 2+; 0 and 1 start with one of ( c ] }), or
+#: one of joblib's compressors (zlib, gzip, bz2, xz, lzma, lz4)
+_JOBLIB_MAGIC = (
+    b"\x80",
+    b"(",
+    b"c",
+    b"]",
+    b"}",
+    b"\x78",
+    b"\x1f\x8b",
+    b"BZh",
+    b"\xfd7zXZ",
+    b"\x5d\x00",
+    b"\x04\x22M\x18",
+)
+
+
+def _check_pickle_header(path: Path) -> None:
+    """One clear line when a ``.joblib`` / ``.pkl`` file is not a pickle at all."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head:
+        raise ModelError(f"{path} is empty, not a joblib/pickle file")
+    if not head.startswith(_JOBLIB_MAGIC):
+        raise ModelError(
+            f"{path} is not a joblib/pickle file (it starts with {head.decode('latin-1')!r}); save the model "
+            "with joblib.dump"
+        )
+
+
 class SklearnModel:
     """A scikit-learn estimator (or pipeline over raw text) with `predict_proba`, saved with joblib.
 
@@ -142,10 +173,15 @@ class SklearnModel:
                 raise ModelError(f"no scikit-learn model file at {self.path}")
             import joblib
 
+            _check_pickle_header(self.path)
             try:
                 self.estimator = joblib.load(self.path)
             except Exception as exc:  # joblib raises whatever unpickling raises
-                raise ModelError(f"cannot load {self.path} with joblib: {exc}") from None
+                why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                raise ModelError(
+                    f"cannot load {self.path} with joblib: the file is damaged or not a "
+                    f"joblib/pickle file ({why})"
+                ) from None
             self.name = name or self.path.stem
         else:
             self.path = None
@@ -153,7 +189,7 @@ class SklearnModel:
             self.name = name or type(path_or_estimator).__name__
         if not hasattr(self.estimator, "predict_proba") or not hasattr(self.estimator, "classes_"):
             raise ModelError(f"{self.name}: the estimator must be fitted and have predict_proba")
-        self.labels = [str(c).strip().lower() for c in self.estimator.classes_]
+        self.labels = [normalise_label(c) for c in self.estimator.classes_]
 
     def identity(self) -> str:
         if self.path is not None:
