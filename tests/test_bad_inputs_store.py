@@ -6,10 +6,12 @@ after: nothing stored is lost, changed or reached by a name that means another r
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 import unicodedata
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -38,7 +40,7 @@ def run_fute(*args, env=None):
 def one_error_line(run) -> str:
     assert run.returncode == 2, (run.returncode, run.stdout, run.stderr)
     assert "Traceback" not in run.stdout + run.stderr
-    lines = run.stderr.strip().splitlines()
+    lines = [x for x in run.stderr.strip().splitlines() if not x.startswith("warning: ")]
     assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
     return lines[0]
 
@@ -50,10 +52,15 @@ def ok(run):
 
 def rows(store: Path) -> list[tuple]:
     """Every row of the store as stored: (id, kind, name, space_key, checksum)."""
-    with sqlite3.connect(store) as con:
+    with closing(sqlite3.connect(store)) as con:
         return con.execute(
             "SELECT id, kind, name, space_key, checksum FROM embeddings ORDER BY id"
         ).fetchall()
+
+
+def rename(store: Path, row_id: int, name: str) -> None:
+    with closing(sqlite3.connect(store)) as con, con:
+        con.execute("UPDATE embeddings SET name = ? WHERE id = ?", (name, row_id))
 
 
 def write_csv(path: Path, data=CSV_ROWS, **extra) -> Path:
@@ -64,25 +71,25 @@ def write_csv(path: Path, data=CSV_ROWS, **extra) -> Path:
     return path
 
 
-@pytest.fixture
-def store(tmp_path) -> Path:
-    """A store holding two data sets, good (id 1) and other (id 2)."""
-    path = tmp_path / "s.sqlite"
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """A store holding two data sets, good (id 1) and other (id 2), made once."""
+    folder = tmp_path_factory.mktemp("template")
+    path = folder / "s.sqlite"
     for name in ("good", "other"):
-        ok(
-            run_fute(
-                "embed",
-                "dataset",
-                write_csv(tmp_path / f"{name}.csv"),
-                *FAST,
-                "--name",
-                name,
-                "--store",
-                path,
-            )
-        )
+        csv = write_csv(folder / f"{name}.csv")
+        ok(run_fute("embed", "dataset", csv, *FAST, "--name", name, "--store", path))
     assert [(r[0], r[2]) for r in rows(path)] == [(1, "good"), (2, "other")]
     return path
+
+
+@pytest.fixture
+def store(template, tmp_path) -> Path:
+    """A copy of the template store (and its CSV files) for one test."""
+    for f in template.parent.iterdir():
+        if f.suffix in (".sqlite", ".csv"):
+            shutil.copy(f, tmp_path / f.name)
+    return tmp_path / "s.sqlite"
 
 
 # --- 1. names are not ids -----------------------------------------------------------------
@@ -111,8 +118,7 @@ def test_ids_and_names_are_told_apart(store):
 
 
 def test_a_row_stored_under_an_id_like_name_stays_reachable_and_never_hits_another(store):
-    with sqlite3.connect(store) as con:  # row 2 named "#1", as an older fute allowed
-        con.execute("UPDATE embeddings SET name = '#1' WHERE id = 2")
+    rename(store, 2, "#1")  # as an older fute allowed
     before = rows(store)
     # '#1' is the id of 'good' and the name of row 2: refused, naming both, nothing deleted
     line = one_error_line(run_fute("store", "delete", "#1", "--store", store))
@@ -130,8 +136,7 @@ def test_a_row_stored_under_an_id_like_name_stays_reachable_and_never_hits_anoth
 
 
 def test_a_name_that_reads_like_a_missing_id_is_found_by_name(store):
-    with sqlite3.connect(store) as con:
-        con.execute("UPDATE embeddings SET name = '#7' WHERE id = 2")
+    rename(store, 2, "#7")
     assert ok(run_fute("store", "show", "#7", "--store", store)).stdout.startswith("#7")
 
 
@@ -192,7 +197,7 @@ def test_composed_and_decomposed_labels_are_one_class(tmp_path):
     store = tmp_path / "s.sqlite"
     ok(run_fute("embed", "dataset", path, *FAST, "--store", store))
     shown = json.loads(ok(run_fute("store", "show", "cafe", "--json", "--store", store)).stdout)
-    assert shown["meta"]["labels"] == ["bar", nfc]
+    assert shown["meta"]["data"]["labels"] == ["bar", nfc]
     from fute.data import load_data
 
     assert load_data(path).texts == texts  # texts are not changed
@@ -202,11 +207,10 @@ def test_composed_and_decomposed_labels_are_one_class(tmp_path):
 
 
 def test_long_texts_do_not_print_transformers_false_length_warning(tmp_path):
+    """Without the fix this printed transformers' line once (checked 2026-12-06)."""
     long_rows = [(("word " * 3000) + t, y) for t, y in CSV_ROWS]
     path = write_csv(tmp_path / "long.csv", long_rows)
-    run = ok(
-        run_fute("embed", "dataset", path, "--max-examples", "6", "--store", tmp_path / "s.sqlite")
-    )
+    run = ok(run_fute("embed", "dataset", path, *FAST, "--store", tmp_path / "s.sqlite"))
     assert "Token indices sequence length" not in run.stderr + run.stdout
     assert "indexing errors" not in run.stderr
 
@@ -259,7 +263,12 @@ def test_a_full_disk_leaves_an_existing_store_intact(small_disk, store, tmp_path
         "--store",
         target,
     )
-    assert "is full" in one_error_line(run)
+    line = one_error_line(run)
+    assert "is full" in line  # at open (before any work) or at the write, as space ran out
+    if "was kept in " in line:  # at the write: the computed embedding is not lost either
+        kept = Path(line.split("was kept in ")[1].split(": fix the cause")[0])
+        assert kept.is_file() and "fute store import" in line
+        kept.unlink()
     (small_disk / "fill").unlink()
     assert rows(target) == before
 
@@ -310,3 +319,152 @@ def test_a_text_file_named_joblib_is_not_a_joblib_file(tmp_path):
 def test_an_unknown_kind_names_the_option(store, args, option):
     line = one_error_line(run_fute(*args, "--store", store))
     assert f"{option} must be one of dataset, model, prompt" in line
+
+
+# --- 9. the checks that needed the pool -----------------------------------------------------
+
+SMALL = ("--max-examples", "16", "--fisher-examples", "8")
+
+
+def answer_files() -> dict[str, int]:
+    from fute.paths import cache_subdir
+
+    return {p.name: p.stat().st_size for p in cache_subdir("answers").glob("*")}
+
+
+@pytest.mark.slow
+def test_pool_size_does_not_split_spaces(tmp_path):
+    store = tmp_path / "s.sqlite"
+    for size in (12, 20):
+        ok(
+            run_fute(
+                "embed",
+                "model",
+                "vader",
+                "--pool-size",
+                size,
+                "--name",
+                f"vader-{size}",
+                *SMALL,
+                "--store",
+                store,
+            )
+        )
+    (a, b) = rows(store)
+    assert a[3] == b[3]  # one space key
+    ranked = json.loads(ok(run_fute("rank", "vader-12", "--json", "--store", store)).stdout)
+    assert [r["name"] for r in ranked["results"]] == ["vader-20"]
+
+
+class BadServer:
+    """An OpenAI-compatible server on 127.0.0.1 that answers every request with `body`, or
+    never answers (`body=None`)."""
+
+    def __init__(self, body: bytes | None):
+        import http.server
+        import threading
+
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _reply(self):
+                if outer.body is None:
+                    outer.stop.wait(30)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(outer.body)))
+                self.end_headers()
+                self.wfile.write(outer.body)
+
+            def do_GET(self):
+                self._reply()
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self._reply()
+
+            def log_message(self, *args):
+                pass
+
+        self.body = body
+        self.stop = threading.Event()
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize(
+    ("body", "words"), [(b"<html>Welcome to nginx!</html>", "not JSON"), (None, "answered nothing")]
+)
+def test_a_failed_openai_run_is_one_line_and_leaves_no_empty_cache_files(tmp_path, body, words):
+    store = tmp_path / "s.sqlite"
+    before = answer_files()
+    with BadServer(body) as server:
+        run = run_fute(
+            "embed",
+            "model",
+            f"openai:{server.url}#m",
+            "--prompt",
+            "sent-tone",
+            "--pool-size",
+            "8",
+            *SMALL,
+            "--store",
+            store,
+            env={
+                "FUTE_OPENAI_FIRST_TIMEOUT": "1",
+                "FUTE_OPENAI_TIMEOUT": "1",
+                "FUTE_OPENAI_RETRIES": "0",
+            },
+        )
+    assert words in one_error_line(run)
+    after = answer_files()
+    new = {name: size for name, size in after.items() if name not in before}
+    assert all(size > 0 for size in new.values()), new
+    assert not store.exists() or rows(store) == []
+
+
+PROMPTED = "smollm2-135m-instruct+my-verdict"  # an LLM x prompt MTE is named model+prompt
+
+
+@pytest.mark.slow
+def test_the_store_keeps_the_prompt_text_after_the_file_changes(tmp_path):
+    prompt = {
+        "id": "my-verdict",
+        "task": "sentiment",
+        "template": "Text: {{ text }}\nVerdict:",
+        "verbalizer": {"negative": ["bad"], "positive": ["good"]},
+    }
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(prompt))
+    store = tmp_path / "s.sqlite"
+    ok(
+        run_fute(
+            "embed",
+            "model",
+            "lm:smollm2",
+            "--prompt",
+            path,
+            "--pool-size",
+            "8",
+            *SMALL,
+            "--store",
+            store,
+        )
+    )
+    path.write_text(json.dumps({**prompt, "template": "Changed: {{ text }}\nIt was"}))
+    shown = json.loads(ok(run_fute("store", "show", PROMPTED, "--json", "--store", store)).stdout)
+    assert shown["meta"]["prompt"]["template"] == "Text: {{ text }}\nVerdict:"
+    text = ok(run_fute("store", "show", PROMPTED, "--store", store)).stdout
+    assert "Text: {{ text }}" in text and "Changed" not in text
