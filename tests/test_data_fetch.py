@@ -249,3 +249,37 @@ def test_damaged_split_file_is_rebuilt_from_the_verified_source(tmp_path, damage
     split.write_bytes(bytes(data))
     again = load_dataset("sentiment-imdb", "test", cache=tmp_path)
     assert again.texts == first.texts and again.labels == first.labels
+
+
+def test_online_check_fails_when_a_registry_stops_serving_an_archive(tmp_path):
+    """`fute data check --online` (run by .ci/run) against a real index on 127.0.0.1 that
+    serves the recorded files of every PyPI archive but one, and another with a changed
+    hash: exit 1, both named, even though this machine's cache still holds them."""
+    from fute.data.archives import archives
+    from fute.data.check import referenced_archives
+
+    pypi = [
+        a for a in archives().values() if a.registry == "pypi" and a.id in referenced_archives()
+    ]
+    pypi = [a for a in pypi if a.served]
+    gone, changed = pypi[0], pypi[1]
+    with http_server() as server:
+        for a in pypi:
+            if a is gone:
+                continue
+            sha = "0" * 64 if a is changed else a.sha256
+            page = {"files": [{"filename": a.file, "hashes": {"sha256": sha}}]}
+            server.put(f"simple/{a.package.lower()}/", json.dumps(page).encode())
+        run = subprocess.run(
+            [sys.executable, "-m", "fute", "data", "check", "--online"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PIP_INDEX_URL": f"{server.url}/simple"},
+        )
+    assert run.returncode == 1, run.stdout + run.stderr
+    out = run.stdout + run.stderr
+    assert f"{gone.package}=={gone.version}: GONE OR CHANGED" in out
+    assert f"{changed.package}=={changed.version}: GONE OR CHANGED" in out
+    assert "another sha256" in out
+    served = [a for a in pypi if a not in (gone, changed)]
+    assert all(f"{a.package}=={a.version}: served" in out for a in served)
