@@ -468,3 +468,16 @@ def test_the_store_keeps_the_prompt_text_after_the_file_changes(tmp_path):
     assert shown["meta"]["prompt"]["template"] == "Text: {{ text }}\nVerdict:"
     text = ok(run_fute("store", "show", PROMPTED, "--store", store)).stdout
     assert "Text: {{ text }}" in text and "Changed" not in text
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("data", "prepare", ""), "name is empty"),
+        (("data", "show", ""), "is empty"),
+        (("prompts", "show", ""), "prompt is empty"),
+        (("embed", "model", "lm:smollm2", "--prompt", ""), "prompt is empty"),
+    ],
+)
+def test_empty_names_outside_the_store_are_one_line(args, words):
+    assert words in one_error_line(run_fute(*args))

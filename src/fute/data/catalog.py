@@ -206,6 +206,8 @@ def get_entry(name: str) -> CatalogEntry:
     reg = _registry()
     if name in reg:
         return reg[name]
+    if not str(name).strip():
+        raise DataError("the data set name is empty; run `fute data list` to see the names")
     close = difflib.get_close_matches(name, reg, n=3, cutoff=0.4)
     hint = f"did you mean {', '.join(close)}?" if close else "run `fute data list` to see the names"
     raise DataError(f"unknown data set {name!r}; {hint}")

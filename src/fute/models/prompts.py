@@ -263,6 +263,8 @@ def load_prompt(id_or_path: str | os.PathLike | Prompt) -> Prompt:
     """A prompt by id (shipped or under FUTE_PROMPTS) or from a JSON file holding exactly one."""
     if isinstance(id_or_path, Prompt):
         return id_or_path
+    if not str(id_or_path).strip():
+        raise ModelError("the prompt is empty; give a prompt id (`fute prompts list`) or a file")
     path = Path(id_or_path).expanduser()
     if str(id_or_path).endswith(".json") or path.is_file():
         prompts = _read(path)
