@@ -1,6 +1,6 @@
 """How the demo's caps change how far its prompt order can be trusted.
 
-Runs the demo (`fute.demo.run_demo`) with other caps into its own store and prints the
+Runs the demo (`fute.cli.demo.run_demo`) with other caps into its own store and prints the
 Spearman correlation of its prompt order on sentiment-imdb (a development set) with the
 prompts' accuracies in the prompt-selection benchmark, and the wall time of each phase.
 LLM answers are cached, so a run after the first mostly costs the embeddings.
@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import RESULTS_DIR  # noqa: E402  (also sets the offline variables)
-from fute.demo import DEMO_HPARAMS, DemoPlan, benchmark_agreement, run_demo  # noqa: E402
+from fute.cli.demo import DEMO_HPARAMS, DemoPlan, benchmark_agreement, run_demo  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

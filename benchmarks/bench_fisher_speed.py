@@ -8,8 +8,8 @@ in its own fresh process so peak memory is its own:
 * ``activation-backward``: forward + backward to the embedding output only (no weight
   gradients at all): the part of the Fisher pass that is not per-example work, so its
   throughput bounds the Fisher pass from above even if squared gradients were free;
-* ``fisher-hooks``: fute's batched per-example Fisher (`fute.methods.fisher`), squared
-  linear-layer gradients by the compiled kernel of `fute.methods.kernels` (the default);
+* ``fisher-hooks``: fute's batched per-example Fisher (`fute.engine.methods.fisher`), squared
+  linear-layer gradients by the compiled kernel of `fute.engine.methods.kernels` (the default);
 * ``fisher-hooks-torch``: the same without the kernel (pure torch: a matmul per example,
   then a square-and-add pass), what runs where no C compiler exists;
 * ``fisher-hooks+words``: the same with the word-embedding matrix included;
@@ -61,7 +61,7 @@ def _setup(n: int, max_length: int):
     import torch
 
     from fute.data.catalog import load_dataset
-    from fute.methods.training import label_head
+    from fute.engine.methods.training import label_head
     from fute.space import load_surrogate
 
     surrogate = load_surrogate()
@@ -77,8 +77,8 @@ def _pass(variant: str, surrogate, items, targets, encoder, head, batch_size: in
     """One pass of `variant` over all items."""
     import torch
 
-    from fute.methods.fisher import classifier_forward, fisher_diagonal, fisher_diagonal_loop
-    from fute.methods.training import batches, length_batches, soft_cross_entropy
+    from fute.engine.methods.fisher import classifier_forward, fisher_diagonal, fisher_diagonal_loop
+    from fute.engine.methods.training import batches, length_batches, soft_cross_entropy
 
     if variant == "mean-gradient":
         # the same length-sorted batches as the Fisher pass: equal padding, a fair ceiling

@@ -2,7 +2,7 @@
 
 Full Fisher DTEs (MiniLM, 10.8M entries each, word embeddings excluded) are computed for
 `--datasets` catalogue data sets with small training caps (this measures the projection,
-not the embeddings' quality), then projected with `fute.projection.SparseProjection` to
+not the embeddings' quality), then projected with `fute.engine.projection.SparseProjection` to
 several dimensions. For every pair of embeddings we compare the cosine similarity of the
 full vectors with that of the projected ones: Spearman and Kendall over all pairs, the
 largest absolute cosine error, and per embedding whether its nearest neighbour is kept.
@@ -47,7 +47,7 @@ def main() -> None:
     from scipy.stats import kendalltau, spearmanr
 
     from fute.data.catalog import availability, list_datasets, load_dataset
-    from fute.projection import SparseProjection
+    from fute.engine.projection import SparseProjection
     from fute.space import Space
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

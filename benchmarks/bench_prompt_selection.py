@@ -8,7 +8,7 @@ by what they spend on one *new* data set (issue 12 points 3, 4, 6, 7):
 * **FUTE, zero LLM calls** (its DTE needs the data set's labelled train split): the prompt's
   model task embedding (MTE, made once on the unlabelled pool, from which *all* of this
   benchmark's data sets of the task are excluded) against the data set's task embedding
-  (DTE), by every similarity that applies to the space's method (`fute.similarity`):
+  (DTE), by every similarity that applies to the space's method (`fute.ranking.similarity`):
   ``fute-fisher`` / ``fute-prefix`` are the old cosine rows, ``fute-<method>:<similarity>``
   the others (``centred-cosine``, ``task2vec`` for fisher, ``rrf-components``, ``maxsim``
   for prefix, ``behaviour``); the same with pool-anchored DTEs (``+anchor``) and with MTEs
@@ -509,7 +509,7 @@ def space_hparams(pairs: list[str]) -> dict:
 
 def concat(parts: list, name: str):
     """One labelled `Examples` from several with the same label set."""
-    from fute.examples import Examples
+    from fute.core.examples import Examples
 
     pairs = [x for p in parts for x in p.text_pairs] if parts[0].text_pairs is not None else None
     return Examples.from_labels(
@@ -694,8 +694,8 @@ class Run:
         return self._scorer
 
     def space(self, method: str, seed: int, variant: str | None = None):
+        from fute.engine.surrogate import Surrogate
         from fute.space import Space
-        from fute.surrogate import Surrogate
 
         if (method, seed, variant) not in self._spaces:
             if self._surrogate is None:

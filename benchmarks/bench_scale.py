@@ -66,7 +66,7 @@ def kind_of(i: int) -> str:
 
 def build_store(path: Path, n: int, dim: int, stages: Stages) -> float:
     """A store of `n` random unit vectors (reused when it already holds exactly them)."""
-    from fute.embedding import TaskEmbedding
+    from fute.core.embedding import TaskEmbedding
     from fute.store import Store
 
     if path.exists():
@@ -120,7 +120,7 @@ print(json.dumps({"first": first, "median": statistics.median(times), "top": r[0
 def after_one_add(path: Path, rank: list[str], dim: int) -> float:
     """`fute rank` right after one embedding was added (the index is updated, not rebuilt);
     the embedding is deleted again and the index brought back, so the store stays as made."""
-    from fute.embedding import TaskEmbedding
+    from fute.core.embedding import TaskEmbedding
     from fute.store import Store
 
     store = Store(path, notify=lambda m: None)

@@ -232,7 +232,7 @@ def overhead(ray_run: dict, local_run: dict, workers: int) -> float:
 
 def store_write_seconds(vectors: dict, space_key: str, folder: Path) -> float:
     """Seconds the driver takes to store one embedding (the median over the batch)."""
-    from fute.embedding import TaskEmbedding
+    from fute.core.embedding import TaskEmbedding
     from fute.store import Store
 
     store = Store(folder / "write.sqlite", notify=lambda m: None)
@@ -255,7 +255,7 @@ def _load() -> float:
 
 # -- the section -------------------------------------------------------------------------------
 def section_ray(args: argparse.Namespace, stages: Stages) -> tuple[list[dict], str]:
-    from fute.batch_ray import import_ray
+    from fute.batch.ray_executor import import_ray
 
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # before Ray reads its constants
     import_ray()

@@ -36,7 +36,7 @@ The rows (issue 12 points 1-4), each ranking the sources for each target:
   ``mte-<method>`` (cosine, the old rows: the sources' DTEs, and the MTEs of the classifier
   fine-tuned on each source, seed 0, computed on the pool with every target excluded), and
   ``dte-<method>:<similarity>`` / ``mte-<method>:<similarity>`` for every other
-  similarity that applies (`fute.ranking_scores`): ``centred-cosine`` (centres: the unit
+  similarity that applies (`fute.ranking.signals`): ``centred-cosine`` (centres: the unit
   mean of the sources' DTEs for data sets, of the sources' MTEs for models; never the
   target), ``task2vec`` (fisher), ``rrf-components``, ``maxsim`` (prefix) and
   ``behaviour`` (the fine-tuned surrogate's answers on the pool, kept with each DTE; a
@@ -459,7 +459,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def base_folder() -> str:
-    from fute.surrogate import default_surrogate_path
+    from fute.engine.surrogate import default_surrogate_path
 
     return str(default_surrogate_path())
 
@@ -470,7 +470,7 @@ def base_identity() -> str:
     result carried to another machine (benchmarks/stage_cache.py) keeps its key."""
     from importlib.metadata import version
 
-    from fute.surrogate import DEFAULT_PACKAGE
+    from fute.engine.surrogate import DEFAULT_PACKAGE
 
     return f"{DEFAULT_PACKAGE}=={version(DEFAULT_PACKAGE.replace('_', '-'))}"
 
@@ -673,7 +673,7 @@ def logme_scores(features: dict, gold: np.ndarray, rows: np.ndarray) -> tuple[li
     the labels, `logme`'s fixed point runs off (noise precision to infinity, a non-finite
     evidence); it is stopped after `LOGME_MAX_ITER` updates, where the scores are still
     finite (see the benchmark's notes for any that are not)."""
-    from fute.errors import DataError
+    from fute.core.errors import DataError
     from fute.evaluation.label_baselines import logme
 
     values = []
@@ -709,8 +709,8 @@ class Run:
     _source_dirs: dict = field(default_factory=dict)
 
     def space(self, method: str, seed: int, anchor: bool = False):
+        from fute.engine.surrogate import Surrogate
         from fute.space import Space
-        from fute.surrogate import Surrogate
 
         if (method, seed, anchor) not in self._spaces:
             if self._surrogate is None:

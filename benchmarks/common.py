@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from fute.core.paths import cache_subdir
 from fute.evaluation import metrics
-from fute.paths import cache_subdir
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"
@@ -251,7 +251,7 @@ def cached_embedding(key: str, compute: Callable[[], Any]):
     """A `TaskEmbedding`, cached as its vector (.npy), its other fields (.json) and its
     extras (``.extras.npz``, plain arrays, never pickled; absent for an embedding without
     extras or one cached before extras were kept)."""
-    from fute.embedding import TaskEmbedding
+    from fute.core.embedding import TaskEmbedding
 
     folder = bench_cache("embeddings")
     vec_path, meta_path = folder / f"{key[:40]}.npy", folder / f"{key[:40]}.json"
@@ -452,9 +452,9 @@ def complete_scores(n: int, kept, scores) -> tuple[list[float], int]:
 
 
 def similarity_scores(similarity, target, candidates, centres=None, notes=None) -> list[float]:
-    """Scores of the candidates by a named similarity (`fute.ranking_scores.scores`); what
+    """Scores of the candidates by a named similarity (`fute.ranking.signals.scores`); what
     the similarity left out (and why) is appended to `notes` as one line."""
-    from fute.ranking_scores import scores
+    from fute.ranking.signals import scores
 
     said: list[str] = []
     kept, values = scores(similarity, target, candidates, centres=centres, notify=said.append)
@@ -474,7 +474,7 @@ def draw_indices(n: int, k: int, draws: int, seed: int) -> np.ndarray:
 def kind_centres(groups) -> dict:
     """centred-cosine's fixed references: {kind: unit mean of the embeddings given for that
     kind}, for every kind with at least 2 (`groups`: (kind, embeddings) pairs)."""
-    from fute.centres import unit_mean
+    from fute.ranking.centres import unit_mean
 
     out = {}
     for kind, embs in groups:

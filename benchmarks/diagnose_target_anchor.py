@@ -85,7 +85,7 @@ def first(data, n: int):
 
 def target_inputs(data, n: int):
     """The first `n` evaluation inputs, without their labels."""
-    from fute.examples import Examples
+    from fute.core.examples import Examples
 
     part = first(data, n)
     return Examples(

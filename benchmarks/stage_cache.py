@@ -45,8 +45,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import REPO  # noqa: E402
+from fute.core.paths import cache_dir  # noqa: E402
 from fute.models.answers import AnswerCache  # noqa: E402
-from fute.paths import cache_dir  # noqa: E402
 
 STAGE_CACHE = REPO / "benchmarks" / "stage-cache"
 #: cache kinds under bench/ that are never carried: model weights, and per-example

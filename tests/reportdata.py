@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-from fute.examples import Examples
+from fute.core.examples import Examples
 
 TEXTS = {
     "sentiment-movies": (

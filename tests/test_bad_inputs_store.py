@@ -327,7 +327,7 @@ SMALL = ("--max-examples", "16", "--fisher-examples", "8")
 
 
 def answer_files() -> dict[str, int]:
-    from fute.paths import cache_subdir
+    from fute.core.paths import cache_subdir
 
     return {p.name: p.stat().st_size for p in cache_subdir("answers").glob("*")}
 

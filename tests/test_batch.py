@@ -23,8 +23,8 @@ import pytest
 
 import fute
 from fute.batch import embed_batch
-from fute.batch_jobs import BatchFileError, read_jobs_file
-from fute.errors import FuteError
+from fute.batch.jobs import BatchFileError, read_jobs_file
+from fute.core.errors import FuteError
 from fute.store import Store
 
 # Tiny but real: one Fisher training step on a few examples, a small pool.

@@ -140,7 +140,7 @@ def test_left_out_candidates_go_last_tied():
 
 
 def test_centres_use_the_other_data_sets_and_every_prompt():
-    from fute.embedding import TaskEmbedding
+    from fute.core.embedding import TaskEmbedding
 
     def emb(v, kind, name):
         return TaskEmbedding(np.array(v, dtype=float), "k", kind, name, {})

@@ -202,7 +202,7 @@ def test_logme_stays_finite_with_fewer_examples_than_features():
 
 
 def test_centres_are_unit_means_of_the_sources():
-    from fute.embedding import TaskEmbedding
+    from fute.core.embedding import TaskEmbedding
 
     def emb(v, kind):
         return TaskEmbedding(np.array(v, dtype=float), "s", kind, "x", {})

@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
+from fute.core.errors import DataError
 from fute.data import get_entry, list_datasets, load_dataset
 from fute.data.catalog import dataset_dir, expected_sizes, reserved_names
 from fute.data.prepare import prepare
-from fute.errors import DataError
 
 RESERVED = {
     "sentiment-finefood",

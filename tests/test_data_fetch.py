@@ -14,10 +14,10 @@ import time
 
 import pytest
 
+from fute.core.errors import FetchError
 from fute.data.archives import archive_path, fetch, get_archive, sha256_file
 from fute.data.catalog import dataset_dir, get_entry, load_dataset
 from fute.data.files import FileSpec, Location, get_file, local_path
-from fute.errors import FetchError
 from httpserver import http_server
 
 GOOD = b'{"rows": ["a small file the test made", "with two rows"]}\n' * 50

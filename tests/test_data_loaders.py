@@ -6,8 +6,8 @@ import sys
 import pandas as pd
 import pytest
 
+from fute.core.errors import DataError
 from fute.data import load_data
-from fute.errors import DataError
 
 ROWS = {
     "sentence": ["good film", "bad film", "fine plot", "dull plot"],

@@ -11,10 +11,10 @@ import sys
 
 import pytest
 
+from fute.core.errors import UnavailableError
+from fute.core.paths import cache_subdir
 from fute.data import describe_pool, load_dataset, sample_pool
 from fute.data.pool import MAX_SHARE, _source_file, excluded_tags, pool_sources, pool_version
-from fute.errors import UnavailableError
-from fute.paths import cache_subdir
 from httpserver import http_server
 
 

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from fute.demo import DemoPlan, FirstWords, benchmark_agreement
-from fute.errors import FuteError
+from fute.cli.demo import DemoPlan, FirstWords, benchmark_agreement
+from fute.core.errors import FuteError
 from fute.models import CallableModel, VaderModel
 from fute.models.answers import cached_predict
 from fute.models.protocol import model_identity
@@ -116,7 +116,7 @@ def test_benchmark_agreement_says_what_is_wrong_with_its_input(tmp_path):
 
 
 def test_a_stored_model_embedding_counts_as_done_only_with_the_plans_caps():
-    from fute.demo import _same_caps
+    from fute.cli.demo import _same_caps
 
     def meta(n, identity):
         return {"pool": {"n": n}, "model": {"identity": identity}}

@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import diagnose_target_anchor as dta  # noqa: E402
-from fute.examples import Examples  # noqa: E402
+from fute.core.examples import Examples  # noqa: E402
 
 
 @pytest.mark.parametrize("reserved", dta.RESERVED)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from fute.methods.fisher import PerExampleFisher, fisher_diagonal, fisher_diagonal_loop
-from fute.methods.training import label_head
+from fute.engine.methods.fisher import PerExampleFisher, fisher_diagonal, fisher_diagonal_loop
+from fute.engine.methods.training import label_head
 from fute.space import load_surrogate
 
 TEXTS = [
@@ -74,8 +74,8 @@ def test_squared_mean_gradient_is_not_the_fisher(surrogate):
     fisher, _ = fisher_diagonal(encoder, head, surrogate, items, TARGETS, progress=False)
     probe = PerExampleFisher(encoder)
     params = dict(encoder.named_parameters())
-    from fute.methods.fisher import classifier_forward
-    from fute.methods.training import soft_cross_entropy
+    from fute.engine.methods.fisher import classifier_forward
+    from fute.engine.methods.training import soft_cross_entropy
 
     logits = classifier_forward(encoder, head)(surrogate.collate(items))
     grads = torch.autograd.grad(

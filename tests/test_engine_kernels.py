@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fute.methods import kernels
+from fute.engine.methods import kernels
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fute.embedding import cosine
-from fute.errors import FuteError
-from fute.examples import Examples
-from fute.extras import ANSWER_LABELS, POOL_ANSWERS, POOL_ITEMS
+from fute.core.embedding import cosine
+from fute.core.errors import FuteError
+from fute.core.examples import Examples
+from fute.core.extras import ANSWER_LABELS, POOL_ANSWERS, POOL_ITEMS
 from fute.models import CallableModel
 from fute.space import Space, load_surrogate
 from reportdata import TEXTS

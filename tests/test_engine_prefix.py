@@ -2,10 +2,10 @@
 
 import torch
 
-from fute.methods.prefix import PrefixMethod, attention_modules, register_prefix_attention
-from fute.methods.training import soft_cross_entropy
+from fute.engine.methods.prefix import PrefixMethod, attention_modules, register_prefix_attention
+from fute.engine.methods.training import soft_cross_entropy
+from fute.engine.surrogate import mean_pool
 from fute.space import load_surrogate
-from fute.surrogate import mean_pool
 
 
 def test_every_prefix_element_gets_a_gradient():
@@ -46,6 +46,6 @@ def test_prefix_changes_the_output_and_leaves_the_surrogate_alone():
             model(batch), surrogate.encoder(**batch.model_inputs()).last_hidden_state
         )
     assert surrogate.encoder.config._attn_implementation != "fute_prefix"
-    from fute.surrogate import weights_hash
+    from fute.engine.surrogate import weights_hash
 
     assert weights_hash(surrogate.encoder) == before

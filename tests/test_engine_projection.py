@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from fute.errors import FuteError
-from fute.projection import SparseProjection
+from fute.core.errors import FuteError
+from fute.engine.projection import SparseProjection
 
 
 def test_projection_is_seeded_and_linear():
@@ -56,7 +56,7 @@ def _drawn_each_time(proj: SparseProjection, x: np.ndarray) -> np.ndarray:
 
 
 def test_kept_tables_give_the_same_bits_as_drawing_them(monkeypatch):
-    from fute import projection
+    from fute.engine import projection
 
     x = np.random.default_rng(5).standard_normal(2_500_000).astype(np.float32)
     want = _drawn_each_time(SparseProjection(x.size, 512, seed=3), x)

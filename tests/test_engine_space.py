@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import fute
-from fute.embedding import cosine
-from fute.errors import FuteError, SpaceMismatchError
-from fute.examples import Examples
+from fute.core.embedding import cosine
+from fute.core.errors import FuteError, SpaceMismatchError
+from fute.core.examples import Examples
 from fute.space import Space, load_surrogate
 
 # Tiny budgets: these tests check mechanics, not meaning (see test_engine_meaning.py).

@@ -104,7 +104,7 @@ def test_prompt_benchmark_evaluation_averages_per_seed():
 
 def test_prompt_benchmark_word_cap_cuts_texts_and_pairs_only():
     import bench_prompt_selection as bench
-    from fute.examples import Examples
+    from fute.core.examples import Examples
 
     data = Examples.from_labels(
         ["one two three four", "short"], ["a", "b"], text_pairs=["x y z", "p"], name="t"
@@ -116,7 +116,7 @@ def test_prompt_benchmark_word_cap_cuts_texts_and_pairs_only():
 
 
 def test_cached_embedding_keeps_extras(tmp_path, monkeypatch):
-    from fute.embedding import TaskEmbedding
+    from fute.core.embedding import TaskEmbedding
 
     monkeypatch.setenv("FUTE_CACHE", str(tmp_path))
     extras = {

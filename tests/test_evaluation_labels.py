@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fute.errors import DataError
+from fute.core.errors import DataError
 from fute.evaluation.labels import align_label_columns
 
 

@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from fute.errors import DataError
+from fute.core.errors import DataError
 from fute.evaluation.metrics import (
     kendall,
     ndcg,

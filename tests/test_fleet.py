@@ -22,7 +22,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from fute.errors import ModelError
+from fute.core.errors import ModelError
 from fute.models import OpenAILM, PromptedLM, cached_predict
 from fute.models.answers import AnswerCache, answer_cache_path
 from fute.models.backends.fleet import Fleet

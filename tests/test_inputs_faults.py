@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fute.core.errors import DataError, ModelError
+from fute.core.examples import DataWarning, Examples, warn_if_small
 from fute.data import load_data
 from fute.data.text import MAX_CHARS_PER_TOKEN, cut_for_tokenizer
-from fute.errors import DataError, ModelError
-from fute.examples import DataWarning, Examples, warn_if_small
 from fute.models.backends.openai_lm import OpenAILM
 from fute.models.loading import load_model
 from fute.models.prompts import MAX_TEXT_CHARS, load_prompt, load_prompts
@@ -138,8 +138,8 @@ def test_huge_cell_is_cut_before_the_lm_prompt():
 
 def test_huge_cell_is_cut_for_a_transformers_classifier(tmp_path, surrogate, monkeypatch):
     """A classifier with a fresh head on the bundled MiniLM: real tokenizer, offline."""
+    from fute.engine.surrogate import default_surrogate_path
     from fute.models.adapters import HFClassifier
-    from fute.surrogate import default_surrogate_path
 
     clf = HFClassifier(default_surrogate_path(), max_length=32)
     clf._load()

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
 
-from fute.errors import DataError
+from fute.core.errors import DataError
 from fute.evaluation.label_baselines import (
     few_label_accuracies,
     few_label_accuracy,

@@ -196,7 +196,7 @@ def test_openai_server_matches_transformers(lm, server):
 def test_openai_server_with_shifted_logprobs_is_refused(server):
     """Plain prompts do not start with BOS: this server then shifts its echoed
     log-probabilities by one token, which the alignment probe must catch."""
-    from fute.errors import ModelError
+    from fute.core.errors import ModelError
 
     remote = OpenAILM(server, "smollm2", concurrency=1)
     with pytest.raises(ModelError, match="shifted by one token"):
@@ -204,7 +204,7 @@ def test_openai_server_with_shifted_logprobs_is_refused(server):
 
 
 def test_openai_unreachable_server_is_a_clear_error():
-    from fute.errors import ModelError
+    from fute.core.errors import ModelError
 
     dead = OpenAILM(f"http://127.0.0.1:{free_port()}", "none", timeout=1, max_retries=1)
     with pytest.raises(ModelError, match="cannot reach"):

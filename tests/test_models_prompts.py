@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from fute.errors import ModelError
-from fute.examples import Examples
+from fute.core.errors import ModelError
+from fute.core.examples import Examples
 from fute.models import load_prompt, load_prompts
 
 

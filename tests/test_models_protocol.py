@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from fute.errors import ModelError
-from fute.examples import Examples
+from fute.core.errors import ModelError
+from fute.core.examples import Examples
 from fute.models import CallableModel, SklearnModel, VaderModel, load_model, predict
 from fute.models.train import train_tfidf_logreg
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fute.examples import Examples
+from fute.core.examples import Examples
 from fute.models import HFClassifier, load_model, predict
 from fute.models.train import train_minilm_classifier
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fute.errors import DataError
+from fute.core.errors import DataError
 from fute.evaluation.priors import (
     calibrated_mutual_information,
     cbm_calibrate,

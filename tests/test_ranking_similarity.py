@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from fute.cli import main
-from fute.embedding import TaskEmbedding
-from fute.errors import FuteError
+from fute.core.embedding import TaskEmbedding
+from fute.core.errors import FuteError
 from fute.ranking import rank, rank_stored
-from fute.similarity import SIMILARITIES, SimilarityError
+from fute.ranking.similarity import SIMILARITIES, SimilarityError
 from fute.store import Store
 
 SPACE = "minilm@abc/fisher/123/seed0"
@@ -273,7 +273,7 @@ def test_cli_names_left_out_candidates_in_a_warning(tmp_path, capsys):
 def test_real_fisher_and_prefix_embeddings_rank_by_every_similarity(tmp_path):
     """Tiny DTEs and an MTE with the real surrogate, stored, read back and ranked by each
     similarity their method supports (maxsim: prefix only; the others on Fisher)."""
-    from fute.examples import Examples
+    from fute.core.examples import Examples
     from fute.models.adapters import CallableModel
     from fute.space import Space
 

@@ -13,11 +13,11 @@ import sys
 import numpy as np
 import pytest
 
-from fute.embedding import TaskEmbedding
-from fute.errors import FuteError
+from fute.core.embedding import TaskEmbedding
+from fute.core.errors import FuteError
 from fute.evaluation.priors import reciprocal_rank_fusion
 from fute.evaluation.prompt_baselines import mutual_information
-from fute.recommend import DEFAULT, NOISE_GAP, recommend, recommend_among
+from fute.ranking.recommend import DEFAULT, NOISE_GAP, recommend, recommend_among
 from fute.store import Store
 
 SPACE = "toy@0000/fisher/abc/seed0"
@@ -172,7 +172,7 @@ def test_recommend_from_a_store_reads_only(store_path):
     assert rec.kind == "prompted-lm" and len(rec.candidates) == 5
     assert rec.to_dict()["candidates"][0]["id"] is not None
     assert len(rec.to_dict()["candidates"]) == 3
-    import fute.recommend as module
+    import fute.ranking.recommend as module
 
     assert fute.recommend is module and callable(fute.recommend)  # the module calls through
     assert recommend("target", store=str(store_path)).kind == "prompted-lm"  # kind: first found
@@ -248,7 +248,7 @@ def test_report_shows_the_recommendations(store_path, tmp_path):
 @pytest.mark.slow  # tiny real fisher and prefix spaces (~1 min on 2 busy cores)
 @pytest.mark.parametrize("method", ["fisher", "prefix"])
 def test_real_embeddings_give_every_signal_their_method_makes(tmp_path, method):
-    from fute.examples import Examples
+    from fute.core.examples import Examples
     from fute.models import CallableModel
     from fute.space import Space
 

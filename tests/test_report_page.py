@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from fute.embedding import TaskEmbedding
-from fute.errors import FuteError
+from fute.core.embedding import TaskEmbedding
+from fute.core.errors import FuteError
 from fute.report import write_report
 from fute.store import Store
 from reportdata import mean_embedding_dtes

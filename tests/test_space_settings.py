@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from fute.errors import FuteError
-from fute.examples import Examples
+from fute.core.errors import FuteError
+from fute.core.examples import Examples
 from fute.ranking import no_candidates_message, rank
 from fute.space import Space, short_key
 from fute.store import Store

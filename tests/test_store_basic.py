@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from fute.embedding import TaskEmbedding
-from fute.errors import StoreError
+from fute.core.embedding import TaskEmbedding
+from fute.core.errors import StoreError
 from fute.store import Store, StoreWarning
 
 SPACE = "minilm@abc/fisher/123/seed0"

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from fute.embedding import TaskEmbedding
+from fute.core.embedding import TaskEmbedding
 from fute.store import Store
 
 SPACE = "minilm@abc/fisher/123/seed0"
@@ -114,7 +114,7 @@ def _killed_mid_embedding(path: str, started: mp.Event) -> None:
     from fute.space import Space
 
     space = Space(method="mean-embedding", max_examples=4000, progress=False)
-    from fute.examples import Examples
+    from fute.core.examples import Examples
 
     texts = [
         f"review number {i}: the plot was {'good' if i % 2 else 'dull'} and long"

@@ -8,9 +8,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from fute.embedding import TaskEmbedding
-from fute.errors import FuteError, StoreError
-from fute.extras import decode_extra, encode_extra, pool_item_ids
+from fute.core.embedding import TaskEmbedding
+from fute.core.errors import FuteError, StoreError
+from fute.core.extras import decode_extra, encode_extra, pool_item_ids
 from fute.ranking import rank_stored
 from fute.store import SCHEMA_VERSION, Store, checksum, read_npz
 

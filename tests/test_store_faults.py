@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from fute.cli import main
-from fute.embedding import TaskEmbedding
-from fute.errors import StoreError
+from fute.core.embedding import TaskEmbedding
+from fute.core.errors import StoreError
 from fute.store import Store, StoreWarning, checksum, encode_vector
 from readonly import read_only_folder
 
@@ -133,7 +133,7 @@ def test_read_commands_do_not_write_to_the_store_file(tmp_path, capsys):
         code, _, err = cli(capsys, *args, "--store", str(path))
         assert code == 0, err
     assert path.read_bytes() == before
-    # only the vector index of `rank` appears beside it, a derived file (fute.vector_index)
+    # only the vector index of `rank` appears beside it, a derived file (fute.store.vector_index)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.sqlite", "s.sqlite.index"]
 
 

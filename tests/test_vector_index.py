@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from fute.cli import main
-from fute.embedding import TaskEmbedding
+from fute.core.embedding import TaskEmbedding
 from fute.ranking import rank, rank_stored
 from fute.store import Store
-from fute.vector_index import SUFFIX, index_folder, open_index
+from fute.store.vector_index import SUFFIX, index_folder, open_index
 from readonly import read_only_folder
 
 SPACE = "minilm@abc/mean-embedding/1/seed0"
@@ -273,7 +273,7 @@ def _searches(index, queries, groups):
 
 
 def _float32_only(index):
-    from fute import vector_index
+    from fute.store import vector_index
 
     return vector_index.SpaceIndex(
         index.space_key, index.dim, index.ids, index.kinds, index.data, handle=None
@@ -310,7 +310,7 @@ def test_repeated_searches_use_float16_and_find_the_float32_top_k(tmp_path):
 
 
 def test_float16_shortlist_of_many_near_ties_falls_back_to_float32(tmp_path, monkeypatch):
-    from fute import vector_index
+    from fute.store import vector_index
 
     store = make_store(tmp_path / "s.sqlite")
     monkeypatch.setattr(vector_index, "HALF_RESCORE_MAX", 0)  # and 60 rows // 8 < top 10
@@ -326,7 +326,7 @@ def test_float16_shortlist_of_many_near_ties_falls_back_to_float32(tmp_path, mon
 def test_a_float16_product_that_errs_past_the_bound_is_not_used(tmp_path, monkeypatch):
     import torch
 
-    from fute import vector_index
+    from fute.store import vector_index
 
     store = make_store(tmp_path / "s.sqlite")
     target = store.get("e3")
@@ -345,7 +345,7 @@ def test_the_float16_error_bound_holds_on_hard_vectors():
     vectors never errs by more than `half_error_bound` against float64."""
     import torch
 
-    from fute.vector_index import half_error_bound
+    from fute.store.vector_index import half_error_bound
 
     rng = np.random.default_rng(0)
     for dim in (48, 4096):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from fute._version import __version__
 
 __all__ = [
     "Space",
@@ -26,19 +26,20 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from fute.embedding import TaskEmbedding
+    from fute.core.embedding import TaskEmbedding
+    from fute.engine.surrogate import Surrogate
     from fute.space import Space
-    from fute.surrogate import Surrogate
 
-_LAZY = {"Space": "fute.space", "Surrogate": "fute.surrogate", "TaskEmbedding": "fute.embedding"}
-_LAZY["embed_batch"] = "fute.batch"  # fute.embed_batch(jobs, executor="local" | "ray")
+_LAZY = {
+    "Space": "fute.space",
+    "Surrogate": "fute.engine.surrogate",
+    "TaskEmbedding": "fute.core.embedding",
+    "embed_batch": "fute.batch",  # fute.embed_batch(jobs, executor="local" | "ray")
+    "recommend": "fute.ranking.recommend",  # fute.recommend(dataset, kind=...)
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "recommend":  # a callable module: fute.recommend(...) calls recommend()
-        import importlib
-
-        return importlib.import_module("fute.recommend")
     if name in _LAZY:
         import importlib
 

@@ -1,3 +1,6 @@
+"""`python -m fute`: the `fute` command."""
+
 from fute.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

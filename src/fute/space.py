@@ -37,9 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from fute.embedding import KINDS, TaskEmbedding
-from fute.errors import FuteError, ModelError
-from fute.examples import Examples, warn_if_small
+from fute.core.embedding import TaskEmbedding
+from fute.core.errors import FuteError, ModelError
+from fute.core.examples import Examples, warn_if_small
+from fute.core.kinds import KINDS
 
 DEFAULT_POOL_SIZE = 1000
 #: space-defining options kept in `Space.hparams` (and the key) only when not at this default
@@ -50,7 +51,7 @@ _SURROGATES: dict[str, Any] = {}
 
 def load_surrogate(name_or_path: str | os.PathLike | None = None):
     """`Surrogate.load`, memoised per process: loading and hashing MiniLM takes seconds."""
-    from fute.surrogate import Surrogate
+    from fute.engine.surrogate import Surrogate
 
     key = str(name_or_path) if name_or_path is not None else ""
     if key not in _SURROGATES:
@@ -62,10 +63,10 @@ def versions() -> dict[str, str]:
     import torch
     import transformers
 
-    import fute
+    from fute._version import __version__
 
     return {
-        "fute": fute.__version__,
+        "fute": __version__,
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "numpy": np.__version__,
@@ -130,7 +131,7 @@ class Space:
 
     `surrogate` is a loaded `Surrogate`, a hub name or folder, or None for the bundled
     all-MiniLM-L6-v2. `hparams` are the method's hyper-parameters (see
-    ``fute.methods.<method>``), space-defining and per-embedding alike; unknown names
+    ``fute.engine.methods.<method>``), space-defining and per-embedding alike; unknown names
     raise. `pool_size` is how many pool inputs an MTE asks the model about (the paper:
     ~1000; per-embedding). `progress=False` silences progress bars (None: shown on a
     terminal).
@@ -156,7 +157,7 @@ class Space:
         **hparams: Any,
     ) -> None:
         from fute.data.pool import pool_version
-        from fute.methods import make_method
+        from fute.engine.methods import make_method
 
         if pool is not None and str(pool) != pool_version():
             raise FuteError(
@@ -187,7 +188,7 @@ class Space:
     # -- identity ----------------------------------------------------------------------------
     @property
     def surrogate(self):
-        from fute.surrogate import Surrogate
+        from fute.engine.surrogate import Surrogate
 
         if not isinstance(self._surrogate, Surrogate):
             self._surrogate = load_surrogate(self._surrogate)
@@ -310,7 +311,7 @@ class Space:
         """A pool-anchored DTE: the method trained on the data set answers the pool (the
         teacher), then the method is trained on those soft answers, exactly as for an MTE
         (the teacher's answers stay the DTE's `pool_answers`, for `behaviour`)."""
-        from fute.extras import ANSWER_LABELS, POOL_ANSWERS
+        from fute.core.extras import ANSWER_LABELS, POOL_ANSWERS
 
         teacher = self.method.embed(
             self.surrogate, data, self.seed, progress=self.progress, probe=pool, answers_only=True
@@ -334,7 +335,7 @@ class Space:
         warning says so and the DTE is made without pool answers)."""
         import warnings
 
-        from fute.examples import DataWarning
+        from fute.core.examples import DataWarning
 
         if not getattr(self.method, "answers_probe", False):
             return None
@@ -469,7 +470,7 @@ class Space:
         prompt = getattr(model, "prompt", None)
         if hasattr(prompt, "to_dict"):  # the prompt's text as used now, not just its id and hash
             meta["prompt"] = {**prompt.to_dict(), "hash": prompt.hash(), "source": prompt.source}
-        from fute.extras import ANSWER_LABELS, POOL_ANSWERS, POOL_ITEMS, pool_item_ids
+        from fute.core.extras import ANSWER_LABELS, POOL_ANSWERS, POOL_ITEMS, pool_item_ids
 
         extras = {  # the model's answers on the pool, for the `behaviour` similarity
             POOL_ANSWERS: soft.soft_labels.astype(np.float32),

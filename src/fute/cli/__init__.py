@@ -16,14 +16,14 @@ try:  # typer >= 0.20 vendors click
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exc
 
-from fute import __version__
+from fute._version import __version__
 from fute.cli import data as data_cmds
 from fute.cli import embed as embed_cmds
 from fute.cli import product as product_cmds
 from fute.cli import prompts as prompt_cmds
 from fute.cli import recommend as recommend_cmds
-from fute.errors import FuteError
-from fute.examples import DataWarning
+from fute.core.errors import FuteError
+from fute.core.examples import DataWarning
 
 _default_show_warning = warnings.showwarning
 

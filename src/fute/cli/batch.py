@@ -49,8 +49,8 @@ def embed_batch_command(
 ) -> None:
     """Embed a batch of data sets, models and LLM prompts (a YAML or JSONL jobs file)."""
     from fute.batch import embed_batch, print_outcome
-    from fute.batch_jobs import read_jobs_file
-    from fute.errors import FuteError
+    from fute.batch.jobs import read_jobs_file
+    from fute.core.errors import FuteError
 
     if executor not in ("local", "ray"):
         raise FuteError(f"--executor must be local or ray, got {executor!r}")

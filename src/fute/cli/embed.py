@@ -24,7 +24,7 @@ from fute.cli.output import (
     progress,
     working,
 )
-from fute.errors import FuteError, ModelError
+from fute.core.errors import FuteError, ModelError
 
 app = typer.Typer(help="Compute task embeddings and store them.", no_args_is_help=True)
 

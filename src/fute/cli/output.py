@@ -17,15 +17,9 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from fute.errors import FuteError
-from fute.progress import progress_bar
-
-KIND_ALIASES = {
-    "dataset": "dataset",
-    "model": "model",
-    "prompt": "prompted-lm",
-    "prompted-lm": "prompted-lm",
-}
+from fute.core.errors import FuteError
+from fute.core.kinds import KIND_ALIASES
+from fute.core.progress import progress_bar
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
@@ -47,6 +41,16 @@ def open_store(path: Path | None, *, readonly: bool = False, create: bool = True
     from fute.store import Store
 
     return Store(path, readonly=readonly, create=create, notify=warn)
+
+
+def space_key_of(st, space: str | None) -> str | None:
+    """A `--space` value as a full key: a short id (`fisher-s0-3fa2c1`) is looked up."""
+    from fute.space import short_key
+
+    if space is None:
+        return None
+    matches = [k for k in st.spaces() if short_key(k) == space.strip()]
+    return matches[0] if len(matches) == 1 else space
 
 
 def warn(message: str) -> None:

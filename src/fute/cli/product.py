@@ -1,6 +1,6 @@
 """Top-level product commands: `fute store ...`, `fute rank`, `fute report`, `fute demo`.
 
-Each command is one library call (`fute.store`, `fute.ranking`, `fute.report`, `fute.demo`)
+Each command is one library call (`fute.store`, `fute.ranking`, `fute.report`, `fute.cli.demo`)
 plus printing; every command that prints results takes `--json`.
 """
 
@@ -23,11 +23,12 @@ from fute.cli.output import (
     kind_of,
     open_store,
     out,
+    space_key_of,
     warn,
     working,
 )
-from fute.errors import FuteError
-from fute.similarity import SIMILARITIES
+from fute.core.errors import FuteError
+from fute.ranking.similarity import SIMILARITIES
 
 # the choices of --similarity: the registry's names (an unknown one is a usage error, exit 2)
 SimilarityName = enum.Enum("SimilarityName", {n: n for n in SIMILARITIES}, type=str)
@@ -47,16 +48,6 @@ ForceOption = typer.Option(False, "--force", help="Replace an existing output.")
 
 def _when(t: float) -> str:
     return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
-
-
-def _space_key(st, space: str | None) -> str | None:
-    """A `--space` value as a full key: a short id (`fisher-s0-3fa2c1`) is looked up."""
-    from fute.space import short_key
-
-    if space is None:
-        return None
-    matches = [k for k in st.spaces() if short_key(k) == space.strip()]
-    return matches[0] if len(matches) == 1 else space
 
 
 LIST_LIMIT = 50  # rows of the `store list` table unless --limit / --all
@@ -121,8 +112,8 @@ def _stream_json(st, kind: str | None, space_key: str | None, limit, offset: int
     import json
     import sys
 
+    from fute.core.jsonio import json_default
     from fute.space import short_key
-    from fute.store import _json_default
 
     page = 5000
     end = None if limit is None else offset + limit
@@ -135,7 +126,7 @@ def _stream_json(st, kind: str | None, space_key: str | None, limit, offset: int
             write(f'{{"store": {json.dumps(str(st.path))}, "embeddings": [')
         for r in records:
             row = {**r.to_dict(), "space": short_key(r.space_key)}
-            write(("\n  " if first else ",\n  ") + json.dumps(row, default=_json_default))
+            write(("\n  " if first else ",\n  ") + json.dumps(row, default=json_default))
             first = False
         offset += len(records)
         if len(records) < size:
@@ -168,7 +159,7 @@ def store_list(
     from fute.space import short_key
 
     st = open_store(store, readonly=True)
-    kind, space_key = kind_of(kind), _space_key(st, space)
+    kind, space_key = kind_of(kind), space_key_of(st, space)
     if as_json:
         _stream_json(st, kind, space_key, limit, offset)
         return
@@ -327,7 +318,7 @@ def store_import(
 
     A file kept in the cache's pending/ folder after a failed write is removed once stored.
     """
-    from fute.paths import cache_dir
+    from fute.core.paths import cache_dir
     from fute.store import PENDING_DIR
 
     st = open_store(store)
@@ -373,7 +364,9 @@ def rank_cmd(
         raise FuteError("the target's name is empty; give a stored embedding's name or #id")
     st = open_store(store, readonly=True)
     tgt = st.get(
-        target.strip(), kind=kind_of(target_kind, "--target-kind"), space_key=_space_key(st, space)
+        target.strip(),
+        kind=kind_of(target_kind, "--target-kind"),
+        space_key=space_key_of(st, space),
     )
     notes: list[str] = []
 
@@ -427,7 +420,7 @@ def rank_cmd(
 
 def _centre_writer(st):
     """A writable handle on a read-only-opened store, to freeze a missing centre of
-    `centred-cosine` (fute.centres); None where the file cannot be written."""
+    `centred-cosine` (fute.ranking.centres); None where the file cannot be written."""
     import os
 
     from fute.store import Store
@@ -452,7 +445,7 @@ def store_centre(
 ) -> None:
     """List the frozen centres of centred-cosine (per space and kind), or --reset them."""
     st = open_store(store, create=False) if reset else open_store(store, readonly=True)
-    space_key = _space_key(st, space)
+    space_key = space_key_of(st, space)
     if reset:
         n = st.delete_centres(space_key, kind_of(kind))
         if as_json:
@@ -508,7 +501,7 @@ def demo_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """The tour: data sets, models and prompted SmolLM2 in one space, a ranking and a report."""
-    from fute.demo import run_demo
+    from fute.cli.demo import run_demo
 
     result = run_demo(store_path=store, report_dir=out_dir, quiet=as_json)
     if as_json:

@@ -33,12 +33,13 @@ def recommend_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Recommend prompts, models or source data sets for DATASET, with the evidence."""
-    from fute.cli.output import open_store
-    from fute.cli.product import _space_key
-    from fute.recommend import recommend
+    from fute.cli.output import open_store, space_key_of
+    from fute.ranking.recommend import recommend
 
     st = open_store(store, readonly=True)
-    rec = recommend(dataset, kind=kind, top=top, store=st, space=_space_key(st, space), notify=warn)
+    rec = recommend(
+        dataset, kind=kind, top=top, store=st, space=space_key_of(st, space), notify=warn
+    )
     if as_json:
         emit_json(rec.to_dict(top))
         return
@@ -47,7 +48,7 @@ def recommend_cmd(
 
 def print_recommendation(rec, top: int | None = None, console=None) -> None:
     """The recommendation as a rich table plus its legend, agreement and caution lines."""
-    from fute.recommend import DEFAULT, KIND_WORDS, PRIORS, SHORT, order_words
+    from fute.ranking.recommend import DEFAULT, KIND_WORDS, PRIORS, SHORT, order_words
     from fute.space import short_key
 
     console = console or out
@@ -111,7 +112,7 @@ def print_recommendation(rec, top: int | None = None, console=None) -> None:
 def show_recommendation(dataset, *, kind=None, top: int = 5, store=None, console=None):
     """`fute.recommend(...)` printed as `fute recommend` prints it (the demo's one call);
     returns the `Recommendation`. Warnings go to `warn` (stderr)."""
-    from fute.recommend import recommend
+    from fute.ranking.recommend import recommend
 
     rec = recommend(dataset, kind=kind, top=top, store=store, notify=warn)
     print_recommendation(rec, top, console=console)

@@ -26,9 +26,9 @@ from importlib import resources
 from pathlib import Path
 from typing import IO
 
+from fute.core.errors import FetchError
+from fute.core.paths import cache_subdir
 from fute.data.tomlfile import load_toml
-from fute.errors import FetchError
-from fute.paths import cache_subdir
 
 _REGISTRIES = ("pypi", "npm", "debian")
 # Seconds a registry client may wait on a connection before it gives up.

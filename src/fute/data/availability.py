@@ -15,9 +15,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from fute.core.paths import cache_subdir
 from fute.data.archives import get_archive
 from fute.data.files import MIRROR_ENV, FileSpec, local_path
-from fute.paths import cache_subdir
 
 
 def file_status(spec: FileSpec, cache=None) -> tuple[bool, str]:

@@ -21,15 +21,15 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from fute.core.errors import DataError, FetchError, UnavailableError
+from fute.core.examples import Examples, normalise_label
+from fute.core.paths import cache_subdir
 from fute.data import readers as R
 from fute.data.availability import clear_failure, file_status, record_failure, recorded_failure
 from fute.data.files import FileSpec, get_file
 from fute.data.manifest import file_spec, raw_tables
 from fute.data.splits import FRACTIONS, SPLIT_SEED, split_indices
 from fute.data.storage import SPLITS, is_complete, read_meta, read_split, write_dataset
-from fute.errors import DataError, FetchError, UnavailableError
-from fute.examples import Examples, normalise_label
-from fute.paths import cache_subdir
 
 _REQUIRED = ("id", "family", "inputs", "labels", "files", "reader", "licence", "citation")
 _ALLOWED = set(_REQUIRED) | {

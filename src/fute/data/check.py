@@ -22,12 +22,12 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from fute.core.errors import FetchError
 from fute.data.archives import CLIENT_TIMEOUT, Archive, archives
 from fute.data.catalog import get_entry, list_datasets
 from fute.data.files import digest, local_path, recorded_hash, write_mirror
 from fute.data.manifest import file_specs
 from fute.data.pool import pool_sources
-from fute.errors import FetchError
 
 Echo = Callable[[str], None]
 

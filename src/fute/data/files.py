@@ -33,9 +33,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fute.core.errors import FetchError
+from fute.core.paths import cache_subdir
 from fute.data.archives import archive_path, fetch, get_archive, open_members
-from fute.errors import FetchError
-from fute.paths import cache_subdir
 
 MIRROR_ENV = "FUTE_DATA_MIRROR"
 # Seconds to connect to / wait on an upstream server before the next source is tried;

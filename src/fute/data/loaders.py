@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fute.core.errors import DataError
+from fute.core.examples import Examples
 from fute.data.catalog import _registry, get_entry, load_dataset
-from fute.errors import DataError
-from fute.examples import Examples
 
 TEXT_NAMES = ("text", "sentence", "sentence1", "premise", "question", "review", "content", "input")
 PAIR_NAMES = ("text_pair", "sentence2", "hypothesis", "pair", "text2")

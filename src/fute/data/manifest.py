@@ -15,9 +15,9 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
+from fute.core.errors import DataError
 from fute.data.files import FileSpec, merge_specs, parse_file_spec
 from fute.data.tomlfile import load_toml
-from fute.errors import DataError
 
 CATALOG_DIR = "catalog"
 POOL_FILE = "pool.toml"

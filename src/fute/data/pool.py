@@ -27,6 +27,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fute.core.errors import DataError, FetchError, UnavailableError
+from fute.core.examples import Examples
+from fute.core.paths import cache_subdir
 from fute.data import readers as R
 from fute.data.availability import clear_failure, file_status, record_failure, recorded_failure
 from fute.data.catalog import get_entry
@@ -34,9 +37,6 @@ from fute.data.files import FileSpec, get_file, sha256_file
 from fute.data.manifest import file_spec, raw_tables
 from fute.data.storage import write_table_atomic
 from fute.data.text import clean, split_pair
-from fute.errors import DataError, FetchError, UnavailableError
-from fute.examples import Examples
-from fute.paths import cache_subdir
 
 SOURCE_CAP = 2000  # items kept per source, so no corpus dominates the pool
 MAX_SHARE = 0.05  # no source gives more than this share of one draw

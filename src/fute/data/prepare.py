@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
+from fute.core.errors import UnavailableError
 from fute.data.catalog import dataset_dir, get_entry, list_datasets, prepare_dataset
 from fute.data.pool import pool_sources, pool_version, prepare_pool
 from fute.data.storage import is_complete
-from fute.errors import UnavailableError
 
 
 @dataclass

@@ -21,8 +21,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fute.core.errors import DataError
 from fute.data.files import sha256_file
-from fute.errors import DataError
 
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)  # format 1 folders (no split hashes) stay readable

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from fute.errors import DataError
+from fute.core.errors import DataError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fute.errors import DataError
+from fute.core.errors import DataError
 
 __all__ = ["few_label_accuracies", "few_label_accuracy", "few_label_cost", "logme"]
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from fute.errors import DataError
-from fute.examples import normalise_label
+from fute.core.errors import DataError
+from fute.core.examples import normalise_label
 
 #: data set label -> the model labels whose probabilities it collects, when absent by name
 MERGES: dict[str, tuple[str, ...]] = {

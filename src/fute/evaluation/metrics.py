@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 from scipy import stats
 
-from fute.errors import DataError
+from fute.core.errors import DataError
 
 Relevance = Literal["minmax", "raw"]
 

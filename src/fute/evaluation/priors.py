@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import rankdata
 
-from fute.errors import DataError
+from fute.core.errors import DataError
 from fute.evaluation.prompt_baselines import _check_probs, mutual_information
 
 __all__ = [

@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from fute.errors import DataError
+from fute.core.errors import DataError
 
 Ensemble = Literal["logprob", "prob", "vote"]
 

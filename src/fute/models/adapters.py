@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fute.errors import ModelError
-from fute.examples import normalise_label
+from fute.core.errors import ModelError
+from fute.core.examples import normalise_label
 from fute.models.protocol import Input
 
 

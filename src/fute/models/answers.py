@@ -35,10 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fute.errors import ModelError
-from fute.examples import Examples
+from fute.core.errors import ModelError
+from fute.core.examples import Examples
+from fute.core.paths import cache_subdir
 from fute.models.protocol import Input, model_identity, model_name, predict
-from fute.paths import cache_subdir
 
 DEFAULT_BATCH_SIZE = 16
 
@@ -187,7 +187,7 @@ def cached_predict(
     ``batch_size`` attribute, else 16), each batch committed as soon as it is answered (a
     model over a fleet of servers has several batches in flight; see `requests_in_flight`).
     The progress bar shows answers per second.
-    `cache` overrides the cache root (as `fute.paths.cache_dir`); ``cache=False`` turns
+    `cache` overrides the cache root (as `fute.core.paths.cache_dir`); ``cache=False`` turns
     caching off. `progress=False` silences the progress bar; None shows it on a terminal.
     """
     inputs = _as_inputs(data)

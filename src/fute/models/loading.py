@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fute.errors import ModelError
+from fute.core.errors import ModelError
 from fute.models.adapters import HFClassifier, SklearnModel, VaderModel, looks_like_path
 from fute.models.prompted import PromptedLM
 from fute.models.prompts import Prompt

@@ -35,8 +35,8 @@ from pathlib import Path
 import jinja2
 import jinja2.meta
 
-from fute.errors import ModelError
-from fute.examples import canonical_labels, normalise_label
+from fute.core.errors import ModelError
+from fute.core.examples import canonical_labels, normalise_label
 from fute.models.protocol import Input
 
 TASK_ARITY = {"sentiment": 1, "nli": 2, "pair": 2}

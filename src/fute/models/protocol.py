@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from fute.errors import ModelError
+from fute.core.errors import ModelError
 
 Input = str | tuple[str, str]
 

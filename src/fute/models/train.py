@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fute.examples import Examples
+from fute.core.examples import Examples
 
 
 def _texts(examples: Examples) -> list[str]:

@@ -28,12 +28,12 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from fute import __version__
-from fute.embedding import TaskEmbedding
-from fute.errors import FuteError
+from fute._version import __version__
+from fute.core.embedding import TaskEmbedding
+from fute.core.errors import FuteError
 from fute.ranking import group_by_space
 from fute.report.plots import KIND_STYLE, heatmap_png, map_png
-from fute.vector_index import SpaceIndex, from_embeddings, open_index
+from fute.store.vector_index import SpaceIndex, from_embeddings, open_index
 
 TABLE_TOP = 10
 MAX_TARGETS = 100  # data sets given ranking tables; the others are named, for `fute rank`
@@ -236,7 +236,7 @@ def _recommendations(source, key: str, items: list[Item], targets: list[str]) ->
     """`fute recommend`'s evidence for the first REC_TARGETS report targets, per kind
     (prompts, models, source data sets) with at most REC_MAX_CANDIDATES candidates: each
     kind's rows are read once (with their extras) for all targets. Never writes."""
-    from fute.recommend import (
+    from fute.ranking.recommend import (
         DEFAULT,
         KIND_ORDER,
         KIND_WORDS,
@@ -350,7 +350,7 @@ def _source(store_or_embeddings: object) -> object:
 def _collect(source: object) -> Spaces:
     """(space key, index, items) per space, largest space first.
 
-    A store is read through its vector indexes (`fute.vector_index`), never by loading
+    A store is read through its vector indexes (`fute.store.vector_index`), never by loading
     every vector; only a store of schema 1 or 2 opened read-only is loaded row by row.
     """
     from fute.store import Store
@@ -471,7 +471,7 @@ def _draw(spaces: Spaces, out: Path, title: str, top: int, source: object = None
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
     )
-    from fute.recommend import DEFAULT, SHORT, order_words
+    from fute.ranking.recommend import DEFAULT, SHORT, order_words
 
     html = env.get_template("template.html").render(
         rec_default=order_words("prompted-lm"),

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fute.embedding import KINDS, TaskEmbedding
+from fute.core.embedding import TaskEmbedding
+from fute.core.kinds import KINDS
 
 KIND_STYLE = {  # colour-blind-safe (Okabe-Ito) colour and a marker per kind
     "dataset": ("#0072B2", "o", "data set"),

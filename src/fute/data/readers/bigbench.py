@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from fute.core.errors import DataError
 from fute.data.readers.common import Paths, Rows, finish, reader
-from fute.errors import DataError
 
 # --- BIG-bench task.json ----------------------------------------------------------------
 

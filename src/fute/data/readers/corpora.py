@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fute.core.errors import DataError
 from fute.data.readers.common import Paths, Rows, finish, reader
 from fute.data.text import clean, sentences
-from fute.errors import DataError
 
 CAP = 12_000  # rows kept at most per set (seeded sample), so preparing stays fast
 

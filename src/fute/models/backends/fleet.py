@@ -33,7 +33,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
-from fute.errors import ModelError
+from fute.core.errors import ModelError
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 IDLE_EXIT = 5.0  # a worker with nothing to do for this long ends; a new request restarts it

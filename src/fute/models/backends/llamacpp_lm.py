@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fute.errors import ModelError
+from fute.core.errors import ModelError
 from fute.models.backends.base import Message, log_softmax, render_chat_template
 
 

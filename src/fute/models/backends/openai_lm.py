@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from fute.errors import ModelError
+from fute.core.errors import ModelError
 from fute.models.backends.base import Message, render_chat_template
 from fute.models.backends.fleet import RETRY_STATUS, Fleet
 

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fute.errors import ModelError
+from fute.core.errors import ModelError
+from fute.core.paths import cache_subdir
 from fute.models.backends.base import Message
 from fute.models.backends.packed import packable, score_packed
-from fute.paths import cache_subdir
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_NAME = "smollm2-135m-instruct"

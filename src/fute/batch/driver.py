@@ -5,7 +5,7 @@
     result = fute.embed_batch("jobs.yaml", executor="ray", address="auto")  # a Ray cluster
     print(result.summary())
 
-The jobs (a jobs file, see `fute.batch_jobs`, or what such a file holds) are checked first;
+The jobs (a jobs file, see `fute.batch.jobs`, or what such a file holds) are checked first;
 jobs whose (kind, name) is already stored in the batch's space are skipped, so a rerun only
 does what is missing. Each remaining job is one call of `embed_job` on a worker: the
 worker returns ``(vector, meta, extras)`` and never touches the store; this process (the driver)
@@ -29,13 +29,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from fute.batch_jobs import BatchFileError, Job, make_batch, read_jobs_file
-from fute.errors import FuteError
-from fute.progress import progress_bar
+from fute.batch.jobs import BatchFileError, Job, make_batch, read_jobs_file
+from fute.batch.worker import DEFAULT_THREADS, _model, embed_job
+from fute.core.errors import FuteError
+from fute.core.progress import progress_bar
 
 EXECUTORS = ("local", "ray")
-DEFAULT_THREADS = 1
-_MODELS: dict[str, Any] = {}  # per process: LM backends and classifiers, loaded once
 
 
 @dataclass
@@ -112,55 +111,6 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, FuteError):
         return first or type(exc).__name__
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-
-
-# -- the worker's side ------------------------------------------------------------------------
-def _model(job: Job):
-    """The job's model; backends and classifiers are loaded once per process."""
-    from fute.models.loading import load_backend, load_model
-    from fute.models.prompted import PromptedLM
-
-    if job.kind == "prompted-lm":
-        key = f"lm {job.source}"
-        if key not in _MODELS:
-            _MODELS[key] = load_backend(job.source)
-        return PromptedLM(_MODELS[key], job.prompt)
-    key = f"model {job.source}"
-    if key not in _MODELS:
-        _MODELS[key] = load_model(job.source)
-    return _MODELS[key]
-
-
-def embed_job(space_args: dict, job: Job, threads: int = DEFAULT_THREADS) -> tuple[Any, dict, dict]:
-    """Compute one job's embedding; returns ``(vector, meta, extras)`` and writes nothing.
-
-    This is what a Ray task runs. The surrogate is memoised per process
-    (`fute.space.load_surrogate`), so a worker process loads it once for all its jobs.
-    Torch runs on exactly `threads` threads while embedding (restored afterwards).
-    """
-    import torch
-
-    from fute.space import Space
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
-        space = Space(**space_args, progress=False)
-        if job.settings:
-            space = space.with_settings(**job.settings)
-        if job.kind == "dataset":
-            from fute.data.loaders import load_data
-
-            data = load_data(job.source, **job.options)
-            emb = space.dataset_embedding(data, name=job.name)
-        else:
-            emb = space.model_embedding(
-                _model(job), name=job.name, kind=job.kind, exclude=job.exclude
-            )
-    finally:
-        torch.set_num_threads(before)
-    meta = {**emb.meta, "batch": {"threads": int(threads), "pid": os.getpid()}}
-    return emb.vector, meta, emb.extras
 
 
 # -- the driver's side ------------------------------------------------------------------------
@@ -247,8 +197,8 @@ def embed_batch(
     batch = read_jobs_file(jobs) if isinstance(jobs, str | os.PathLike) else make_batch(jobs)
     run = _local
     if executor == "ray":
-        from fute.batch_ray import import_ray
-        from fute.batch_ray import run_on_ray as run
+        from fute.batch.ray_executor import import_ray
+        from fute.batch.ray_executor import run_on_ray as run
 
         import_ray()  # a missing extra fails before any work
 
@@ -286,7 +236,7 @@ def embed_batch(
 
 def _store(st: Any, job: Job, result: Any, space_key: str) -> JobOutcome:
     """Store one finished job's embedding (the driver is the only writer)."""
-    from fute.embedding import TaskEmbedding
+    from fute.core.embedding import TaskEmbedding
 
     if isinstance(result, BaseException):
         return JobOutcome(job, "failed", one_line(result))

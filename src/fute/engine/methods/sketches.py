@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fute.methods.training import derived_seed
+from fute.engine.methods.training import derived_seed
 
 #: coordinates of each component's sketch
 COMPONENT_DIM = 512
@@ -68,13 +68,13 @@ def component_sketch(
     blocks: Sequence[tuple[str, np.ndarray]], seed: int, dim: int = COMPONENT_DIM
 ) -> dict[str, np.ndarray]:
     """Each (name, values) block projected to `dim` numbers by its own seeded projection
-    (`fute.projection.SparseProjection`; a block no longer than `dim` is kept as it is).
+    (`fute.engine.projection.SparseProjection`; a block no longer than `dim` is kept as it is).
 
     Returns the extras ``components`` (the sketches, concatenated), ``component_bounds``
     ((C, 2) start and stop of each) and ``component_names``.
     """
-    from fute.extras import COMPONENT_BOUNDS, COMPONENT_NAMES, COMPONENTS
-    from fute.projection import SparseProjection
+    from fute.core.extras import COMPONENT_BOUNDS, COMPONENT_NAMES, COMPONENTS
+    from fute.engine.projection import SparseProjection
 
     parts, bounds, names, start = [], [], [], 0
     for name, values in blocks:

@@ -20,7 +20,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from fute.errors import FuteError
+from fute.core.errors import FuteError
 
 _CHUNK = 1 << 20
 # Drawing the buckets and signs is most of a projection's time (~0.25 s per 11M entries on

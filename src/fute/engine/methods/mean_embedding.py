@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from fute.methods import (
+from fute.engine.methods.base import (
     PER_EMBEDDING_SETTINGS,
     MethodResult,
     embedding_settings,
@@ -23,8 +23,8 @@ from fute.methods import (
     resolve_params,
     space_hparams,
 )
-from fute.methods.training import batches, derived_seed
-from fute.surrogate import Surrogate, mean_pool
+from fute.engine.methods.training import batches, derived_seed
+from fute.engine.surrogate import Surrogate, mean_pool
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,7 @@
-"""Embedding methods: labelled examples in, one vector out, always through the surrogate.
+"""What every embedding method shares: its result (`MethodResult`), its protocol (`Method`),
+and the checks and splits of its hyper-parameters (space-defining vs per-embedding).
 
-A method is a small object built from its hyper-parameters (validated, defaults filled in)
-with one verb::
-
-    result = method.embed(surrogate, examples, seed, progress=None)
-    result.vector  # 1-D float array
-    result.info    # what happened: training steps, dev loss, ...
-
-``fisher`` (TaskEmb in FUTE), ``prefix`` (TuPaTE in FUTE) and the ``mean-embedding``
-baseline are registered here; `make_method(name, **hparams)` builds one.
-
-A method's hyper-parameters come in two groups (docs/methods.md, "What defines a space"):
-
-- ``method.hparams()``: the *space-defining* ones, which change the coordinates or the
-  training recipe (input length, learning rate, step budget, head, prefix, projection).
-  The space key hashes these alone.
-- ``method.settings()``: the *per-embedding* ones, listed in the parameter class's
-  ``PER_EMBEDDING``: how much data one embedding is computed from (``max_examples``,
-  ``fisher_examples``) and how it is batched where batching does not change the result
-  (``fisher_batch_size``, the mean-embedding's ``batch_size``). They are kept in each
-  embedding's provenance, never in the key, so embeddings made with different amounts of
-  data still compare.
+The registry (`make_method`) is the package's `__init__`; the methods import this module.
 """
 
 from __future__ import annotations
@@ -31,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fute.errors import FuteError
+from fute.core.errors import FuteError
 
 METHODS = ("fisher", "prefix", "mean-embedding")
 # per-embedding settings of each method (its params' PER_EMBEDDING), readable without torch;
@@ -45,7 +26,7 @@ PER_EMBEDDING_SETTINGS = {
 
 @dataclass
 class MethodResult:
-    """`vector` is the embedding; `extras` the named arrays kept beside it (`fute.extras`)."""
+    """`vector` is the embedding; `extras` the named arrays kept beside it (`fute.core.extras`)."""
 
     vector: np.ndarray
     info: dict = field(default_factory=dict)
@@ -102,21 +83,3 @@ def positive(name: str, value: float, allow_zero: bool = False) -> None:
         raise FuteError(
             f"hyper-parameter {name} must be {'>= 0' if allow_zero else '> 0'}, got {value}"
         )
-
-
-def make_method(name: str, **hparams: Any) -> Method:
-    """Build a method by name; hyper-parameters not given take the documented defaults."""
-    key = str(name).strip().lower().replace("_", "-")
-    if key == "fisher":
-        from fute.methods.fisher import FisherMethod
-
-        return FisherMethod(**hparams)
-    if key == "prefix":
-        from fute.methods.prefix import PrefixMethod
-
-        return PrefixMethod(**hparams)
-    if key in ("mean-embedding", "mean"):
-        from fute.methods.mean_embedding import MeanEmbeddingMethod
-
-        return MeanEmbeddingMethod(**hparams)
-    raise FuteError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")

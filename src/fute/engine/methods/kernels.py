@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from fute.paths import cache_subdir
+from fute.core.paths import cache_subdir
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def _build(folder: str):
     if compiler is None:
         log.info("no C compiler found: the Fisher pass uses its pure-torch path")
         return None
-    source = files("fute.methods").joinpath("sqgrad.c").read_bytes()
+    source = files("fute.engine.methods").joinpath("sqgrad.c").read_bytes()
     flags = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c11"]
     key = hashlib.sha256(
         source + " ".join([compiler, *flags, _cpu_flags(), platform.machine()]).encode()

@@ -1,10 +1,10 @@
 """Scores of candidates by a named similarity, read from each embedding's vector and extras.
 
-`fute.similarity` holds the formulas on plain arrays; this module knows which part of a
-`TaskEmbedding` each one compares (`fute.extras.NEEDS`):
+`fute.ranking.similarity` holds the formulas on plain arrays; this module knows which part of a
+`TaskEmbedding` each one compares (`fute.core.extras.NEEDS`):
 
 * ``cosine`` and ``centred-cosine``: the vector (``centred-cosine`` with the centre of the
-  target's kind and of each candidate's kind, `fute.centres`);
+  target's kind and of each candidate's kind, `fute.ranking.centres`);
 * ``task2vec``: ``fisher_units``, the non-negative per-unit Fisher means;
 * ``rrf-components``: ``components`` split at ``component_bounds`` (the layers);
 * ``maxsim``: ``prefix_positions`` (layers x positions x dims), MaxSim within each layer
@@ -24,12 +24,12 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from fute.embedding import TaskEmbedding
-from fute.extras import (
+from fute.core.embedding import TaskEmbedding
+from fute.core.extras import (
     MADE_BY,
     NEEDS,
 )
-from fute.similarity import SimilarityError, behaviour, get_similarity
+from fute.ranking.similarity import SimilarityError, behaviour, get_similarity
 
 Notify = Callable[[str], None]
 _SHOWN = 5  # candidate names shown in a one-line note
@@ -93,7 +93,7 @@ def scores(
     if not candidates:
         return [], np.zeros(0)
     if similarity == "cosine":
-        from fute.vector_index import embedding_rows
+        from fute.store.vector_index import embedding_rows
 
         unit = embedding_rows([target, *candidates])
         return list(range(len(candidates))), (unit[1:] @ unit[0]).astype(np.float64)
@@ -105,7 +105,7 @@ def scores(
 
 
 def _centred(target, candidates, centres, notify) -> tuple[list[int], np.ndarray]:
-    from fute.centres import centres_of
+    from fute.ranking.centres import centres_of
 
     if centres is None:
         centres = centres_of([target, *candidates])
@@ -117,7 +117,7 @@ def _centred(target, candidates, centres, notify) -> tuple[list[int], np.ndarray
         c = centres.get(kind)
         return zero if c is None else np.asarray(c, dtype=np.float64)
 
-    # a kind with a None centre was reported where the centres were made (fute.centres)
+    # a kind with a None centre was reported where the centres were made (fute.ranking.centres)
     absent = sorted({target.kind, *(c.kind for c in candidates)} - set(centres))
     if absent and notify is not None:
         notify(

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from fute.errors import ModelError
-from fute.extras import PREFIX_POSITIONS
-from fute.methods import (
+from fute.core.errors import ModelError
+from fute.core.extras import PREFIX_POSITIONS
+from fute.engine.methods.base import (
     PER_EMBEDDING_SETTINGS,
     MethodResult,
     embedding_settings,
@@ -34,8 +34,8 @@ from fute.methods import (
     resolve_params,
     space_hparams,
 )
-from fute.methods.sketches import component_sketch
-from fute.methods.training import (
+from fute.engine.methods.sketches import component_sketch
+from fute.engine.methods.training import (
     TrainSettings,
     derived_seed,
     fit,
@@ -43,7 +43,7 @@ from fute.methods.training import (
     label_head,
     probe_answers,
 )
-from fute.surrogate import Batch, Surrogate, mean_pool
+from fute.engine.surrogate import Batch, Surrogate, mean_pool
 
 ATTN_IMPLEMENTATION = "fute_prefix"
 _registered = False
@@ -222,7 +222,7 @@ class PrefixMethod:
         answers_only: bool = False,
     ) -> MethodResult:
         """`probe` (unlabelled `Examples`, the space's pool): answered once by the trained
-        model, kept in the extras (`fute.extras`). `answers_only=True` stops after training
+        model, kept in the extras (`fute.core.extras`). `answers_only=True` stops after training
         and answering `probe` (an empty vector): the teacher of a pool-anchored DTE."""
         p = self.params
         data = examples.sample(p.max_examples, derived_seed(seed, "cap"))

@@ -18,7 +18,7 @@ gradient e_t at token t, the example's weight gradient is sum_t e_t a_t^T. Squar
 each example's out x in gradient, which a matmul per example would write to memory and read
 back (memory-bound: several times the cost of the layer's ordinary weight gradient on short
 inputs);
-the compiled kernel of `fute.methods.kernels` keeps each gradient tile in registers and adds
+the compiled kernel of `fute.engine.methods.kernels` keeps each gradient tile in registers and adds
 only its square, so the pass costs about a plain forward + backward (with a pure-torch
 fallback where no C compiler exists). Layer norms and embeddings get the same treatment.
 Autograd is asked only for activation gradients, so it never builds the (unused)
@@ -40,9 +40,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from fute.errors import FuteError, ModelError
-from fute.extras import FISHER_UNITS
-from fute.methods import (
+from fute.core.errors import FuteError, ModelError
+from fute.core.extras import FISHER_UNITS
+from fute.engine.methods.base import (
     PER_EMBEDDING_SETTINGS,
     MethodResult,
     embedding_settings,
@@ -50,8 +50,8 @@ from fute.methods import (
     resolve_params,
     space_hparams,
 )
-from fute.methods.sketches import component_sketch, fisher_unit_means, grouped_blocks
-from fute.methods.training import (
+from fute.engine.methods.sketches import component_sketch, fisher_unit_means, grouped_blocks
+from fute.engine.methods.training import (
     TrainSettings,
     derived_seed,
     fit,
@@ -60,7 +60,7 @@ from fute.methods.training import (
     probe_answers,
     soft_cross_entropy,
 )
-from fute.surrogate import Batch, Surrogate, mean_pool
+from fute.engine.surrogate import Batch, Surrogate, mean_pool
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class FisherParams:
       gradients are averaged (a seeded subset of the training part).
     - ``word_embeddings=False``: leave the word-embedding matrix out (see the module doc).
     - ``projection_dim=4096``: the full vector (11M entries for MiniLM) is mapped by the
-      space's seeded sparse random projection (`fute.projection`) to this many dimensions,
+      space's seeded sparse random projection (`fute.engine.projection`) to this many dimensions,
       which keeps the ranking of cosine similarities (benchmarks/bench_projection.py) at a
       tiny fraction of the size; 0 keeps the full float32 vector.
 
@@ -128,7 +128,7 @@ class PerExampleFisher:
     def __init__(
         self, encoder: nn.Module, word_embeddings: bool = False, kernel: bool = True
     ) -> None:
-        from fute.methods.kernels import square_grad_kernel
+        from fute.engine.methods.kernels import square_grad_kernel
 
         self.encoder = encoder
         self._kernel = square_grad_kernel() if kernel else None
@@ -177,7 +177,7 @@ class PerExampleFisher:
         if lengths is None or len(lengths) != a.shape[0] or a.shape[1] < max(lengths):
             lengths = [a.shape[1]] * a.shape[0]
         if self._kernel is not None and a.dtype == g.dtype == total.dtype == torch.float32:
-            # compiled: each example's gradient stays in registers (fute.methods.kernels)
+            # compiled: each example's gradient stays in registers (fute.engine.methods.kernels)
             self._kernel(total, g, a, torch.tensor(lengths, dtype=torch.int32))
         else:
             # one example at a time: its gradient (out x in) is squared into the running sum
@@ -371,7 +371,7 @@ class FisherMethod:
         answers_only: bool = False,
     ) -> MethodResult:
         """`probe` (unlabelled `Examples`, the space's pool): answered once by the fine-tuned
-        surrogate after the Fisher pass, kept in the extras (`fute.extras`).
+        surrogate after the Fisher pass, kept in the extras (`fute.core.extras`).
         `answers_only=True` stops after fine-tuning and answering `probe` (an empty vector):
         the teacher of a pool-anchored DTE (`Space(pool_anchor=True)`)."""
         p = self.params
@@ -421,7 +421,7 @@ class FisherMethod:
             **component_sketch(grouped_blocks(vector, layout), seed),
         }
         if p.projection_dim:
-            from fute.projection import SparseProjection
+            from fute.engine.projection import SparseProjection
 
             proj = SparseProjection(vector.size, p.projection_dim, seed)
             info["projection"] = proj.describe()

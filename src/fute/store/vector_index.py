@@ -50,8 +50,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fute.embedding import KINDS, TaskEmbedding
-from fute.errors import SpaceMismatchError
+from fute.core.embedding import TaskEmbedding
+from fute.core.errors import SpaceMismatchError
+from fute.core.kinds import KINDS
 
 FORMAT = 2  # 2: per-row versions, for updates that copy unchanged rows
 BLOCK_BYTES = 64 << 20  # rows scored per block: bounds memory whatever the index size
@@ -68,7 +69,7 @@ _OPEN: dict[Path, tuple[tuple, SpaceIndex]] = {}  # loaded indexes, by meta file
 @dataclass
 class SpaceIndex:
     """Unit rows of one space: `ids[i]` (store ids, or positions for in-memory embeddings)
-    and `kinds[i]` (codes of `fute.embedding.KINDS`) describe row i of the matrix."""
+    and `kinds[i]` (codes of `fute.core.kinds.KINDS`) describe row i of the matrix."""
 
     space_key: str
     dim: int
@@ -347,7 +348,7 @@ def index_folder(store_path: Path) -> Path:
     beside = store_path.with_name(store_path.name + SUFFIX)
     if os.access(beside if beside.is_dir() else store_path.parent, os.W_OK):
         return beside
-    from fute.paths import cache_subdir
+    from fute.core.paths import cache_subdir
 
     digest = hashlib.sha256(str(store_path.resolve()).encode()).hexdigest()[:16]
     return cache_subdir("index") / f"{store_path.name}-{digest}"
@@ -384,7 +385,7 @@ def open_index(store, space_key: str, *, folder: Path | None = None) -> SpaceInd
 
 
 def _announce(store, index: SpaceIndex) -> None:
-    from fute.store import _damaged
+    from fute.store.sqlite import _damaged
 
     for row in index.skipped:
         store._report_damage(_damaged(row["id"], row["name"], row["kind"], row["why"]))
@@ -567,7 +568,7 @@ def _generation_in(con) -> tuple[str, int]:
 
 
 def _damaged_error():
-    from fute.store import DamagedEmbeddingError
+    from fute.store.sqlite import DamagedEmbeddingError
 
     return DamagedEmbeddingError
 

@@ -8,7 +8,7 @@
 For one data set (a stored DTE) and the candidates of one kind in its space (prompts, models
 or source data sets), a `Recommendation` holds, per candidate:
 
-* every **signal** the embeddings carry: each similarity of `fute.similarity.SIMILARITIES`
+* every **signal** the embeddings carry: each similarity of `fute.ranking.similarity.SIMILARITIES`
   whose extras the target and the candidate have (`cosine`, `centred-cosine`, `task2vec`,
   `rrf-components`, `maxsim`, `behaviour`), and for prompts and models the zero-call
   **priors** from the candidate's own answers on the pool (`pool-mi`: mutual information,
@@ -24,22 +24,20 @@ or source data sets), a `Recommendation` holds, per candidate:
 
 `DEFAULT` is the one place that says which similarity, prior and fusion make the order.
 
-`fute.recommend` is this module, and calling it calls `recommend` (the module is callable),
-so `fute.recommend(...)` works whether or not `fute.recommend` was imported before.
+`fute.recommend` (the package face) is this module's `recommend` function.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from fute.embedding import TaskEmbedding, check_same_space
-from fute.errors import FuteError
+from fute.core.embedding import TaskEmbedding, check_same_space
+from fute.core.errors import FuteError
+from fute.core.kinds import KIND_ALIASES
 
 #: The order of `fute recommend` and `fute.recommend`: issue 12's pre-registered default
 #: (benchmarks/preregistered.json), chosen on 2026-12-02 on the development benchmarks by
@@ -192,8 +190,8 @@ def _ranks(scores: dict[int, float]) -> dict[int, float]:
 
 def _prior_scores(candidates: Sequence[TaskEmbedding]) -> dict[str, dict[int, float]]:
     """Pool MI and CBM-calibrated pool MI of each candidate with pool answers."""
+    from fute.core.extras import POOL_ANSWERS
     from fute.evaluation.priors import calibrated_mutual_information, mutual_information
-    from fute.extras import POOL_ANSWERS
 
     out: dict[str, dict[int, float]] = {name: {} for name in PRIORS}
     for i, c in enumerate(candidates):
@@ -208,9 +206,9 @@ def _prior_scores(candidates: Sequence[TaskEmbedding]) -> dict[str, dict[int, fl
 
 
 def _similarity_signals(target, candidates, centres, notes: list[str]) -> list[Signal]:
-    from fute.extras import NEEDS
-    from fute.ranking_scores import scores
-    from fute.similarity import SIMILARITIES, SimilarityError
+    from fute.core.extras import NEEDS
+    from fute.ranking.signals import scores
+    from fute.ranking.similarity import SIMILARITIES, SimilarityError
 
     out = []
     for name in SIMILARITIES:
@@ -270,7 +268,7 @@ def recommend_among(
     if not pool:
         return Recommendation(target, kind, [], [], None, {}, notes)
     if centres is None:
-        from fute.centres import centres_of
+        from fute.ranking.centres import centres_of
 
         centres = centres_of([target, *pool])
     signals = _similarity_signals(target, pool, centres, notes)
@@ -409,7 +407,7 @@ def _open(store):
 
 def _target(st, dataset, space_key: str | None) -> TaskEmbedding:
     """The stored DTE named `dataset` (or `#id`), with one-line errors a user can act on."""
-    from fute.store import StoreError
+    from fute.core.errors import StoreError
 
     ref: int | str = dataset if isinstance(dataset, int) else str(dataset).strip()
     if not isinstance(ref, int) and not ref:
@@ -447,7 +445,7 @@ def _target(st, dataset, space_key: str | None) -> TaskEmbedding:
 
 def _kind(st, target: TaskEmbedding, kind: str | None) -> str:
     """The asked kind, or the first of prompts, models, data sets with candidates."""
-    from fute.ranking import no_candidates_message
+    from fute.ranking.ranker import no_candidates_message
 
     def count(k: str) -> int:
         n = st.count(kind=k, space_key=target.space_key)
@@ -492,7 +490,7 @@ def recommend(
         rec.top = top
         return rec
     if store is None or isinstance(store, str | os.PathLike):
-        from fute.paths import default_store_path
+        from fute.core.paths import default_store_path
 
         store = store if store is not None else default_store_path()
     st = _open(store)
@@ -512,8 +510,8 @@ def stored_candidates(st, space_key: str, kind: str) -> tuple[list, dict, list[s
     """The stored `kind` embeddings of a space with every extra a signal reads, the centres
     of ``centred-cosine`` (dataset and `kind`), and notes. Never writes: a centre not frozen
     yet is made from the embeddings stored now, for this use only."""
-    from fute.centres import _make
-    from fute.extras import NEEDS
+    from fute.core.extras import NEEDS
+    from fute.ranking.centres import _make
 
     needs = sorted({n for names in NEEDS.values() for n in names})
     rows = st.load(kind=kind, space_key=space_key, extras=needs)
@@ -536,19 +534,8 @@ def stored_candidates(st, space_key: str, kind: str) -> tuple[list, dict, list[s
 def _kind_word(kind: str | None) -> str | None:
     if kind is None:
         return None
-    words = {"prompt": "prompted-lm", "prompted-lm": "prompted-lm", "model": "model"}
-    words["dataset"] = words["data-set"] = "dataset"
+    words = {**KIND_ALIASES, "data-set": "dataset"}
     try:
         return words[str(kind).strip().lower()]
     except KeyError:
         raise FuteError(f"kind {kind!r}: use one of prompt, model, dataset") from None
-
-
-class _CallableModule(types.ModuleType):
-    """`fute.recommend(...)` calls `recommend`, though `fute.recommend` is this module."""
-
-    def __call__(self, *args, **kwargs) -> Recommendation:
-        return recommend(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

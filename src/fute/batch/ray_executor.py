@@ -1,6 +1,6 @@
 """The Ray executor of `fute.embed_batch`: one Ray task per embedding.
 
-Each job becomes one task of `fute.batch.embed_job` asking for `threads` CPUs. Ray reuses a
+Each job becomes one task of `fute.batch.worker.embed_job` asking for `threads` CPUs. Ray reuses a
 worker process for many tasks, and the surrogate and model backends are memoised per
 process, so each worker process loads them once. The driver waits on the tasks
 (`ray.wait`) and hands each result to the store as soon as it arrives. A task whose worker
@@ -18,8 +18,9 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from fute.batch_jobs import Job
-from fute.errors import FuteError
+from fute.batch.jobs import Job
+from fute.batch.worker import embed_job
+from fute.core.errors import FuteError
 
 
 def import_ray():
@@ -66,8 +67,6 @@ def run_on_ray(
 ) -> Iterator[tuple[Job, Any]]:
     """Yield (job, (vector, meta, extras) or the exception) for each job as its task ends."""
     ray = import_ray()
-    from fute.batch import embed_job
-
     started = _connect(ray, address)
     try:
         task = ray.remote(embed_job).options(

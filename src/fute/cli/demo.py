@@ -1,7 +1,7 @@
 """`fute demo` (`make demo`): the whole product in one command, on the embedded defaults.
 
 It builds one pool-anchored fisher space over the bundled MiniLM surrogate (the space
-issue 12's pre-registered default ranks in: `fute.recommend.DEFAULT`) holding
+issue 12's pre-registered default ranks in: `fute.ranking.recommend.DEFAULT`) holding
 
 * the DTEs of eight catalogue data sets (sentiment, NLI, topic, spam),
 * the MTEs of three sentiment models of different kinds: VADER (rules), a TF-IDF logistic
@@ -25,7 +25,7 @@ answers only the first 48 words of a pool input (`FirstWords`; the surrogate rea
 tokens, about that many words). SmolLM2 scoring was the dominant cost: 15 prompts x 64
 whole pool inputs (4,638 prompt tokens per prompt) took 229-478 s; 32 inputs cut to 48
 words are 1,649 tokens per prompt. The embeddings are real but noisier than
-`benchmarks/` ones; raise the caps with `DemoPlan(...)` (or `python -m fute.demo
+`benchmarks/` ones; raise the caps with `DemoPlan(...)` (or `python -m fute.cli.demo
 --pool-size N --max-words 0`) for a slower, steadier picture.
 """
 
@@ -43,9 +43,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from fute.errors import FuteError
-from fute.paths import cache_subdir
-from fute.progress import progress_bar
+from fute.core.errors import FuteError
+from fute.core.paths import cache_subdir
+from fute.core.progress import progress_bar
 
 DEMO_DATASETS = (
     "sentiment-imdb",
@@ -355,7 +355,7 @@ def run_demo(
                 for kind in ("prompted-lm", "model", "dataset")
             }
             prompt_order = rank(target, [e for e in embeddings if e.kind == "prompted-lm"])
-            from fute.centres import space_centres
+            from fute.ranking.centres import space_centres
 
             # freeze each kind's centred-cosine centre now that the space is complete, so
             # `fute recommend` and `fute rank --similarity centred-cosine` use these ones
@@ -437,11 +437,11 @@ def benchmark_agreement(result: dict, benchmark: str | os.PathLike) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m fute.demo``: the demo with other caps, and its agreement with a benchmark."""
+    """``python -m fute.cli.demo``: the demo with other caps, and its agreement with a benchmark."""
     import argparse
     import json
 
-    parser = argparse.ArgumentParser(prog="python -m fute.demo", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m fute.cli.demo", description=main.__doc__)
     parser.add_argument("--store", help="store file (default: the default store)")
     parser.add_argument("--report-dir", help="where the HTML report goes")
     parser.add_argument("--pool-size", type=int, default=DemoPlan.pool_size)

@@ -6,9 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fute.errors import SpaceMismatchError
-
-KINDS = ("dataset", "model", "prompted-lm")
+from fute.core.errors import SpaceMismatchError
 
 
 @dataclass
@@ -17,7 +15,7 @@ class TaskEmbedding:
 
     `extras` holds named arrays kept beside the vector for similarities other than cosine
     (per-unit Fisher means, per-layer sketches, the prefix per position, answers on the
-    pool: `fute.extras`); empty for embeddings made before fute kept them.
+    pool: `fute.core.extras`); empty for embeddings made before fute kept them.
     """
 
     vector: np.ndarray

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fute.errors import FuteError
+from fute.core.errors import FuteError
 
 KIND_OF = {"dataset": "dataset", "model": "model", "llm": "prompted-lm"}
 SECTIONS = {"datasets": "dataset", "models": "model", "llms": "llm"}

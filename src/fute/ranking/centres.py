@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from fute.embedding import TaskEmbedding
+from fute.core.embedding import TaskEmbedding
 
 #: names kept in a centre's provenance (all ids are hashed)
 MAX_NAMES = 100
@@ -60,7 +60,7 @@ def _make(store, space_key: str, kind: str) -> tuple[np.ndarray | None, dict]:
                 yield e.vector
 
     centre, n = unit_mean(vectors())
-    from fute import __version__
+    from fute._version import __version__
 
     meta = {
         "rule": f"mean of the unit vectors of every {kind} embedding of the space",

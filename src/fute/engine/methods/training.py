@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fute.surrogate import Batch, Surrogate
+from fute.engine.surrogate import Batch, Surrogate
 
 ForwardFn = Callable[[Batch], torch.Tensor]
 
@@ -71,7 +71,7 @@ class TrainSettings:
     def of(cls, params) -> TrainSettings:
         """The training settings held by a method's hyper-parameter dataclass (checked)."""
         if not 0 <= params.dev_fraction < 0.5:
-            from fute.errors import FuteError
+            from fute.core.errors import FuteError
 
             raise FuteError(f"dev_fraction must be in [0, 0.5), got {params.dev_fraction}")
         names = ("batch_size", "lr", "max_epochs", "max_steps", "eval_every", "patience")
@@ -248,7 +248,7 @@ def soft_answers(
 
 def probe_answers(forward, modules, surrogate: Surrogate, probe, data, params) -> dict:
     """The extras of a trained classifier's answers on `probe` (the space's pool)."""
-    from fute.extras import ANSWER_LABELS, POOL_ANSWERS, POOL_ITEMS, pool_item_ids
+    from fute.core.extras import ANSWER_LABELS, POOL_ANSWERS, POOL_ITEMS, pool_item_ids
 
     items = surrogate.tokenize(probe.texts, probe.text_pairs, params.max_length)
     return {

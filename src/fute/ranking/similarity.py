@@ -43,8 +43,8 @@ from typing import Literal
 
 import numpy as np
 
-from fute.errors import FuteError
-from fute.examples import normalise_label
+from fute.core.errors import FuteError
+from fute.core.examples import normalise_label
 
 __all__ = [
     "SIMILARITIES",

@@ -11,11 +11,11 @@ reads only the small `embeddings` table and never walks a vector's overflow page
 of schema 1 and 2 kept the vector inside the row; they are read as they are and migrated on
 the first write). Each vector carries a checksum of its stored bytes: a damaged row is
 reported by name and skipped by the readers of many rows (rank, export, report) instead of
-turning into NaN similarities. Schema 4 adds an embedding's named *extras* (`fute.extras`:
+turning into NaN similarities. Schema 4 adds an embedding's named *extras* (`fute.core.extras`:
 what similarities other than cosine read) in their own table, each with its own checksum,
 read only when asked for (a damaged one is named and left out, the embedding stays usable),
-and the frozen per-space centres of `centred-cosine` (`fute.centres`). Every write bumps a generation counter in `store_info` in
-its own transaction, which is how derived files (`fute.vector_index`) know they are stale.
+and the frozen per-space centres of `centred-cosine` (`fute.ranking.centres`). Every write bumps a generation counter in `store_info` in
+its own transaction, which is how derived files (`fute.store.vector_index`) know they are stale.
 
 Readers (`Store(path, readonly=True)`) open the file read-only and never create, migrate or
 switch its journal, so a store on a read-only disk or shared folder can be listed and ranked.
@@ -30,7 +30,6 @@ import os
 import shlex
 import shutil
 import sqlite3
-import tempfile
 import time
 import uuid
 import warnings
@@ -42,10 +41,13 @@ from pathlib import Path
 
 import numpy as np
 
-from fute.embedding import KINDS, TaskEmbedding
-from fute.errors import StoreError
-from fute.extras import ExtraError, check_extras, decode_extra, encode_extra
-from fute.paths import cache_subdir, default_store_path
+from fute.core.embedding import TaskEmbedding
+from fute.core.errors import StoreError
+from fute.core.extras import ExtraError, check_extras, decode_extra, encode_extra
+from fute.core.jsonio import json_default
+from fute.core.kinds import KINDS
+from fute.core.paths import cache_subdir, default_store_path
+from fute.store.exports import atomic_write, export_npz, export_parquet, read_npz, write_npz
 
 # 2: per-row vector checksum; 3: vectors in their own table, a generation counter;
 # 4: named extras per embedding and frozen per-space centres, each with a checksum
@@ -147,7 +149,7 @@ def provenance_versions() -> dict:
     """Versions that decide whether two vectors are reproducible; recorded with every row."""
     import platform
 
-    from fute import __version__
+    from fute._version import __version__
 
     versions = {"fute": __version__, "numpy": np.__version__, "python": platform.python_version()}
     try:
@@ -205,7 +207,7 @@ def decode_vector(blob: bytes, dtype: str, shape: str) -> np.ndarray:
 class Store:
     """Task embeddings on disk, keyed by (kind, name, space_key).
 
-    `Store()` opens the default store under the cache (`fute.paths.default_store_path()`);
+    `Store()` opens the default store under the cache (`fute.core.paths.default_store_path()`);
     `Store(path)` any other file, created on first use (`create=False` refuses a missing
     file instead). `Store(path, readonly=True)` only reads: it refuses a missing file and
     never writes to the file or its folder.
@@ -443,7 +445,7 @@ class Store:
         meta = {"versions": provenance_versions(), "created": created, **e.meta}
         meta.pop("store_id", None)  # an id read back from a store is not part of the data
         try:
-            meta_json = json.dumps(meta, default=_json_default, sort_keys=True)
+            meta_json = json.dumps(meta, default=json_default, sort_keys=True)
         except (TypeError, ValueError) as exc:
             raise StoreError(f"metadata of {e.name!r} is not JSON-serialisable: {exc}") from None
         dim = int(np.asarray(e.vector).size)
@@ -541,7 +543,7 @@ class Store:
                 (_pending_record(i + 1, e), np.asarray(e.vector), e.extras)
                 for i, e in enumerate(embeddings)
             ]
-            _atomic_write(path, lambda tmp: _write_npz(items, tmp), overwrite=False)
+            atomic_write(path, lambda tmp: write_npz(items, tmp), overwrite=False)
         except (OSError, StoreError) as exc:
             why = getattr(exc, "strerror", None) or str(exc)
             return (
@@ -876,7 +878,7 @@ class Store:
             f"that need it skip this embedding until you embed {ename!r} again"
         )
 
-    # -- centres of `centred-cosine` (fute.centres) ------------------------------------
+    # -- centres of `centred-cosine` (fute.ranking.centres) ------------------------------------
 
     def centre(self, space_key: str, kind: str) -> tuple[np.ndarray, dict] | None:
         """The frozen centre of `kind` in a space and its provenance, or None.
@@ -921,7 +923,7 @@ class Store:
     ) -> bool:
         """Keep a centre; an existing one stays (returns False) unless `replace`."""
         data = encode_extra(np.asarray(vector, dtype=np.float64))
-        meta_json = json.dumps(meta, default=_json_default, sort_keys=True)
+        meta_json = json.dumps(meta, default=json_default, sort_keys=True)
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         with self._transaction("write to") as con:
             cur = con.execute(
@@ -968,9 +970,9 @@ class Store:
         if not records:
             raise StoreError(f"nothing to export from {self.path}{_narrowing(None, space_key)}")
         if fmt == "npz":
-            _atomic_write(out, lambda tmp: _export_npz(self, records, tmp), overwrite=overwrite)
+            atomic_write(out, lambda tmp: export_npz(self, records, tmp), overwrite=overwrite)
         else:
-            _atomic_write(out, lambda tmp: _export_parquet(self, records, tmp), overwrite=overwrite)
+            atomic_write(out, lambda tmp: export_parquet(self, records, tmp), overwrite=overwrite)
         return out
 
 
@@ -1201,157 +1203,3 @@ def _free_bytes(folder: Path) -> int:
         return shutil.disk_usage(folder).free
     except OSError:
         return 1 << 62
-
-
-def _atomic_write(out: Path, write: Callable[[Path], None], *, overwrite: bool) -> None:
-    """Call `write(tmp)` on a temporary file next to `out`, then rename it to `out`.
-
-    Failures (a folder that cannot be written, a full disk) become one StoreError, and
-    neither a partial file nor a changed `out` is left behind.
-    """
-    if out.is_dir():
-        raise StoreError(f"{out} is a folder; give a file name such as {out / 'embeddings.npz'}")
-    if out.exists() and not overwrite:
-        raise StoreError(f"{out} already exists; pass --force to replace it or choose another name")
-    tmp = None
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
-        os.close(fd)
-        tmp = Path(name)
-        write(tmp)
-        os.replace(tmp, out)
-        tmp = None
-    except OSError as exc:
-        raise StoreError(
-            f"cannot write {out}: {exc.strerror or exc}; choose a place you can write to"
-        ) from None
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-
-
-def _json_default(obj: object) -> object:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, set | tuple):
-        return list(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
-
-
-def _write_npz(items: list[tuple], out: Path) -> None:
-    """The `.npz` layout of exports and kept embeddings: per space, one array of vectors
-    (`vectors_<i>`, or `vectors_<i>_<j>` when dimensions differ) whose rows follow `ids_<i>`;
-    `index` holds the records (kind, name, space_key, meta, and the names of their extras)
-    as JSON; extra X of record id N is the array `extra_N__X`. Items are (record, vector)
-    or (record, vector, extras)."""
-    arrays: dict[str, np.ndarray] = {}
-    index = []
-    by_space: dict[str, list[tuple[dict, np.ndarray]]] = {}
-    for rec, vec, *rest in items:
-        extras = rest[0] if rest else {}
-        if extras:
-            rec = {**rec, "extras": sorted(extras)}
-            for name, arr in extras.items():
-                arrays[f"extra_{rec['id']}__{name}"] = np.asarray(arr)
-        by_space.setdefault(rec["space_key"], []).append((rec, np.asarray(vec).ravel()))
-    for i, (space, group) in enumerate(sorted(by_space.items())):
-        if len({v.size for _, v in group}) == 1:
-            arrays[f"vectors_{i}"] = np.stack([v for _, v in group])
-        else:  # one space should have one dimension; keep ragged rows apart rather than fail
-            for j, (_, v) in enumerate(group):
-                arrays[f"vectors_{i}_{j}"] = v
-        arrays[f"ids_{i}"] = np.array([r["id"] for r, _ in group], dtype=np.int64)
-        index.append({"space_key": space, "array": f"vectors_{i}", "ids": f"ids_{i}"})
-    records = [r for group in by_space.values() for r, _ in group]
-    arrays["index"] = np.array(
-        json.dumps({"spaces": index, "records": records}, default=_json_default)
-    )
-    with open(out, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-
-
-def read_npz(path: str | os.PathLike) -> list[TaskEmbedding]:
-    """The embeddings of an `.npz` written by `Store.export` or kept after a failed write."""
-    import zipfile
-
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise StoreError(f"no file {path}; give an .npz written by `fute store export`")
-    out = []
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            index = json.loads(str(z["index"]))
-            records = {int(r["id"]): r for r in index["records"]}
-            for entry in index["spaces"]:
-                ids = [int(i) for i in z[entry["ids"]]]
-                if entry["array"] in z.files:
-                    vectors = list(z[entry["array"]])
-                else:  # ragged: one array per row
-                    vectors = [z[f"{entry['array']}_{j}"] for j in range(len(ids))]
-                for rid, vector in zip(ids, vectors, strict=True):
-                    r = records[rid]
-                    meta = {k: v for k, v in (r.get("meta") or {}).items() if k != "store_id"}
-                    vector = np.asarray(vector, dtype=np.float32)
-                    extras = {x: z[f"extra_{rid}__{x}"] for x in r.get("extras") or ()}
-                    out.append(
-                        TaskEmbedding(vector, r["space_key"], r["kind"], r["name"], meta, extras)
-                    )
-    except (OSError, EOFError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as exc:
-        raise StoreError(
-            f"cannot read {path}: not an .npz written by `fute store export` or kept after a "
-            f"failed write ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-        ) from None
-    return out
-
-
-def _export_npz(store: Store, records: list[StoredRecord], out: Path) -> None:
-    by_id = {r.id: r for r in records}
-    items = []
-    for space in sorted({r.space_key for r in records}):
-        ids = [r.id for r in records if r.space_key == space]
-        # damaged rows are reported and left out
-        for e in store.load(space_key=space, ids=ids, extras=True):
-            items.append((by_id[e.meta["store_id"]].to_dict(), np.asarray(e.vector), e.extras))
-    if not items:
-        raise StoreError(f"nothing to export from {store.path}: every selected row is damaged")
-    _write_npz(items, out)
-
-
-def _export_parquet(store: Store, records: list[StoredRecord], out: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    writer = None
-    try:
-        for r in records:  # one row at a time: never all vectors in memory
-            loaded = store.load(ids=[r.id])  # damaged rows are reported and left out
-            if not loaded:
-                continue
-            table = pa.table(
-                {
-                    "id": [r.id],
-                    "kind": [r.kind],
-                    "name": [r.name],
-                    "space_key": [r.space_key],
-                    "dim": [r.dim],
-                    "created": [r.created],
-                    "meta": [json.dumps(r.meta, default=_json_default)],
-                    "vector": pa.array(
-                        [np.asarray(loaded[0].vector, dtype=np.float32).ravel()],
-                        type=pa.list_(pa.float32()),
-                    ),
-                }
-            )
-            if writer is None:
-                writer = pq.ParquetWriter(out, table.schema)
-            writer.write_table(table)
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is None:
-        raise StoreError(f"nothing to export from {store.path}: every selected row is damaged")

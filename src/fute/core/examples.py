@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fute.errors import DataError
+from fute.core.errors import DataError
 
 # Below these sizes a task embedding is mostly noise: `warn_if_small` says so.
 FEW_EXAMPLES = 32

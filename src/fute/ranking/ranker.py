@@ -1,10 +1,10 @@
 """Ranking by a named similarity within one embedding space.
 
 `rank` ranks embeddings in memory; `rank_stored` ranks a store's rows. The similarity is
-chosen by name (`fute.similarity.SIMILARITIES`, docs/similarity.md); ``cosine``, the
-default, ranks a store through the space's vector index (`fute.vector_index`), exactly,
+chosen by name (`fute.ranking.similarity.SIMILARITIES`, docs/similarity.md); ``cosine``, the
+default, ranks a store through the space's vector index (`fute.store.vector_index`), exactly,
 without reading every vector. The others read the space's rows with the extras they need
-(`fute.ranking_scores`); a candidate without them is left out and named in one line.
+(`fute.ranking.signals`); a candidate without them is left out and named in one line.
 
 Every function here refuses to compare vectors of different spaces (`SpaceMismatchError`):
 two spaces differ in surrogate, method, seed or a space-defining hyper-parameter, so their
@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from fute.embedding import TaskEmbedding, check_same_space
-from fute.errors import FuteError
-from fute.vector_index import embedding_rows
+from fute.core.embedding import TaskEmbedding, check_same_space
+from fute.core.errors import FuteError
+from fute.store.vector_index import embedding_rows
 
 DEFAULT_SIMILARITY = "cosine"
 
@@ -66,7 +66,7 @@ def rank(
 ) -> list[Ranked]:
     """Candidates ordered by `similarity` to `target`, most similar first.
 
-    `similarity` names one of `fute.similarity.SIMILARITIES` (unknown: `SimilarityError`).
+    `similarity` names one of `fute.ranking.similarity.SIMILARITIES` (unknown: `SimilarityError`).
     `centres` (kind -> centre vector) are for ``centred-cosine``; without them each kind is
     centred on the given embeddings of that kind (`rank_stored` uses the store's frozen
     centres instead, so scores stay put). Candidates without the extras a similarity needs
@@ -74,7 +74,7 @@ def rank(
     `exclude_self` drops candidates with the target's own (kind, name); ties keep the
     candidates' order, so the result is deterministic.
     """
-    from fute.ranking_scores import scores
+    from fute.ranking.signals import scores
 
     if top is not None and top < 1:
         raise FuteError(f"top must be a positive number of candidates, got {top}")
@@ -106,7 +106,7 @@ def rank_stored(
 ) -> list[Ranked]:
     """`rank` of the stored candidates in `target`'s space (optionally of one `kind`).
 
-    ``cosine`` with `top`: the space's vector index (`fute.vector_index`, rebuilt when the
+    ``cosine`` with `top`: the space's vector index (`fute.store.vector_index`, rebuilt when the
     store changed) scores every stored row in one pass, and the rows that can be in the
     top-k (the float32 top-k and all within a rounding margin of it) are read from the store
     and ranked by `rank`: the result is the same as ranking every row, exactly. Without an
@@ -114,15 +114,15 @@ def rank_stored(
     `top=None`, every row of the space is read.
 
     Any other similarity reads every row of the space (of `kind`) with the extras it needs
-    (`fute.extras.NEEDS`). ``centred-cosine`` uses the space's frozen centre of each kind
-    (`fute.centres.space_centres`), made and frozen on first use through `writer` (a
+    (`fute.core.extras.NEEDS`). ``centred-cosine`` uses the space's frozen centre of each kind
+    (`fute.ranking.centres.space_centres`), made and frozen on first use through `writer` (a
     writable `Store` of the same file, or a function opening one) or `store` when it is
     writable. `notify` (default:
     the store's) hears what was left out or frozen.
     """
-    from fute.extras import NEEDS
-    from fute.similarity import get_similarity
-    from fute.vector_index import stored_rank_candidates
+    from fute.core.extras import NEEDS
+    from fute.ranking.similarity import get_similarity
+    from fute.store.vector_index import stored_rank_candidates
 
     if top is not None and top < 1:
         raise FuteError(f"top must be a positive number of candidates, got {top}")
@@ -145,7 +145,7 @@ def rank_stored(
             target = again
     centres = None
     if similarity == "centred-cosine":
-        from fute.centres import space_centres
+        from fute.ranking.centres import space_centres
 
         kinds = {target.kind, *(c.kind for c in candidates)}
         centres = space_centres(store, target.space_key, kinds, writer=writer, notify=notify)
@@ -229,7 +229,7 @@ def no_candidates_message(target, others: Sequence, kind: str | None = None) -> 
     rest = sum(len(v) for k, v in groups.items() if k != best)
     tail = f" ({rest} more in {len(groups) - 1} other spaces: `fute store list`)" if rest else ""
     # settings that are per embedding now, or known to one key only: an older fute's key
-    from fute.methods import PER_EMBEDDING_SETTINGS
+    from fute.engine.methods import PER_EMBEDDING_SETTINGS
 
     per_embedding = {"pool_size", *PER_EMBEDDING_SETTINGS.get(ours.get("method"), ())}
     legacy = [(k, a, b) for k, a, b in found if k in per_embedding or a is None or b is None]

@@ -1,0 +1,70 @@
+"""Embedding methods: labelled examples in, one vector out, always through the surrogate.
+
+A method is a small object built from its hyper-parameters (validated, defaults filled in)
+with one verb::
+
+    result = method.embed(surrogate, examples, seed, progress=None)
+    result.vector  # 1-D float array
+    result.info    # what happened: training steps, dev loss, ...
+
+``fisher`` (TaskEmb in FUTE), ``prefix`` (TuPaTE in FUTE) and the ``mean-embedding``
+baseline are registered here; `make_method(name, **hparams)` builds one.
+
+A method's hyper-parameters come in two groups (docs/methods.md, "What defines a space"):
+
+- ``method.hparams()``: the *space-defining* ones, which change the coordinates or the
+  training recipe (input length, learning rate, step budget, head, prefix, projection).
+  The space key hashes these alone.
+- ``method.settings()``: the *per-embedding* ones, listed in the parameter class's
+  ``PER_EMBEDDING``: how much data one embedding is computed from (``max_examples``,
+  ``fisher_examples``) and how it is batched where batching does not change the result
+  (``fisher_batch_size``, the mean-embedding's ``batch_size``). They are kept in each
+  embedding's provenance, never in the key, so embeddings made with different amounts of
+  data still compare.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fute.core.errors import FuteError
+from fute.engine.methods.base import (
+    METHODS,
+    PER_EMBEDDING_SETTINGS,
+    Method,
+    MethodResult,
+    embedding_settings,
+    positive,
+    resolve_params,
+    space_hparams,
+)
+
+__all__ = [
+    "METHODS",
+    "PER_EMBEDDING_SETTINGS",
+    "Method",
+    "MethodResult",
+    "embedding_settings",
+    "make_method",
+    "positive",
+    "resolve_params",
+    "space_hparams",
+]
+
+
+def make_method(name: str, **hparams: Any) -> Method:
+    """Build a method by name; hyper-parameters not given take the documented defaults."""
+    key = str(name).strip().lower().replace("_", "-")
+    if key == "fisher":
+        from fute.engine.methods.fisher import FisherMethod
+
+        return FisherMethod(**hparams)
+    if key == "prefix":
+        from fute.engine.methods.prefix import PrefixMethod
+
+        return PrefixMethod(**hparams)
+    if key in ("mean-embedding", "mean"):
+        from fute.engine.methods.mean_embedding import MeanEmbeddingMethod
+
+        return MeanEmbeddingMethod(**hparams)
+    raise FuteError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
