@@ -43,7 +43,7 @@ $(DEMO_STAMP): pyproject.toml
 	@touch $@
 
 $(STAMP): $(DEMO_STAMP)
-	@echo "[install] test extras: pytest, hypothesis, ruff, datasets, ray, llama-cpp-python (compiles once)"
+	@echo "[install] test extras: pytest, hypothesis, ruff, import-linter, datasets, ray, llama-cpp-python (compiles once)"
 	@$(PIP) -e ".[dev,hub,llamacpp,ray]" 2>&1 | $(PIP_FILTER)
 	@touch $@
 
@@ -80,6 +80,7 @@ test-quick: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks
