@@ -315,7 +315,7 @@ def _prompts(refs: list[str], where: str) -> list:
 def _check_unique(jobs: list[Job]) -> None:
     seen: dict[tuple[str, str], str] = {}
     for job in jobs:
-        if not job.name:  # a model's name is known once its spec is read (`fute.batch`)
+        if not job.name:  # a model's name is known once its spec is read (`fute.batch.driver`)
             continue
         key = (job.kind, job.name)
         if key in seen:
