@@ -49,6 +49,10 @@ def _handler(server: Server):
                 return
             self.wfile.write(body)
 
+        def do_POST(self) -> None:  # noqa: N802 (the same routes; the body is read first)
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.do_GET()
+
     return Handler
 
 

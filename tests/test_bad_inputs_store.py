@@ -17,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from httpserver import http_server
+
 CSV_ROWS = [
     ("a good film, I loved it", "positive"),
     ("dull and far too long", "negative"),
@@ -356,65 +358,19 @@ def test_pool_size_does_not_split_spaces(tmp_path):
     assert [r["name"] for r in ranked["results"]] == ["vader-20"]
 
 
-class BadServer:
-    """An OpenAI-compatible server on 127.0.0.1 that answers every request with `body`, or
-    never answers (`body=None`)."""
-
-    def __init__(self, body: bytes | None):
-        import http.server
-        import threading
-
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _reply(self):
-                if outer.body is None:
-                    outer.stop.wait(30)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(outer.body)))
-                self.end_headers()
-                self.wfile.write(outer.body)
-
-            def do_GET(self):
-                self._reply()
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self._reply()
-
-            def log_message(self, *args):
-                pass
-
-        self.body = body
-        self.stop = threading.Event()
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.mark.parametrize(
     ("body", "words"), [(b"<html>Welcome to nginx!</html>", "not JSON"), (None, "answered nothing")]
 )
 def test_a_failed_openai_run_is_one_line_and_leaves_no_empty_cache_files(tmp_path, body, words):
     store = tmp_path / "s.sqlite"
     before = answer_files()
-    with BadServer(body) as server:
+    with http_server() as server:
+        for path in ("v1/models", "v1/completions"):
+            server.put(path, body or b"", "hang" if body is None else "ok")
         run = run_fute(
             "embed",
             "model",
-            f"openai:{server.url}#m",
+            f"openai:{server.url}/v1#m",
             "--prompt",
             "sent-tone",
             "--pool-size",
