@@ -158,7 +158,7 @@ DTE_SPACES = (
 KS = (16, 64)
 STAGES = ("sources", "truth", "dtes", "mtes", "dtes-k", "features")
 #: what a full run with ``--rows`` makes: everything, or one of the two halves a run can be
-#: cut into (FINAL_RUNS.md): the truth with the rows that need every fine-tuning seed's
+#: cut into (archive/FINAL_RUNS.md): the truth with the rows that need every fine-tuning seed's
 #: source models (random, LogME), or the embedding rows of some space seeds (FUTE and
 #: mean-embedding; their MTEs need only the first fine-tuning seed's source models)
 ROWS = {
@@ -332,7 +332,7 @@ def base_folder() -> str:
 @cache
 def base_identity() -> str:
     """The base encoder in cache keys: its package and version, not its folder's path, so a
-    result carried to another machine (benchmarks/stage_cache.py) keeps its key."""
+    result carried to another machine (benchmarks.harness.carry) keeps its key."""
     from importlib.metadata import version
 
     from fute.engine.surrogate import DEFAULT_PACKAGE
@@ -455,7 +455,7 @@ def cached_target_accuracy(source_dir: Path | None, train, dev, seed: int, recip
         "target-acc",
         base_identity(),
         # the folder's name (source, seed, recipe key), not its path: the same key under any
-        # cache root, so an accuracy carried by benchmarks/stage_cache.py is found again
+        # cache root, so an accuracy carried by benchmarks.harness.carry is found again
         source_dir.name if source_dir is not None else None,
         train.content_hash(),
         dev.content_hash(),
