@@ -89,16 +89,16 @@ format: $(STAMP)
 bench: bench-speed bench-prompts bench-transfer bench-lmeval
 
 bench-speed: $(STAMP)
-	$(BIN)/python benchmarks/bench_fisher_speed.py
-	$(BIN)/python benchmarks/bench_llm_scoring.py
-	$(BIN)/python benchmarks/bench_llm_scoring.py --prompt sent-tone --out llm_scoring_instruction_first
-	$(BIN)/python benchmarks/bench_projection.py
+	$(BIN)/python -m benchmarks.fisher_speed
+	$(BIN)/python -m benchmarks.llm_scoring
+	$(BIN)/python -m benchmarks.llm_scoring --prompt sent-tone --out llm_scoring_instruction_first
+	$(BIN)/python -m benchmarks.projection
 
 bench-prompts: $(STAMP)
-	$(BIN)/python benchmarks/bench_prompt_selection.py
+	$(BIN)/python -m benchmarks.prompt_selection
 
 bench-transfer: $(STAMP)
-	$(BIN)/python benchmarks/bench_transfer.py
+	$(BIN)/python -m benchmarks.transfer
 
 # LLM scoring side by side with lm-evaluation-harness's HFLM.loglikelihood. lm_eval is a
 # benchmark tool, not a fute dependency: --no-deps keeps the pinned torch, and what its HF
@@ -106,13 +106,13 @@ bench-transfer: $(STAMP)
 .PHONY: bench-lmeval
 bench-lmeval: $(STAMP)
 	$(BIN)/python -m pip install -q --no-deps lm_eval==0.4.13
-	$(BIN)/python benchmarks/bench_lm_eval.py
+	$(BIN)/python -m benchmarks.lm_eval_scoring
 
 # every section: rank / list / report at 2,000, 20,000 and 100,000 stored 4096-value vectors
 # (~5 GB of stores and indexes under $(FUTE_CACHE)/bench/scale, kept for reruns); a batch of
 # 8 embeddings here and on a 2-worker local Ray cluster (127.0.0.1, started and stopped)
 bench-scale: $(STAMP)
-	$(BIN)/python benchmarks/bench_scale.py
+	$(BIN)/python -m benchmarks.scale
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

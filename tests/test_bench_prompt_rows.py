@@ -2,17 +2,22 @@
 pool priors, fusion, the pre-registered default, reserved targets and the rendering."""
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import benchmarks.prompt_selection as bp
+from benchmarks.harness.parts import rounded, write_part
+from benchmarks.harness.provenance import environment
+from benchmarks.harness.scores import complete_scores, draw_indices
+from benchmarks.harness.selection import read_preregistered
+from benchmarks.harness.stages import Stages
+from fute.evaluation.label_baselines import few_label_accuracies
 
-import bench_prompt_selection as bp  # noqa: E402
-import common  # noqa: E402
-from fute.evaluation.label_baselines import few_label_accuracies  # noqa: E402
+
+def parse_args(argv):
+    return bp.PromptSelection().parse_args(argv)
 
 
 def test_row_names_round_trip_and_keep_the_old_rows():
@@ -59,8 +64,8 @@ def test_variant_rows_round_trip_and_sit_in_their_own_table():
     assert not bp.is_main_row(row) and not bp.is_main_row(fused) and bp.is_main_row("fute-fisher")
     choice = {"similarity": "cosine", "method": "prefix", "variant": "clip", "prior": "pool-mi"}
     assert bp.default_rows(choice) == ["rrf(fute-prefix+clip, pool-mi)"]
-    args = bp.parse_args([])
-    assert args.variants == ["anchor", "clip"] and bp.parse_args(["--variants"]).variants == []
+    args = parse_args([])
+    assert args.variants == ["anchor", "clip"] and parse_args(["--variants"]).variants == []
 
 
 def test_groups_and_costs():
@@ -90,12 +95,12 @@ def test_few_label_draws_are_the_sets_the_accuracies_use():
     rng = np.random.default_rng(3)
     probs = rng.dirichlet([1, 1], size=(3, 40))  # 3 prompts, 40 examples
     gold = rng.integers(0, 2, size=40)
-    idx = bp.draw_indices(40, 8, 5, seed=11)
+    idx = draw_indices(40, 8, 5, seed=11)
     correct = probs.argmax(axis=2) == gold[None, :]
     mine = np.stack([correct[:, rows].mean(axis=1) for rows in idx])
     np.testing.assert_array_equal(mine, few_label_accuracies(probs, gold, 8, 5, 11))
     # the first draws of a longer run are the same sets (the DTEs use the first few)
-    np.testing.assert_array_equal(bp.draw_indices(40, 8, 9, seed=11)[:5], idx)
+    np.testing.assert_array_equal(draw_indices(40, 8, 9, seed=11)[:5], idx)
     assert bp.draw_seed("sentiment-imdb", 16) == bp.draw_seed("sentiment-imdb", 16)
     assert bp.draw_seed("sentiment-imdb", 16) != bp.draw_seed("sentiment-yelp", 16)
 
@@ -133,10 +138,10 @@ def test_fusion_uses_the_prior_of_the_same_seed():
 
 
 def test_left_out_candidates_go_last_tied():
-    scores, missing = common.complete_scores(4, [0, 2], [0.3, 0.9])
+    scores, missing = complete_scores(4, [0, 2], [0.3, 0.9])
     assert missing == 2 and scores[0] == 0.3 and scores[2] == 0.9
     assert scores[1] == scores[3] < 0.3
-    assert common.complete_scores(2, [], []) == ([0.0, 0.0], 2)
+    assert complete_scores(2, [], []) == ([0.0, 0.0], 2)
 
 
 def test_centres_use_the_other_data_sets_and_every_prompt():
@@ -178,8 +183,8 @@ def test_default_rows_from_the_preregistered_choice(tmp_path):
         "rrf(fute-prefix:behaviour, pool-cbm-mi)",
     ]
     assert bp.default_rows({"similarity": "maxsim"}, k=16) == ["fute-prefix-k16:maxsim"]
-    assert bp.read_preregistered(tmp_path / "none.json")["default"] is None
-    shipped = bp.read_preregistered()  # the repository's file: chosen once, with provenance
+    assert read_preregistered(tmp_path / "none.json")["default"] is None
+    shipped = read_preregistered()  # the repository's file: chosen once, with provenance
     assert bp.default_rows(shipped["default"]) == [shipped["default"]]
     assert shipped["choice"]["default"] == shipped["default"]
     assert len(shipped["commit"]) == 40 and shipped["date"] == "2026-12-02"
@@ -187,7 +192,7 @@ def test_default_rows_from_the_preregistered_choice(tmp_path):
 
 
 def test_dev_run_is_one_seed_with_every_row():
-    args, full = bp.parse_args(["--dev"]), bp.parse_args([])
+    args, full = parse_args(["--dev"]), parse_args([])
     assert args.seeds == [0] and args.few_label_ks == full.few_label_ks
     assert args.dte_ks == full.dte_ks and args.ppl_examples == full.ppl_examples > 0
     assert args.out.parts[-3:] == ("benchmarks", "results", "dev")
@@ -211,14 +216,14 @@ def test_dev_run_is_one_seed_with_every_row():
 )
 def test_reserved_data_sets_are_refused_as_targets(argv):
     with pytest.raises(SystemExit) as info:
-        bp.parse_args(argv)
+        parse_args(argv)
     message = str(info.value.code)
     assert message.startswith("error: ") and "reserved" in message and "\n" not in message
 
 
 def test_main_refuses_a_reserved_target_before_any_work(capsys):
     with pytest.raises(SystemExit, match="reserved"):
-        bp.main(["--pair-sets", "--sentiment-sets", "sentiment-finefood"])
+        bp.PromptSelection().main(["--pair-sets", "--sentiment-sets", "sentiment-finefood"])
 
 
 def _tiny_result(default=None):
@@ -255,7 +260,7 @@ def _tiny_result(default=None):
         "few_label_ks": [8],
         "dte_ks": [8],
     }
-    env = common.environment()
+    env = environment()
     result = {
         "default": default,
         "preregistered": {"default": default, "commit": "abc", "date": "2026-01-01"},
@@ -274,7 +279,7 @@ def _tiny_result(default=None):
 def test_markdown_marks_the_default_and_render_rebuilds_it(tmp_path):
     result = _tiny_result({"similarity": "maxsim", "method": "prefix"})
     (tmp_path / "prompt_selection.json").write_text(json.dumps(result))
-    assert bp.render(tmp_path) == 0
+    assert bp.PromptSelection().render(tmp_path) == 0
     text = (tmp_path / "prompt_selection.md").read_text()
     assert "| fute-prefix:maxsim ★ |" in text and "| fute-fisher |" in text
     assert "The same 8 labels" in text and "fute-prefix-k8:maxsim" in text
@@ -288,7 +293,7 @@ def test_markdown_marks_the_default_and_render_rebuilds_it(tmp_path):
     assert "| fute-fisher-k8+anchor |" in same
     main_table = text.split("## Averaged over data sets, truth = accuracy")[1].split("\n## ")[0]
     assert "fute-fisher+anchor" not in main_table
-    plain = bp.markdown(_tiny_result(), result["environment"], result["settings"], common.Stages())
+    plain = bp.markdown(_tiny_result(), result["environment"], result["settings"], Stages())
     assert " ★ |" not in plain and "none yet" in plain and "For orientation only" in plain
 
 
@@ -304,7 +309,7 @@ def _part(name: str, ds: str, accuracies, scores_by_row: dict, **settings) -> di
         }
     }
     scores = {row: {ds: by_key} for row, by_key in scores_by_row.items()}
-    env = common.environment()
+    env = environment()
     return {
         "benchmark": "prompt-selection",
         "default": "fute-fisher+anchor",
@@ -370,7 +375,7 @@ def test_parts_merge_into_the_result_of_one_run(tmp_path):
     (tmp_path / "parts").mkdir()
     for name, part in parts.items():
         (tmp_path / "parts" / f"prompt_selection.{name}.json").write_text(json.dumps(part))
-    assert bp.main(["--merge", "--out", str(tmp_path)]) == 0
+    assert bp.PromptSelection().main(["--merge", "--out", str(tmp_path)]) == 0
     written = json.loads((tmp_path / "prompt_selection.json").read_text())
     assert written["complete"] and written["default"] == "fute-fisher+anchor"
     text = (tmp_path / "prompt_selection.md").read_text()
@@ -378,8 +383,8 @@ def test_parts_merge_into_the_result_of_one_run(tmp_path):
     assert "fute-fisher+anchor ★" in text
     # the merged JSON is the summary: metrics to 6 decimals, the scores left in the parts
     assert isinstance(written["scores"], str) and "parts" in written["scores"]
-    assert written["metrics"] == common.rounded(json.loads(json.dumps(merged["metrics"])), 6)
-    assert bp.main(["--render", "--out", str(tmp_path)]) == 0
+    assert written["metrics"] == rounded(json.loads(json.dumps(merged["metrics"])), 6)
+    assert bp.PromptSelection().main(["--render", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "prompt_selection.md").read_text() == text
 
 
@@ -401,7 +406,7 @@ def test_parts_that_do_not_belong_together_are_refused(change, message):
     with pytest.raises(SystemExit, match="part nli is partial"):
         bp.merge_parts(parts)
     with pytest.raises(SystemExit, match="no parts"):
-        bp.merge(Path("/nonexistent-fute-parts"))
+        bp.PromptSelection().merge(Path("/nonexistent-fute-parts"))
 
 
 def test_anchored_rows_from_k_labels_name_the_defaults_own_space():
@@ -417,10 +422,10 @@ def test_anchored_rows_from_k_labels_name_the_defaults_own_space():
     assert bp.group_of(row) == bp.G_LABELS and not bp.is_main_row(row)
     assert bp.k_row_of("fute-fisher+anchor", 16) == row
     assert bp.k_row_of("mi", 16) is None and bp.k_row_of(row, 64) is None
-    args = bp.parse_args(["--anchor-methods", "fisher", "--dte-k-variants", "plain", "anchor"])
+    args = parse_args(["--anchor-methods", "fisher", "--dte-k-variants", "plain", "anchor"])
     assert bp.k_variants(args, "fisher") == [None, "anchor"]
     assert bp.k_variants(args, "prefix") == [None]
-    assert bp.k_variants(bp.parse_args([]), "fisher") == [None]  # the old rows by default
+    assert bp.k_variants(parse_args([]), "fisher") == [None]  # the old rows by default
 
 
 def test_fused_rows_are_derived_not_stored_in_a_part(tmp_path):
@@ -435,8 +440,8 @@ def test_fused_rows_are_derived_not_stored_in_a_part(tmp_path):
     assert fused[row]["d"] == bp.fuse(scores["fute-fisher+anchor"]["d"], scores["pool-mi"]["d"])
     assert bp.with_fused(fused) == fused  # stored fused rows are made again, not kept
     part = _two_parts()["sentiment"]
-    common.write_part("prompt_selection", "s", part, "# part\n", tmp_path)
+    write_part("prompt_selection", "s", part, "# part\n", tmp_path)
     written = (tmp_path / "parts" / "prompt_selection.s.json").read_text()
     assert "metrics" not in json.loads(written) and written.count("\n") == 1  # compact
-    assert bp.render(tmp_path / "parts", "prompt_selection.s") == 0  # metrics derived again
+    assert bp.PromptSelection().render(tmp_path, "s") == 0  # metrics derived again
     assert "fute-fisher+anchor ★" in (tmp_path / "parts" / "prompt_selection.s.md").read_text()

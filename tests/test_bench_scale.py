@@ -1,4 +1,4 @@
-"""bench_scale.py's result files: a run of some sections keeps the others' results; the Ray
+"""benchmarks.scale's result files: a run of some sections keeps the others' results; the Ray
 section's overhead per job."""
 
 import json
@@ -7,14 +7,12 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-
-import bench_scale  # noqa: E402
-import bench_scale_ray  # noqa: E402
+from benchmarks import scale as bench_scale
+from benchmarks import scale_ray as bench_scale_ray
 
 
 def _run(monkeypatch, out: Path, sections: str) -> dict:
-    monkeypatch.setattr(sys, "argv", ["bench_scale.py", "--sections", sections, "--out", str(out)])
+    monkeypatch.setattr(sys, "argv", ["scale.py", "--sections", sections, "--out", str(out)])
     bench_scale.main()
     return json.loads((out / "scale.json").read_text())
 

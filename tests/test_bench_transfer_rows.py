@@ -4,18 +4,24 @@ pre-registered default, reserved targets and the rendering."""
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-
-import bench_transfer as bt  # noqa: E402
-import common  # noqa: E402
+import benchmarks.transfer as bt
+from benchmarks.harness.parts import write_merged
+from benchmarks.harness.provenance import environment
+from benchmarks.harness.results import PREREGISTERED
+from benchmarks.harness.scores import complete_scores
+from benchmarks.harness.selection import read_preregistered, reserved_sets
+from benchmarks.harness.stages import Stages
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def parse_args(argv):
+    return bt.Transfer().parse_args(argv)
 
 
 def test_row_names_round_trip_and_keep_the_old_rows():
@@ -90,40 +96,40 @@ def test_groups_and_costs():
 )
 def test_reserved_data_sets_are_refused_as_targets(argv):
     with pytest.raises(SystemExit) as info:
-        bt.parse_args(argv)
+        parse_args(argv)
     message = str(info.value.code)
     assert message.startswith("error: ") and "reserved" in message and "\n" not in message
 
 
 def test_main_refuses_a_reserved_target_before_any_work():
     with pytest.raises(SystemExit, match="reserved"):
-        bt.main(["--targets", "sentiment-finefood", "--stage", "truth"])
+        bt.Transfer().main(["--targets", "sentiment-finefood", "--stage", "truth"])
 
 
 def test_default_lists_are_big_enough_and_leave_the_reserved_sets_out():
-    args = bt.parse_args([])
+    args = parse_args([])
     assert len(args.sources) >= 12 and len(args.targets) >= 8 and len(args.seeds) >= 3
-    assert not set(bt.RESERVED_TARGETS) & {*args.sources, *args.targets}
+    assert not set(reserved_sets()) & {*args.sources, *args.targets}
     assert not set(args.sources) & set(args.targets)
     assert args.ks == [16, 64]
     with pytest.raises(SystemExit, match="both source and target"):
-        bt.parse_args(["--sources", "sentiment-yelp", "topic-bbc", "--targets", "sentiment-yelp"])
+        parse_args(["--sources", "sentiment-yelp", "topic-bbc", "--targets", "sentiment-yelp"])
     with pytest.raises(SystemExit, match="not in --targets"):
-        bt.parse_args(["--only", "topic-bbc"])
+        parse_args(["--only", "topic-bbc"])
 
 
 def test_quick_is_small():
-    args = bt.parse_args(["--quick"])
+    args = parse_args(["--quick"])
     assert len(args.sources) == 3 and len(args.targets) == 1 and args.ks == [16]
     assert args.k_draws == 1 and len(args.seeds) == 1 and args.target_examples <= 32
 
 
 def test_dev_run_is_one_seed_with_every_row_and_writes_apart():
-    args = bt.parse_args(["--dev"])
-    assert args.seeds == [0] and args.space_seeds == [0] and args.ks == bt.parse_args([]).ks
+    args = parse_args(["--dev"])
+    assert args.seeds == [0] and args.space_seeds == [0] and args.ks == parse_args([]).ks
     assert args.out == REPO / "benchmarks" / "results" / "dev"
     assert len(args.sources) == len(bt.SOURCES) and len(args.targets) == len(bt.TARGETS)
-    assert bt.parse_args(["--dev", "--out", "x"]).out == Path("x")
+    assert parse_args(["--dev", "--out", "x"]).out == Path("x")
 
 
 def test_default_rows_from_the_preregistered_choice(tmp_path):
@@ -160,12 +166,12 @@ def test_default_rows_from_the_preregistered_choice(tmp_path):
         and "pool-mi" in note
     )
     # the file of the repository: its default names rows of this table
-    shipped = common.read_preregistered(bt.PREREGISTERED)["default"]
+    shipped = read_preregistered(PREREGISTERED)["default"]
     assert bt.default_rows(shipped)[0], shipped
-    assert common.read_preregistered(tmp_path / "none.json")["default"] is None
+    assert read_preregistered(tmp_path / "none.json")["default"] is None
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(SystemExit, match="no key 'default'"):
-        common.read_preregistered(tmp_path / "bad.json")
+        read_preregistered(tmp_path / "bad.json")
 
 
 def test_k_draws_are_fixed_by_the_names_and_nested():
@@ -216,10 +222,10 @@ def test_centres_are_unit_means_of_the_sources():
 
 
 def test_left_out_candidates_go_last_tied():
-    scores, missing = common.complete_scores(4, [0, 2], [0.3, 0.7])
+    scores, missing = complete_scores(4, [0, 2], [0.3, 0.7])
     assert missing == 2 and scores[0] == 0.3 and scores[2] == 0.7
     assert scores[1] == scores[3] < 0.3
-    assert common.complete_scores(2, [], []) == ([0.0, 0.0], 2)
+    assert complete_scores(2, [], []) == ([0.0, 0.0], 2)
 
 
 def test_evaluate_summarises_draws_like_seeds():
@@ -301,7 +307,7 @@ def _tiny_result(default=None, done=("t1",)):
         "preregistered": {"default": default, "commit": "abc", "date": "2026-01-01"},
         "default_rows": rows,
         "default_note": note,
-        "environment": common.environment(),
+        "environment": environment(),
         "settings": settings,
         "complete": len(done) == 2,
         "truth": truth,
@@ -316,7 +322,7 @@ def _tiny_result(default=None, done=("t1",)):
 def test_markdown_marks_the_default_and_render_rebuilds_it(tmp_path):
     result = _tiny_result({"similarity": "maxsim", "method": "prefix"})
     (tmp_path / "transfer.json").write_text(json.dumps(result))
-    assert bt.render(tmp_path) == 0
+    assert bt.Transfer().render(tmp_path) == 0
     text = (tmp_path / "transfer.md").read_text()
     assert "| dte-prefix:maxsim ★ |" in text and "| dte-fisher |" in text
     assert "The same 16 labelled target examples" in text and "| logme-16 |" in text
@@ -326,7 +332,7 @@ def test_markdown_marks_the_default_and_render_rebuilds_it(tmp_path):
     assert "dte-prefix:maxsim: NDCG 1.000 vs mean-embedding" in text and "met by" in text
     assert "left out 2 candidates" in text
     plain = bt.markdown(
-        _tiny_result(done=("t1", "t2")), result["environment"], result["settings"], common.Stages()
+        _tiny_result(done=("t1", "t2")), result["environment"], result["settings"], Stages()
     )
     assert " ★ |" not in plain and "none yet" in plain and "orientation only" in plain
     assert "Partial result" not in plain
@@ -339,7 +345,7 @@ def test_render_reads_the_committed_transfer_result(tmp_path):
     if not old.is_file():
         pytest.skip("no committed transfer result")
     shutil.copy(old, tmp_path / "transfer.json")
-    assert bt.render(tmp_path) == 0
+    assert bt.Transfer().render(tmp_path) == 0
     text = (tmp_path / "transfer.md").read_text()
     assert "| dte-fisher ★ |" in text and "| mean-embedding |" in text
     assert text == old.with_suffix(".md").read_text()
@@ -407,14 +413,14 @@ def test_parts_merge_into_the_result_of_one_run(tmp_path):
     (tmp_path / "parts").mkdir()
     for name, part in parts.items():
         (tmp_path / "parts" / f"transfer.{name}.json").write_text(json.dumps(part))
-    assert bt.main(["--merge", "--out", str(tmp_path)]) == 0
+    assert bt.Transfer().main(["--merge", "--out", str(tmp_path)]) == 0
     text = (tmp_path / "transfer.md").read_text()
     assert "## Parts of this run" in text and "| s1 | embeddings | 1 |" in text
     assert "Partial result" not in text and "| logme-16 |" in text
     written = json.loads((tmp_path / "transfer.json").read_text())
     assert isinstance(written["scores"], str)  # the scores stay in the parts
     assert written["metrics"]["dte-fisher"]["average"]["ndcg"]["n"] == 2
-    assert bt.main(["--render", "--out", str(tmp_path)]) == 0
+    assert bt.Transfer().main(["--render", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "transfer.md").read_text() == text
 
 
@@ -428,7 +434,7 @@ def test_merged_markdown_is_made_from_the_rounded_summary(tmp_path):
 
     merged = {"metrics": {"m": {"ndcg": 0.00149999999}}, "scores": {}, "settings": {}}
     merged["stages_seconds"] = {}
-    assert common.write_merged("t", merged, table, tmp_path) == 0
+    assert write_merged("t", merged, table, tmp_path) == 0
     written = json.loads((tmp_path / "t.json").read_text())
     assert written["metrics"]["m"]["ndcg"] == 0.0015
     assert (tmp_path / "t.md").read_text() == table(written, None, None, None)
@@ -455,4 +461,4 @@ def test_parts_that_do_not_belong_together_are_refused():
     merged = bt.merge_parts(parts)
     assert not merged["complete"] and merged["settings"]["space_seeds"] == [0, 1]
     with pytest.raises(SystemExit, match="name it with --part"):
-        bt.parse_args(["--rows", "truth"])
+        parse_args(["--rows", "truth"])

@@ -1,16 +1,19 @@
-"""The shared benchmark helpers: caching, metric bundles, summaries and result files."""
+"""The benchmark harness (benchmarks.harness): caching, metric bundles, summaries and result
+files; the prompt benchmark's data helpers."""
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-
-import common  # noqa: E402
+import benchmarks.prompt_selection as bench
+from benchmarks.harness.cache import cache_key, cached_embedding, cached_json
+from benchmarks.harness.provenance import environment, provenance_markdown
+from benchmarks.harness.results import write_results
+from benchmarks.harness.scores import mean_std, ranking_metrics
+from benchmarks.harness.stages import Stages
+from benchmarks.harness.tables import bold_best, fmt
 
 
 def test_cached_json_computes_once(tmp_path, monkeypatch):
@@ -21,40 +24,40 @@ def test_cached_json_computes_once(tmp_path, monkeypatch):
         calls.append(1)
         return {"accuracy": 0.75}
 
-    key = common.cache_key("x", 1, [2, 3])
-    assert common.cached_json("test", key, compute) == {"accuracy": 0.75}
-    assert common.cached_json("test", key, compute) == {"accuracy": 0.75}
+    key = cache_key("x", 1, [2, 3])
+    assert cached_json("test", key, compute) == {"accuracy": 0.75}
+    assert cached_json("test", key, compute) == {"accuracy": 0.75}
     assert len(calls) == 1
-    assert common.cache_key("x", 1, [2, 3]) == key != common.cache_key("x", 1, [3, 2])
+    assert cache_key("x", 1, [2, 3]) == key != cache_key("x", 1, [3, 2])
 
 
 def test_ranking_metrics_bundle_and_summary():
-    m = common.ranking_metrics(
+    m = ranking_metrics(
         [3, 2, 1], [0.9, 0.5, 0.1], ["ndcg", "ndcg@2", "rho", "regret@1", "spearman", "kendall"]
     )
     assert m == pytest.approx(
         {"ndcg": 1, "ndcg@2": 1, "rho": 1, "regret@1": 0, "spearman": 1, "kendall": 1}
     )
     with pytest.raises(ValueError, match="unknown metric"):
-        common.ranking_metrics([1, 2], [1, 2], ["auc"])
-    s = common.mean_std([1.0, 2.0, 3.0, float("nan")])
+        ranking_metrics([1, 2], [1, 2], ["auc"])
+    s = mean_std([1.0, 2.0, 3.0, float("nan")])
     assert s == pytest.approx({"mean": 2.0, "std": 1.0, "n": 3})
-    assert common.fmt(s) == "2.000 ± 1.000"
-    assert common.fmt(common.mean_std([0.5])) == "0.500"
-    assert common.fmt(common.mean_std([])) == "-"
-    assert common.bold_best([{"mean": 2.0}, {"mean": 1.0}], "regret@1") == [False, True]
-    assert common.bold_best([{"mean": 2.0}, {"mean": 1.0}], "ndcg") == [True, False]
+    assert fmt(s) == "2.000 ± 1.000"
+    assert fmt(mean_std([0.5])) == "0.500"
+    assert fmt(mean_std([])) == "-"
+    assert bold_best([{"mean": 2.0}, {"mean": 1.0}], "regret@1") == [False, True]
+    assert bold_best([{"mean": 2.0}, {"mean": 1.0}], "ndcg") == [True, False]
 
 
 def test_write_results_records_provenance(tmp_path):
-    env = common.environment()
+    env = environment()
     assert env["versions"]["fute"] != "not installed"
     assert "python" in env["command"] or "pytest" in env["command"]
-    stages = common.Stages()
+    stages = Stages()
     with stages("step"):
         pass
-    md = common.provenance_markdown(env, {"cap": 3}, stages)
-    json_path, md_path = common.write_results(
+    md = provenance_markdown(env, {"cap": 3}, stages)
+    json_path, md_path = write_results(
         "demo", {"env": env, "value": math.pi}, "# t\n\n" + md, tmp_path
     )
     data = json.loads(json_path.read_text())
@@ -64,8 +67,6 @@ def test_write_results_records_provenance(tmp_path):
 
 
 def test_prompt_benchmark_keeps_truth_and_dte_examples_apart():
-    import bench_prompt_selection as bench
-
     # the UCI imdb set has only 100 + 101 held-out examples: 299 come from train
     data, dte, splits = bench.eval_and_dte_sets("sentiment-imdb", 500, 1000)
     assert len(data) == 500 and len(dte) == 1000 - 201 - 299
@@ -77,8 +78,6 @@ def test_prompt_benchmark_keeps_truth_and_dte_examples_apart():
 
 
 def test_prompt_benchmark_evaluation_averages_per_seed():
-    import bench_prompt_selection as bench
-
     truth = {
         ds: {
             "prompt_ids": ["a", "b", "c"],
@@ -103,7 +102,6 @@ def test_prompt_benchmark_evaluation_averages_per_seed():
 
 
 def test_prompt_benchmark_word_cap_cuts_texts_and_pairs_only():
-    import bench_prompt_selection as bench
     from fute.core.examples import Examples
 
     data = Examples.from_labels(
@@ -131,8 +129,8 @@ def test_cached_embedding_keeps_extras(tmp_path, monkeypatch):
         calls.append(1)
         return made
 
-    first = common.cached_embedding("key-with-extras", compute)
-    again = common.cached_embedding("key-with-extras", compute)
+    first = cached_embedding("key-with-extras", compute)
+    again = cached_embedding("key-with-extras", compute)
     assert len(calls) == 1 and first is made
     np.testing.assert_array_equal(again.vector, made.vector)
     assert again.meta == {"a": 1} and set(again.extras) == set(extras)
@@ -140,5 +138,5 @@ def test_cached_embedding_keeps_extras(tmp_path, monkeypatch):
         np.testing.assert_array_equal(again.extras[name], value)
         assert again.extras[name].dtype == value.dtype
     plain = TaskEmbedding(np.ones(3), "space", "dataset", "p", {})
-    assert common.cached_embedding("key-plain", lambda: plain).extras == {}
-    assert common.cached_embedding("key-plain", lambda: plain).extras == {}
+    assert cached_embedding("key-plain", lambda: plain).extras == {}
+    assert cached_embedding("key-plain", lambda: plain).extras == {}

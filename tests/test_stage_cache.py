@@ -1,14 +1,11 @@
-"""benchmarks/stage_cache.py carries cached benchmark stages to a fresh cache and back."""
+"""benchmarks.harness.carry carries cached benchmark stages to a fresh cache and back."""
 
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-
-import stage_cache as sc  # noqa: E402
-from fute.models.answers import AnswerCache  # noqa: E402
+import benchmarks.harness.carry as sc
+from fute.models.answers import AnswerCache
 
 META = {"model": "m", "identity": "id", "prompt_hash": "p", "labels": ["neg", "pos"]}
 

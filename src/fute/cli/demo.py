@@ -406,7 +406,7 @@ def benchmark_agreement(result: dict, benchmark: str | os.PathLike) -> dict:
     """How the demo's prompt order agrees with a prompt-selection benchmark's truth.
 
     `result` is what `run_demo` returned; `benchmark` a ``prompt_selection.json`` written by
-    ``benchmarks/bench_prompt_selection.py``. Returns, for each truth the benchmark measured
+    ``benchmarks/prompt_selection.py``. Returns, for each truth the benchmark measured
     (accuracy, macro-F1 of each prompt on labelled examples of the demo's target), the
     Spearman correlation between those and the demo's cosines (prompt MTE to target DTE),
     over the prompts both have.
@@ -423,7 +423,7 @@ def benchmark_agreement(result: dict, benchmark: str | os.PathLike) -> dict:
     except (ValueError, KeyError, TypeError):
         raise FuteError(
             f"{path} has no prompt-selection truth for {result['target']!r}; give the "
-            "prompt_selection.json of benchmarks/bench_prompt_selection.py"
+            "prompt_selection.json of benchmarks/prompt_selection.py"
         ) from None
     cosines = {name.split("/", 1)[1]: sim for name, sim in result["prompt_similarities"].items()}
     shared = [p for p in cosines if p in truth]

@@ -9,7 +9,7 @@ regenerated chunk by chunk from the seed, so memory stays O(chunk + dim) and the
 same on every machine (numpy's PCG64 stream is stable).
 
 How well it keeps the *ranking* of cosine similarities between real task embeddings is
-measured in benchmarks/bench_projection.py.
+measured in benchmarks/projection.py.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ folder cannot be written), and never the source of truth:
   the rows themselves.
 
 Why float32 and a plain matrix product (measured on this project's shared 2-core machine
-with other jobs running, 100,000 x 4096 rows; `benchmarks/bench_scale.py` measures the
+with other jobs running, 100,000 x 4096 rows; `benchmarks/scale.py` measures the
 commands): float16 halves the file, but numpy's conversion to float32 made one pass take
 3.9 s (torch's 2.5 s), against 0.44 s for a float32 pass read in 64 MB memory-mapped blocks
 (peak memory 0.16 GB); FAISS's float16 flat index scans in ~0.2 s once loaded but took

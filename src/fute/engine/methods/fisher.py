@@ -22,7 +22,7 @@ the compiled kernel of `fute.engine.methods.kernels` keeps each gradient tile in
 only its square, so the pass costs about a plain forward + backward (with a pure-torch
 fallback where no C compiler exists). Layer norms and embeddings get the same treatment.
 Autograd is asked only for activation gradients, so it never builds the (unused)
-batch-summed weight gradients (see benchmarks/bench_fisher_speed.py).
+batch-summed weight gradients (see benchmarks/fisher_speed.py).
 
 The word-embedding matrix (30522 x 384 = 11.7M of MiniLM's 22.7M parameters) is left out by
 default: its rows are exactly zero for every token the data never uses, so it mostly
@@ -82,7 +82,7 @@ class FisherParams:
     - ``word_embeddings=False``: leave the word-embedding matrix out (see the module doc).
     - ``projection_dim=4096``: the full vector (11M entries for MiniLM) is mapped by the
       space's seeded sparse random projection (`fute.engine.projection`) to this many dimensions,
-      which keeps the ranking of cosine similarities (benchmarks/bench_projection.py) at a
+      which keeps the ranking of cosine similarities (benchmarks/projection.py) at a
       tiny fraction of the size; 0 keeps the full float32 vector.
 
     ``max_examples``, ``fisher_examples`` (amounts of data) and ``fisher_batch_size`` (the

@@ -45,7 +45,7 @@ class Segment:
 
 @dataclass
 class Work:
-    """What packed passes executed (read by benchmarks/bench_lm_eval.py): tokens through
+    """What packed passes executed (read by benchmarks/lm_eval_scoring.py): tokens through
     the layers, (query, key) pairs attended, logit rows computed."""
 
     tokens: int = 0

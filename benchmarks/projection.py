@@ -10,8 +10,8 @@ largest absolute cosine error, and per embedding whether its nearest neighbour i
 Full vectors are cached under ``$FUTE_CACHE/bench/`` (float32 .npy), so a rerun only
 projects.
 
-    python benchmarks/bench_projection.py            # make bench-speed
-    python benchmarks/bench_projection.py --quick    # 6 data sets, tiny caps
+    python -m benchmarks.projection         # make bench-speed
+    python -m benchmarks.projection --quick # 6 data sets, tiny caps
 """
 
 from __future__ import annotations
@@ -20,17 +20,11 @@ import argparse
 
 import numpy as np
 
-from common import (
-    Stages,
-    add_common_args,
-    cache_key,
-    cached_array,
-    environment,
-    markdown_table,
-    provenance_markdown,
-    results_dir,
-    write_results,
-)
+from benchmarks.harness.cache import cache_key, cached_array
+from benchmarks.harness.provenance import environment, provenance_markdown
+from benchmarks.harness.results import add_common_args, results_dir, write_results
+from benchmarks.harness.stages import Stages
+from benchmarks.harness.tables import markdown_table
 
 CAPS = dict(max_examples=256, max_steps=16, eval_every=8, fisher_examples=96, projection_dim=0)
 QUICK_CAPS = dict(max_examples=64, max_steps=4, eval_every=2, fisher_examples=16, projection_dim=0)

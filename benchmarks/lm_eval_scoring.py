@@ -16,7 +16,7 @@ one computes, which gives the multiply-adds executed and so the share of the mac
 matmul peak (measured here with torch).
 
     pip install --no-deps lm_eval==0.4.13 accelerate  # see `make bench-lmeval`
-    python benchmarks/bench_lm_eval.py [--n 200] [--repeats 3] [--quick]
+    python -m benchmarks.lm_eval_scoring [--n 200] [--repeats 3] [--quick]
 
 One request = one (context, continuation) pair; requests/s and inputs/s are reported.
 """
@@ -33,17 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from common import (
-    Stages,
-    add_common_args,
-    environment,
-    markdown_table,
-    matmul_peak,
-    provenance_markdown,
-    quiet_libraries,
-    results_dir,
-    write_results,
-)
+from benchmarks.harness.provenance import environment, matmul_peak, provenance_markdown
+from benchmarks.harness.results import add_common_args, results_dir, write_results
+from benchmarks.harness.stages import Stages, quiet_libraries
+from benchmarks.harness.tables import markdown_table
 from fute.data.pool import sample_pool
 from fute.models import PromptedLM, default_lm
 from fute.models.backends import packed

@@ -1,4 +1,4 @@
-"""The `ray` section of bench_scale.py: a fixed small batch of embeddings, locally and on Ray.
+"""The `ray` section of scale.py: a fixed small batch of embeddings, locally and on Ray.
 
 The batch: one Fisher data-set embedding (a small recipe: one training step on 32 examples,
 8 Fisher examples, 512 projected values) of each of 8 catalogue data sets, the same jobs
@@ -30,7 +30,7 @@ the driver's wait loop.
 The cluster is stopped at the end, also when a run fails (SIGTERM to `ray start --block`,
 then any process left in its session is killed).
 
-    python benchmarks/bench_scale.py --sections ray
+    python -m benchmarks.scale --sections ray
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import Stages, markdown_table
+from benchmarks.harness.stages import Stages
+from benchmarks.harness.tables import markdown_table
 
 DATASETS = [
     "sentiment-imdb",

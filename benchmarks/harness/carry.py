@@ -25,9 +25,9 @@ result once and two machines never edit the same file:
 
 Usage::
 
-    python benchmarks/stage_cache.py save      # cache -> benchmarks/stage-cache (new rows)
-    python benchmarks/stage_cache.py restore   # benchmarks/stage-cache -> cache
-    python benchmarks/stage_cache.py status    # what each side holds
+    python -m benchmarks.harness.carry save      # cache -> benchmarks/stage-cache (new rows)
+    python -m benchmarks.harness.carry restore   # benchmarks/stage-cache -> cache
+    python -m benchmarks.harness.carry status    # what each side holds
 """
 
 from __future__ import annotations
@@ -37,16 +37,13 @@ import hashlib
 import json
 import shutil
 import sqlite3
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import REPO  # noqa: E402
-from fute.core.paths import cache_dir  # noqa: E402
-from fute.models.answers import AnswerCache  # noqa: E402
+from benchmarks.harness.results import REPO
+from fute.core.paths import cache_dir
+from fute.models.answers import AnswerCache
 
 STAGE_CACHE = REPO / "benchmarks" / "stage-cache"
 #: cache kinds under bench/ that are never carried: model weights, and per-example
@@ -61,7 +58,7 @@ def _bench_files(root: Path):
         if kind.name in NOT_CARRIED:
             continue
         for f in sorted(kind.rglob("*")):
-            # a dot-file is a write in progress (common._atomic_write)
+            # a dot-file is a write in progress (cache._atomic_write)
             if f.is_file() and not f.name.startswith("."):
                 yield f.relative_to(root)
 

@@ -21,8 +21,8 @@ Sections are functions `section_<name>(args, env) -> (rows, markdown)` registere
 SECTIONS; run some with `--sections store,...`. The LLM-fleet and Ray rows of issue 13 are
 to be added the same way (one function each), writing into the same result files.
 
-    python benchmarks/bench_scale.py                      # make bench-scale
-    python benchmarks/bench_scale.py --sizes 2000 --quick # a check in a minute
+    python -m benchmarks.scale                      # make bench-scale
+    python -m benchmarks.scale --sizes 2000 --quick # a check in a minute
 """
 
 from __future__ import annotations
@@ -40,18 +40,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_fleet import section_fleet
-from bench_scale_ray import section_ray
-from common import (
-    Stages,
-    add_common_args,
-    bench_cache,
-    environment,
-    markdown_table,
-    provenance_markdown,
-    results_dir,
-    write_results,
-)
+from benchmarks.harness.cache import bench_cache
+from benchmarks.harness.provenance import environment, provenance_markdown
+from benchmarks.harness.results import add_common_args, results_dir, write_results
+from benchmarks.harness.stages import Stages
+from benchmarks.harness.tables import markdown_table
+from benchmarks.scale_fleet import section_fleet
+from benchmarks.scale_ray import section_ray
 
 DIM = 4096
 SPACE = "bench-scale/random-unit-4096"
@@ -231,8 +226,8 @@ def section_store(args: argparse.Namespace, stages: Stages) -> tuple[list[dict],
 
 SECTIONS: dict[str, Callable[[argparse.Namespace, Stages], tuple[list[dict], str]]] = {
     "store": section_store,
-    "ray": section_ray,  # bench_scale_ray.py: local vs a 2-worker Ray cluster
-    "fleet": section_fleet,  # bench_fleet.py: 1 vs 2 llama.cpp servers x 1/4/16 in flight
+    "ray": section_ray,  # scale_ray.py: local vs a 2-worker Ray cluster
+    "fleet": section_fleet,  # scale_fleet.py: 1 vs 2 llama.cpp servers x 1/4/16 in flight
 }
 
 LIMITS = """## What this machine can and cannot show

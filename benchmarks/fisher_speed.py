@@ -22,8 +22,8 @@ FLOPs of one pass counted by ``torch.utils.flop_counter`` and the achieved fract
 this machine's measured float32 matmul peak. The targets (issue 3): Fisher throughput
 >= 0.5 x mean-gradient and >= 3 x the per-example loop.
 
-    python benchmarks/bench_fisher_speed.py            # make bench-speed
-    python benchmarks/bench_fisher_speed.py --quick    # fewer examples, pipeline check
+    python -m benchmarks.fisher_speed         # make bench-speed
+    python -m benchmarks.fisher_speed --quick # fewer examples, pipeline check
 """
 
 from __future__ import annotations
@@ -34,16 +34,10 @@ import multiprocessing as mp
 import resource
 import time
 
-from common import (
-    Stages,
-    add_common_args,
-    environment,
-    markdown_table,
-    matmul_peak,
-    provenance_markdown,
-    results_dir,
-    write_results,
-)
+from benchmarks.harness.provenance import environment, matmul_peak, provenance_markdown
+from benchmarks.harness.results import add_common_args, results_dir, write_results
+from benchmarks.harness.stages import Stages
+from benchmarks.harness.tables import markdown_table
 
 VARIANTS = (
     "mean-gradient",

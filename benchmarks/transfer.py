@@ -65,65 +65,57 @@ more than one seed std, and rho <= 2".
 Every expensive artefact is cached under ``$FUTE_CACHE/bench/`` keyed by what makes it, so
 a killed run resumes; ``--stage`` makes one kind of artefact only (nothing written to the
 results), ``--only`` restricts the targets; a full run writes the results after each
-target, and ``--render`` rebuilds the markdown from the JSON.
+target, and ``--render`` rebuilds the markdown from the JSON (the run skeleton:
+`benchmarks.harness.selection`).
 
-    python benchmarks/bench_transfer.py           # full run (make bench-transfer)
-    python benchmarks/bench_transfer.py --quick   # tiny caps, pipeline check
-    python benchmarks/bench_transfer.py --dev     # the run the default is chosen on
-    python benchmarks/bench_transfer.py --stage sources truth --only sentiment-yelp
-    python benchmarks/bench_transfer.py --render  # re-write the table from the JSON
+    python -m benchmarks.transfer           # full run (make bench-transfer)
+    python -m benchmarks.transfer --quick   # tiny caps, pipeline check
+    python -m benchmarks.transfer --dev     # the run the default is chosen on
+    python -m benchmarks.transfer --stage sources truth --only sentiment-yelp
+    python -m benchmarks.transfer --render  # re-write the table from the JSON
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
 import tempfile
-import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-from common import (
-    DEV_RESULTS_DIR,
-    PREREGISTERED,
-    Stages,
-    add_common_args,
-    bench_cache,
-    bold_best,
-    cache_key,
-    cached_array,
-    cached_embedding,
-    cached_json,
-    check_parts,
-    check_reserved,
+from benchmarks.harness.cache import bench_cache, cache_key, cached_array, cached_json
+from benchmarks.harness.embeddings import FUTE_METHODS, SIMILARITIES, cached_mte, kind_centres
+from benchmarks.harness.parts import check_parts, merged_notes_and_stages, part_provenance
+from benchmarks.harness.scores import (
     complete_scores,
-    dev_run_note,
     draw_indices,
-    environment,
-    fmt,
-    kind_centres,
-    markdown_table,
+    evaluate_rows,
     mean_std,
-    merged_notes_and_stages,
-    part_provenance,
-    parts_markdown,
-    provenance_markdown,
-    quiet_libraries,
-    ranking_metrics,
-    read_parts,
-    read_preregistered,
-    reserved_sets,
-    results_dir,
+    name_seed,
+    random_scores,
     similarity_scores,
-    write_merged,
-    write_part,
-    write_results,
+)
+from benchmarks.harness.selection import (
+    SelectionBenchmark,
+    check_reserved,
+    closing_lines,
+    reserved_sets,
+)
+from benchmarks.harness.stages import Stages
+from benchmarks.harness.tables import (
+    default_lines,
+    dev_run_note,
+    fmt,
+    in_order,
+    markdown_table,
+    metric_table,
+    partial_lines,
+    starred,
 )
 
 SOURCES = (
@@ -151,16 +143,8 @@ TARGETS = (
     "pair-mc-openbookqa",
     "pair-mc-medqa",
 )
-#: reserved for the outside check: never a target or a source of this benchmark
-RESERVED_TARGETS = reserved_sets()
 METRICS = ("ndcg", "rho", "regret@3", "spearman")
-FUTE_METHODS = ("fisher", "prefix")
 CANDIDATES = ("dte", "mte")  # the sources' DTEs, or the MTEs of their fine-tuned classifiers
-#: the similarities that apply to each method's embeddings (docs/similarity.md)
-SIMILARITIES = {
-    "fisher": ("cosine", "centred-cosine", "task2vec", "rrf-components", "behaviour"),
-    "prefix": ("cosine", "centred-cosine", "rrf-components", "maxsim", "behaviour"),
-}
 #: methods with pool-anchored rows ``<dte|mte>-<method>+anchor[:sim]`` (issue 12 point 2):
 #: the target's DTE, and for ``dte`` rows the sources' DTEs too, made in a pool-anchored
 #: space (`Space(pool_anchor=True)`), the space of the pre-registered default; fisher only,
@@ -174,7 +158,7 @@ DTE_SPACES = (
 KS = (16, 64)
 STAGES = ("sources", "truth", "dtes", "mtes", "dtes-k", "features")
 #: what a full run with ``--rows`` makes: everything, or one of the two halves a run can be
-#: cut into (FINAL_RUNS.md): the truth with the rows that need every fine-tuning seed's
+#: cut into (archive/FINAL_RUNS.md): the truth with the rows that need every fine-tuning seed's
 #: source models (random, LogME), or the embedding rows of some space seeds (FUTE and
 #: mean-embedding; their MTEs need only the first fine-tuning seed's source models)
 ROWS = {
@@ -182,9 +166,10 @@ ROWS = {
     "truth": ("sources", "truth", "features"),
     "embeddings": ("sources", "dtes", "mtes", "dtes-k"),
 }
-EMBEDDING_TAG = "with-extras-1"  # in every embedding's cache key: entries without extras differ
 TARGET_RHO = 2.0  # issue 12 point 7: rho <= 2
 LOGME_MAX_ITER = 11  # MacKay updates per LogME column (see `logme_scores`)
+#: settings that differ between the parts of one run
+PART_KEYS = ("rows", "part", "space_seeds")
 
 G_FULL = "target train split"
 G_FREE = "no labels"
@@ -335,126 +320,6 @@ def default_rows(default) -> tuple[list[str], str]:
     return rows, note
 
 
-def label(name: str, defaults) -> str:
-    return f"{name} ★" if name in defaults else name
-
-
-# ------------------------------------------------------------------------------ settings
-
-
-def check_targets(names) -> None:
-    """One-line refusal of a reserved data set as a target."""
-    check_reserved(names, "target")
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_args(p)
-    p.add_argument("--sources", nargs="+", default=list(SOURCES))
-    p.add_argument("--targets", nargs="+", default=list(TARGETS))
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="fine-tuning seeds")
-    p.add_argument(
-        "--space-seeds", nargs="+", type=int, default=[0, 1, 2], help="embedding-space seeds"
-    )
-    p.add_argument("--pool-size", type=int, default=200, help="pool inputs per source-model MTE")
-    p.add_argument("--ks", nargs="*", type=int, default=list(KS), help="k of the k-label rows")
-    p.add_argument(
-        "--k-draws",
-        type=int,
-        default=5,
-        help="draws of k labelled target examples per k (LogME and the DTEs from k labels)",
-    )
-    p.add_argument(
-        "--stage",
-        nargs="+",
-        choices=STAGES,
-        default=None,
-        help="only make these cached artefacts (nothing written to the results): sources "
-        "(fine-tuned source models), truth (target fine-tuning), dtes (sources' and targets' "
-        "DTEs), mtes (source models' MTEs), dtes-k (targets' DTEs from k labels), features "
-        "(source encoders' features for LogME); without it every stage runs and the results "
-        "are written after each target",
-    )
-    p.add_argument(
-        "--only",
-        nargs="+",
-        default=None,
-        metavar="TARGET",
-        help="targets to process (of --targets; the MTE pools still exclude every target)",
-    )
-    p.add_argument(
-        "--rows",
-        choices=tuple(ROWS),
-        default="all",
-        help="with --part: make the truth and its rows (random, LogME) or the embedding rows "
-        "(FUTE, mean-embedding) of --space-seeds only",
-    )
-    p.add_argument(
-        "--part",
-        default=None,
-        metavar="NAME",
-        help="a piece of a run that takes longer than one working session (FINAL_RUNS.md): "
-        "results to <out>/parts/transfer.NAME.json; --merge combines the parts",
-    )
-    p.add_argument(
-        "--merge",
-        action="store_true",
-        help="only combine <out>/parts/transfer.*.json into <out>/transfer.{json,md} (no run)",
-    )
-    p.add_argument(
-        "--preregistered",
-        type=Path,
-        default=PREREGISTERED,
-        help="the file naming the pre-registered default (key 'default')",
-    )
-    p.add_argument(
-        "--render",
-        action="store_true",
-        help="only rewrite the markdown table from the results JSON already written (no run)",
-    )
-    p.add_argument(
-        "--dev",
-        action="store_true",
-        help="the development run: fine-tuning seed 0 and embedding seed 0 only, every row "
-        "and baseline; results to benchmarks/results/dev/",
-    )
-    for f in Recipe.__dataclass_fields__.values():
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
-    args = p.parse_args(argv)
-    check_targets([*args.targets, *(args.only or [])])
-    check_reserved(args.sources, "source")
-    if args.rows != "all" and args.part is None:
-        raise SystemExit("error: --rows truth|embeddings makes half a result: name it with --part")
-    if args.dev:
-        args.seeds, args.space_seeds = [0], [0]
-        if args.out is None and not args.quick:
-            args.out = DEV_RESULTS_DIR
-    if args.only is not None:
-        unknown = sorted(set(args.only) - set(args.targets))
-        if unknown:
-            raise SystemExit(f"error: --only names {', '.join(unknown)}: not in --targets")
-    overlap = set(args.sources) & set(args.targets)
-    if overlap:
-        raise SystemExit(f"error: {', '.join(sorted(overlap))}: both source and target")
-    if args.quick:
-        args.sources = args.sources[:3]
-        args.targets = args.targets[:1]
-        args.seeds = args.seeds[:1]
-        args.space_seeds = args.space_seeds[:1]
-        args.pool_size = min(args.pool_size, 16)
-        args.source_examples = min(args.source_examples, 32)
-        args.target_examples = min(args.target_examples, 32)
-        args.dev_examples = min(args.dev_examples, 32)
-        args.max_length = min(args.max_length, 32)
-        args.ks = [k for k in args.ks if k <= 16][:1]
-        args.k_draws = min(args.k_draws, 1)
-        if args.only is not None:
-            args.only = [t for t in args.only if t in args.targets]
-    args.ks = [k for k in args.ks if k <= args.target_examples]
-    args.recipe = Recipe(**{f: getattr(args, f) for f in Recipe.__dataclass_fields__})
-    return args
-
-
 # ------------------------------------------------------------------------------ fine-tuning
 
 
@@ -467,7 +332,7 @@ def base_folder() -> str:
 @cache
 def base_identity() -> str:
     """The base encoder in cache keys: its package and version, not its folder's path, so a
-    result carried to another machine (benchmarks/stage_cache.py) keeps its key."""
+    result carried to another machine (benchmarks.harness.carry) keeps its key."""
     from importlib.metadata import version
 
     from fute.engine.surrogate import DEFAULT_PACKAGE
@@ -590,7 +455,7 @@ def cached_target_accuracy(source_dir: Path | None, train, dev, seed: int, recip
         "target-acc",
         base_identity(),
         # the folder's name (source, seed, recipe key), not its path: the same key under any
-        # cache root, so an accuracy carried by benchmarks/stage_cache.py is found again
+        # cache root, so an accuracy carried by benchmarks.harness.carry is found again
         source_dir.name if source_dir is not None else None,
         train.content_hash(),
         dev.content_hash(),
@@ -653,7 +518,7 @@ def cached_features(source_dir: Path, datasets: dict, recipe: Recipe) -> dict:
 
 def draw_seed(target: str, k: int) -> int:
     """The seed of a target's draws of k labelled examples: fixed by the names, not the run."""
-    return int(cache_key("transfer-k-draws", target, int(k))[:8], 16)
+    return name_seed("transfer-k-draws", target, k)
 
 
 def k_draws(target: str, n: int, ks, draws: int) -> dict:
@@ -694,225 +559,7 @@ def centres_for(source_dtes, source_mtes=()) -> dict:
     return kind_centres((("dataset", source_dtes), ("model", source_mtes)))
 
 
-# ------------------------------------------------------------------------------ artefacts
-
-
-@dataclass
-class Run:
-    """One run's settings and the cached artefacts it makes (each keyed by what makes it)."""
-
-    args: argparse.Namespace
-    stages: Stages
-    notes: list = field(default_factory=list)
-    _surrogate: object = None
-    _spaces: dict = field(default_factory=dict)
-    _source_dirs: dict = field(default_factory=dict)
-
-    def space(self, method: str, seed: int, anchor: bool = False):
-        from fute.engine.surrogate import Surrogate
-        from fute.space import Space
-
-        if (method, seed, anchor) not in self._spaces:
-            if self._surrogate is None:
-                self._surrogate = Surrogate.load()
-            self._spaces[method, seed, anchor] = Space(
-                self._surrogate,
-                method=method,
-                seed=seed,
-                pool_size=self.args.pool_size,
-                progress=False,
-                pool_anchor=anchor,
-            )
-        return self._spaces[method, seed, anchor]
-
-    def source_dirs(self, sources: dict, seeds=None) -> dict:
-        """{(source, seed): folder of the classifier fine-tuned on it}, for `seeds` (all
-        fine-tuning seeds by default)."""
-        for seed in self.args.seeds if seeds is None else seeds:
-            if all((s, seed) in self._source_dirs for s in sources):
-                continue
-            with self.stages(f"fine-tune sources, seed {seed}"):
-                for s, data in sources.items():
-                    self._source_dirs[s, seed] = source_model_dir(s, data, seed, self.args.recipe)
-        return self._source_dirs
-
-    def dte(self, data, name: str, method: str, seed: int, anchor: bool = False):
-        space = self.space(method, seed, anchor)
-
-        def make():
-            with warnings.catch_warnings():  # few examples: known, and the point of the row
-                warnings.simplefilter("ignore")
-                return space.dataset_embedding(data, name=name)
-
-        key = cache_key("dte", EMBEDDING_TAG, space.key, space.settings, data.content_hash())
-        return cached_embedding(key, make)
-
-    def source_dtes(self, sources: dict) -> dict:
-        """{(method, seed): {source: DTE}} for fisher, prefix and mean-embedding, and
-        {(method + "+anchor", seed): ...} for the pool-anchored ones (`ANCHORED`)."""
-        out = {}
-        for seed in self.args.space_seeds:
-            for key, method, anchor in DTE_SPACES:
-                with self.stages(f"{key} DTEs of the sources, space seed {seed}"):
-                    out[key, seed] = {
-                        s: self.dte(d, s, method, seed, anchor) for s, d in sources.items()
-                    }
-        return out
-
-    def target_dtes(self, t: str, train) -> dict:
-        out = {}
-        with self.stages(f"{t}: DTEs"):
-            for seed in self.args.space_seeds:
-                for key, method, anchor in DTE_SPACES:
-                    out[key, seed] = self.dte(train, t, method, seed, anchor)
-        return out
-
-    def target_dtes_k(self, t: str, train, draws: dict) -> dict:
-        """{(method, seed): {(k, draw): DTE of the k labelled examples of that draw}}."""
-        out: dict = {}
-        with self.stages(f"{t}: DTEs from k labels"):
-            for seed in self.args.space_seeds:
-                for method in (*FUTE_METHODS, "mean-embedding"):
-                    for k, idx in draws.items():
-                        for d, rows in enumerate(idx):
-                            out.setdefault((method, seed), {})[k, d] = self.dte(
-                                train.subset(rows.tolist()), f"{t}-k{k}-d{d}", method, seed
-                            )
-        return out
-
-    def mtes(self, sources: dict, source_dirs: dict) -> dict:
-        """{(method, seed): {source: MTE of its classifier (first fine-tuning seed)}}."""
-        from fute.models.adapters import HFClassifier
-
-        out = {}
-        first = self.args.seeds[0]
-        for seed in self.args.space_seeds:
-            for method in FUTE_METHODS:
-                space = self.space(method, seed)
-                with self.stages(f"{method} MTEs of source classifiers, space seed {seed}"):
-                    got = {}
-                    for s, data in sources.items():
-                        clf = HFClassifier(
-                            source_dirs[s, first], arity=data.arity, max_length=self.args.max_length
-                        )
-                        key = cache_key(
-                            "mte",
-                            EMBEDDING_TAG,
-                            space.key,
-                            space.settings,
-                            clf.identity(),
-                            sorted(self.args.targets),
-                        )
-                        got[s] = cached_embedding(
-                            key,
-                            lambda clf=clf, s=s, space=space: space.model_embedding(
-                                clf, name=s, kind="model", exclude=tuple(self.args.targets)
-                            ),
-                        )
-                    out[method, seed] = got
-        return out
-
-    def truth(self, t: str, train, dev, sources: dict, source_dirs: dict) -> dict:
-        args = self.args
-        with self.stages(f"{t}: target fine-tuning ({len(args.seeds)} seeds x {len(sources) + 1})"):
-            base = {}
-            per_source: dict = {s: [] for s in sources}
-            for seed in args.seeds:
-                base[seed] = cached_target_accuracy(None, train, dev, seed, args.recipe)
-                for s in sources:
-                    acc = cached_target_accuracy(
-                        source_dirs[s, seed], train, dev, seed, args.recipe
-                    )
-                    per_source[s].append(acc - base[seed])
-        return {
-            "n_train": len(train),
-            "n_dev": len(dev),
-            "target_only": mean_std(base.values()),
-            "target_only_per_seed": list(base.values()),
-            "gains": {s: mean_std(v) for s, v in per_source.items()},
-            "gains_per_seed": per_source,
-        }
-
-    def features(self, trains: dict, sources: dict, source_dirs: dict) -> dict:
-        """{target: {seed: {source: (n_train, D) encoder features}}} for LogME; each source
-        model is loaded once for all targets."""
-        out: dict = {t: {} for t in trains}
-        with self.stages(
-            f"source encoders' features ({len(self.args.seeds)} seeds x {len(sources)} sources "
-            f"x {len(trains)} targets)"
-        ):
-            for seed in self.args.seeds:
-                for s in sources:
-                    got = cached_features(source_dirs[s, seed], trains, self.args.recipe)
-                    for t, f in got.items():
-                        out[t].setdefault(seed, {})[s] = f
-        return out
-
-
 # ------------------------------------------------------------------------------ scoring
-
-
-def fute_scores(run: Run, t: str, ctx: dict, local: dict) -> dict:
-    """{row: {key: [score per source]}} of the FUTE and mean-embedding rows of one target;
-    keys: the space seed, or "seed/draw" for the rows from k labels."""
-    sources = ctx["sources"]
-    rows: dict = {}
-    for seed in run.args.space_seeds:
-        for key, method, anchor in DTE_SPACES:
-            if method not in FUTE_METHODS:
-                continue
-            # an anchored target is compared with anchored DTEs and with the same MTEs
-            dtes = [ctx["dtes"][key, seed][s] for s in sources]
-            mtes = [ctx["mtes"][method, seed][s] for s in sources]
-            centres = centres_for(dtes, mtes)
-            target = local["dtes"][key, seed]
-            k_targets = local["dtes_k"].get((key, seed), {})  # none for anchored keys
-            for cands_kind, cands in (("dte", dtes), ("mte", mtes)):
-                for similarity in SIMILARITIES[method]:
-                    name = fute_row(cands_kind, method, similarity, anchor=anchor)
-                    rows.setdefault(name, {})[str(seed)] = similarity_scores(
-                        similarity, target, cands, centres, run.notes
-                    )
-                    for (k, d), dte in k_targets.items():
-                        name = fute_row(cands_kind, method, similarity, k)
-                        rows.setdefault(name, {})[f"{seed}/{d}"] = similarity_scores(
-                            similarity, dte, cands, centres, run.notes
-                        )
-        dtes = [ctx["dtes"]["mean-embedding", seed][s] for s in sources]
-        rows.setdefault("mean-embedding", {})[str(seed)] = similarity_scores(
-            "cosine", local["dtes"]["mean-embedding", seed], dtes
-        )
-        for (k, d), dte in local["dtes_k"].get(("mean-embedding", seed), {}).items():
-            rows.setdefault(f"mean-embedding-k{k}", {})[f"{seed}/{d}"] = similarity_scores(
-                "cosine", dte, dtes
-            )
-    return rows
-
-
-def score_target(run: Run, t: str, ctx: dict, local: dict) -> dict:
-    """{row: {key: [score per source]}} of every row of one target (of the half `--rows`
-    names)."""
-    rows = fute_scores(run, t, ctx, local) if run.args.rows != "truth" else {}
-    if run.args.rows == "embeddings":
-        return rows
-    position = ctx["all_targets"].index(t)  # the old benchmark's draw of `random`
-    rows["random"] = {
-        str(seed): np.random.default_rng([seed, position]).random(len(ctx["sources"])).tolist()
-        for seed in run.args.seeds
-    }
-    train = ctx["targets"][t]
-    gold = np.array([train.label_names.index(y) for y in train.labels])
-    for k, idx in local["draws"].items():
-        for seed in run.args.seeds:
-            for d, sel in enumerate(idx):
-                values, bad = logme_scores(local["features"][seed], gold, sel)
-                rows.setdefault(f"logme-{k}", {})[f"{seed}/{d}"] = values
-                if bad:
-                    run.notes.append(
-                        f"{t} / logme-{k}, seed {seed}, draw {d}: {bad} source(s) with a "
-                        "non-finite LogME placed last"
-                    )
-    return rows
 
 
 def evaluate(scores: dict, gains: dict) -> dict:
@@ -921,21 +568,18 @@ def evaluate(scores: dict, gains: dict) -> dict:
     A row has one score list per key (space seed, fine-tuning seed for random, "seed/draw"
     for the rows from k labels); the average over targets is taken per key, then summarised
     over the keys (mean ± std)."""
-    out = {}
-    for method, by_target in scores.items():
-        per_key: dict = {}
-        per_target = {}
-        for t, by_key in by_target.items():
-            if t not in gains:
-                continue
-            values = {s: ranking_metrics(pred, gains[t], METRICS) for s, pred in by_key.items()}
-            per_target[t] = {k: mean_std(v[k] for v in values.values()) for k in METRICS}
-            for s, v in values.items():
-                for k in METRICS:
-                    per_key.setdefault(str(s), {}).setdefault(k, []).append(v[k])
-        average = {k: mean_std(mean_std(v[k])["mean"] for v in per_key.values()) for k in METRICS}
-        out[method] = {"per_target": per_target, "average": average}
-    return out
+    return evaluate_rows(scores, gains, METRICS, "per_target")
+
+
+def scored(scores: dict, truth: dict, settings: dict) -> dict:
+    """{"metrics", "cost"} of the rows against the truth (targets without truth: none)."""
+    sources = settings["sources"]
+    gains = {t: [truth[t]["gains"][s]["mean"] for s in sources] for t in truth}
+    n_train, pool = settings["target_examples"], str(settings["pool_size"])
+    return {
+        "metrics": evaluate(scores, gains) if gains else {},
+        "cost": {m: cost_of(m, len(sources), n_train, pool) for m in scores},
+    }
 
 
 def target_check(ev: dict, row: str, baseline: str = "mean-embedding") -> dict:
@@ -991,28 +635,17 @@ def target_line(ev: dict, row: str) -> str:
 
 def ordered(names, settings: dict) -> list[str]:
     """`names` in table order (rows this version does not know go last, sorted)."""
-    order = row_order(settings.get("ks", KS))
-    return [r for r in order if r in names] + sorted(set(names) - set(order))
+    return in_order(names, row_order(settings.get("ks", KS)))
 
 
-def metric_table(ev: dict, rows: list[str], result: dict, defaults) -> str:
-    bold = {k: bold_best([ev[m]["average"][k] for m in rows], k) for k in METRICS}
-    lines = []
-    for i, m in enumerate(rows):
-        cells = [fmt(ev[m]["average"][k]) for k in METRICS]
-        cells = [f"**{c}**" if bold[k][i] else c for c, k in zip(cells, METRICS, strict=True)]
-        cost = result.get("cost", {}).get(m, {})
-        lines.append(
-            [
-                label(m, defaults),
-                group_of(m),
-                *cells,
-                cost.get("passes", "?"),
-                cost.get("labels", "?"),
-            ]
-        )
-    headers = ["method", "group", *METRICS, "source-model passes per new target", "target labels"]
-    return markdown_table(headers, lines)
+def table(ev: dict, rows: list[str], result: dict, defaults) -> str:
+    costs = {
+        "source-model passes per new target": lambda m: (
+            result.get("cost", {}).get(m, {}).get("passes", "?")
+        ),
+        "target labels": lambda m: result.get("cost", {}).get(m, {}).get("labels", "?"),
+    }
+    return metric_table(ev, rows, METRICS, defaults, group_of, costs)
 
 
 def targets_section(ev: dict, defaults: list[str], settings: dict) -> list[str]:
@@ -1048,7 +681,7 @@ def targets_section(ev: dict, defaults: list[str], settings: dict) -> list[str]:
             continue
         rows.append(
             [
-                label(m, defaults),
+                starred(m, defaults),
                 base,
                 f"{c['ndcg_margin']:+.3f}",
                 "yes" if c["ndcg_ok"] else "no",
@@ -1140,31 +773,12 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
     if settings.get("run") == "development":
         lines += dev_run_note("one fine-tuning seed and one embedding seed, every row")
     if not result.get("complete", True):
-        lines += [
-            f"**Partial result**: {len(targets)} of {len(settings['targets'])} targets done "
-            f"({', '.join(targets)}).",
-            "",
-        ]
-    default = result.get("default")
-    if default is None:
-        lines += [
-            "Pre-registered default (issue 12 point 6): none yet (benchmarks/preregistered.json).",
-            "",
-        ]
-    else:
-        pre = result.get("preregistered", {})
-        note = result.get("default_note")
-        lines += [
-            f"Pre-registered default (★): `{json.dumps(default)}`, chosen at commit "
-            f"{pre.get('commit')} on {pre.get('date')}: rows {', '.join(defaults) or 'none'}"
-            + (f" ({note})" if note else "")
-            + ".",
-            "",
-        ]
+        lines += partial_lines(targets, len(settings["targets"]), "targets")
+    lines += default_lines(result, defaults)
     lines += [
         "## Averaged over targets",
         "",
-        metric_table(ev, main, result, defaults),
+        table(ev, main, result, defaults),
         "",
         *verdict(ev, methods),
         *flat_truth_note(truth, targets),
@@ -1176,7 +790,7 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
             lines += [
                 f"## The same {k} labelled target examples: LogME vs FUTE's DTE from them",
                 "",
-                metric_table(ev, same, result, defaults),
+                table(ev, same, result, defaults),
                 "",
             ]
     lines += targets_section(ev, defaults, settings)
@@ -1187,7 +801,7 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
             ["method", *(f"{t} NDCG / rho" for t in targets)],
             [
                 [
-                    label(m, defaults),
+                    starred(m, defaults),
                     *(
                         f"{fmt(ev[m]['per_target'][t]['ndcg'])} / "
                         f"{fmt(ev[m]['per_target'][t]['rho'], 1)}"
@@ -1215,105 +829,21 @@ def markdown(result: dict, env: dict, settings: dict, stages: Stages) -> str:
         "rank them reliably there.",
         "",
     ]
-    lines += parts_markdown(result.get("parts"))
-    if result.get("notes"):
-        lines += ["## Notes of the run", ""] + [f"- {n}" for n in result["notes"]] + [""]
-    lines.append(provenance_markdown(env, settings, stages))
+    lines += closing_lines(result, env, settings, stages)
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------ main
-
-
-def render(out_dir: Path) -> int:
-    """Rewrite ``transfer.md`` from ``transfer.json``: the same measured numbers, the
-    current table layout."""
-    json_path = out_dir / "transfer.json"
-    if not json_path.exists():
-        raise SystemExit(f"error: {json_path} does not exist; run the benchmark first")
-    result = json.loads(json_path.read_text())
-    settings = result["settings"]
-    if "cost" not in result:  # a result of the benchmark before issue 12
-        n_train = settings.get("target_examples", 0)
-        result["cost"] = {
-            m: cost_of(m, len(settings["sources"]), n_train, str(settings.get("pool_size")))
-            for m in result["metrics"]
-        }
-    stages = Stages(seconds=dict(result["stages_seconds"]))
-    text = markdown(result, result["environment"], settings, stages)
-    (out_dir / "transfer.md").write_text(text.rstrip() + "\n")
-    print(f"wrote {out_dir / 'transfer.md'} from {json_path}")
-    return 0
-
-
-def assemble(run: Run, ctx: dict, truth: dict, scores: dict, env: dict, done: list) -> dict:
-    args, recipe = run.args, run.args.recipe
-    settings = {
-        "sources": list(ctx["sources"]),
-        "targets": list(args.targets),
-        "seeds": args.seeds,
-        "space_seeds": args.space_seeds,
-        "pool_size": args.pool_size,
-        "mte_classifier_seed": args.seeds[0],
-        "mte_pool_excludes": "every target",
-        **asdict(recipe),
-        "target_dte": "the same limited target training set",
-        "ks": args.ks,
-        "k_draws": args.k_draws,
-        "k_examples": "draws of k distinct examples of the target's limited training set",
-        "logme_features": "pooler output of each source-fine-tuned encoder (the head's input)",
-        "similarities": SIMILARITIES,
-        "centres": "dataset: unit mean of the sources' DTEs; model: of the sources' MTEs",
-        "reserved_targets": list(RESERVED_TARGETS),
-        "quick": args.quick,
-        "run": "development" if args.dev else "full",
-        "rows": args.rows,
-        "part": args.part,
-    }
-    prereg = ctx["preregistered"]
-    rows, note = default_rows(prereg.get("default"))
-    return {
-        "benchmark": "transfer",
-        "default": prereg.get("default"),
-        "preregistered": prereg,
-        "default_rows": rows,
-        "default_note": note,
-        "environment": env,
-        "settings": settings,
-        "complete": set(done) == set(ctx["targets"]),  # the targets of --only
-        "targets_done": list(done),
-        "truth": truth,
-        "scores": scores,
-        **scored(scores, truth, settings),
-        "notes": list(dict.fromkeys(run.notes)),
-        "stages_seconds": run.stages.seconds,
-    }
-
-
-def scored(scores: dict, truth: dict, settings: dict) -> dict:
-    """{"metrics", "cost"} of the rows against the truth (targets without truth: none)."""
-    sources = settings["sources"]
-    gains = {t: [truth[t]["gains"][s]["mean"] for s in sources] for t in truth}
-    n_train, pool = settings["target_examples"], str(settings["pool_size"])
-    return {
-        "metrics": evaluate(scores, gains) if gains else {},
-        "cost": {m: cost_of(m, len(sources), n_train, pool) for m in scores},
-    }
 
 
 # ------------------------------------------------------------------------------ parts
 
-#: settings that differ between the parts of one run
-PART_KEYS = ("rows", "part", "space_seeds")
 
-
-def part_markdown(result: dict) -> str:
+def part_markdown(result: dict, env=None, settings=None, stages=None) -> str:
+    """What a part's markdown says: which half, targets and space seeds it holds."""
     s = result["settings"]
     return (
         f"# Transfer benchmark, part {s['part']} ({s['rows']})\n\n"
         f"Targets done: {', '.join(result['targets_done'])}; space seeds {s['space_seeds']}. "
-        "One piece of a run cut to fit working sessions (benchmarks/FINAL_RUNS.md); "
-        "`python benchmarks/bench_transfer.py --merge` combines the parts into transfer.md.\n"
+        "One piece of a run cut to fit working sessions (benchmarks/archive/FINAL_RUNS.md); "
+        "`python -m benchmarks.transfer --merge` combines the parts into transfer.md.\n"
     )
 
 
@@ -1368,95 +898,369 @@ def merge_parts(parts: dict) -> dict:
     }
 
 
-def merge(out_dir: Path) -> int:
-    """Write <out>/transfer.{json,md} from the parts in <out>/parts."""
-    return write_merged("transfer", merge_parts(read_parts(out_dir, "transfer")), markdown, out_dir)
+# ------------------------------------------------------------------------------ the run
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    out_dir = results_dir(args)
-    if args.render:
-        return render(out_dir)
-    if args.merge:
-        return merge(out_dir)
-    env = environment()
-    quiet_libraries()
-    stages = Stages()
-    run = Run(args, stages)
-    recipe: Recipe = args.recipe
-    full = args.stage is None
+class Transfer(SelectionBenchmark):
+    """One run: its settings, the cached artefacts it makes (each keyed by what makes it)."""
 
-    def need(stage: str) -> bool:
-        return stage in ROWS[args.rows] if full else stage in args.stage
+    name = "transfer"
+    STAGES = STAGES
+    dev_seeds = ("seeds", "space_seeds")
+    targets_from = "--targets"
+    stage_help = (
+        "only make these cached artefacts (nothing written to the results): sources "
+        "(fine-tuned source models), truth (target fine-tuning), dtes (sources' and targets' "
+        "DTEs), mtes (source models' MTEs), dtes-k (targets' DTEs from k labels), features "
+        "(source encoders' features for LogME); without it every stage runs and the results "
+        "are written after each target"
+    )
+    only_help = "targets to process (of --targets; the MTE pools still exclude every target)"
+    part_help = (
+        "a piece of a run that takes longer than one working session (archive/FINAL_RUNS.md): "
+        "results to <out>/parts/transfer.NAME.json; --merge combines the parts"
+    )
+    merge_help = "only combine <out>/parts/transfer.*.json into <out>/transfer.{json,md} (no run)"
+    dev_help = (
+        "the development run: fine-tuning seed 0 and embedding seed 0 only, every row "
+        "and baseline; results to benchmarks/results/dev/"
+    )
+    markdown = staticmethod(markdown)
+    part_markdown = staticmethod(part_markdown)
+    merge_parts = staticmethod(merge_parts)
 
-    from fute.data.catalog import load_dataset
+    def __init__(self) -> None:
+        super().__init__()
+        self._source_dirs: dict = {}
 
-    targets_run = [t for t in args.targets if args.only is None or t in args.only]
-    with stages("load data"):
-        sources = {
-            s: load_dataset(s, split="train").sample(recipe.source_examples, seed=0).validate()
-            for s in args.sources
+    # ------------------------------------------------------------------ flags
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        p.add_argument("--sources", nargs="+", default=list(SOURCES))
+        p.add_argument("--targets", nargs="+", default=list(TARGETS))
+        p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="fine-tuning seeds")
+        p.add_argument(
+            "--space-seeds", nargs="+", type=int, default=[0, 1, 2], help="embedding-space seeds"
+        )
+        p.add_argument(
+            "--pool-size", type=int, default=200, help="pool inputs per source-model MTE"
+        )
+        p.add_argument("--ks", nargs="*", type=int, default=list(KS), help="k of the k-label rows")
+        p.add_argument(
+            "--k-draws",
+            type=int,
+            default=5,
+            help="draws of k labelled target examples per k (LogME and the DTEs from k labels)",
+        )
+        p.add_argument(
+            "--rows",
+            choices=tuple(ROWS),
+            default="all",
+            help="with --part: make the truth and its rows (random, LogME) or the embedding "
+            "rows (FUTE, mean-embedding) of --space-seeds only",
+        )
+        for f in Recipe.__dataclass_fields__.values():
+            p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+
+    def targets_of(self, args: argparse.Namespace) -> list[str]:
+        return list(args.targets)
+
+    def check(self, args: argparse.Namespace) -> None:
+        check_reserved(args.sources, "source")
+        if args.rows != "all" and args.part is None:
+            raise SystemExit(
+                "error: --rows truth|embeddings makes half a result: name it with --part"
+            )
+        overlap = set(args.sources) & set(args.targets)
+        if overlap:
+            raise SystemExit(f"error: {', '.join(sorted(overlap))}: both source and target")
+
+    def caps(self, args: argparse.Namespace) -> None:
+        if args.quick:
+            args.sources = args.sources[:3]
+            args.targets = args.targets[:1]
+            args.seeds = args.seeds[:1]
+            args.space_seeds = args.space_seeds[:1]
+            args.pool_size = min(args.pool_size, 16)
+            args.source_examples = min(args.source_examples, 32)
+            args.target_examples = min(args.target_examples, 32)
+            args.dev_examples = min(args.dev_examples, 32)
+            args.max_length = min(args.max_length, 32)
+            args.ks = [k for k in args.ks if k <= 16][:1]
+            args.k_draws = min(args.k_draws, 1)
+            if args.only is not None:
+                args.only = [t for t in args.only if t in args.targets]
+        args.ks = [k for k in args.ks if k <= args.target_examples]
+        args.recipe = Recipe(**{f: getattr(args, f) for f in Recipe.__dataclass_fields__})
+
+    def full_stages(self) -> tuple[str, ...]:
+        return ROWS[self.args.rows]
+
+    # ------------------------------------------------------------------ artefacts
+
+    def source_dirs(self, sources: dict, seeds=None) -> dict:
+        """{(source, seed): folder of the classifier fine-tuned on it}, for `seeds` (all
+        fine-tuning seeds by default)."""
+        for seed in self.args.seeds if seeds is None else seeds:
+            if all((s, seed) in self._source_dirs for s in sources):
+                continue
+            with self.stages(f"fine-tune sources, seed {seed}"):
+                for s, data in sources.items():
+                    self._source_dirs[s, seed] = source_model_dir(s, data, seed, self.args.recipe)
+        return self._source_dirs
+
+    def source_dtes(self, sources: dict) -> dict:
+        """{(method, seed): {source: DTE}} for fisher, prefix and mean-embedding, and
+        {(method + "+anchor", seed): ...} for the pool-anchored ones (`ANCHORED`)."""
+        out = {}
+        for seed in self.args.space_seeds:
+            for key, method, anchor in DTE_SPACES:
+                with self.stages(f"{key} DTEs of the sources, space seed {seed}"):
+                    out[key, seed] = {
+                        s: self.dte(d, s, method, seed, pool_anchor=anchor)
+                        for s, d in sources.items()
+                    }
+        return out
+
+    def target_dtes(self, t: str, train) -> dict:
+        out = {}
+        with self.stages(f"{t}: DTEs"):
+            for seed in self.args.space_seeds:
+                for key, method, anchor in DTE_SPACES:
+                    out[key, seed] = self.dte(train, t, method, seed, pool_anchor=anchor)
+        return out
+
+    def target_dtes_k(self, t: str, train, draws: dict) -> dict:
+        """{(method, seed): {(k, draw): DTE of the k labelled examples of that draw}}."""
+        out: dict = {}
+        with self.stages(f"{t}: DTEs from k labels"):
+            for seed in self.args.space_seeds:
+                for method in (*FUTE_METHODS, "mean-embedding"):
+                    for k, idx in draws.items():
+                        for d, rows in enumerate(idx):
+                            out.setdefault((method, seed), {})[k, d] = self.dte(
+                                train.subset(rows.tolist()), f"{t}-k{k}-d{d}", method, seed
+                            )
+        return out
+
+    def mtes(self, sources: dict, source_dirs: dict) -> dict:
+        """{(method, seed): {source: MTE of its classifier (first fine-tuning seed)}}."""
+        from fute.models.adapters import HFClassifier
+
+        out = {}
+        first = self.args.seeds[0]
+        for seed in self.args.space_seeds:
+            for method in FUTE_METHODS:
+                space = self.space(method, seed)
+                with self.stages(f"{method} MTEs of source classifiers, space seed {seed}"):
+                    got = {}
+                    for s, data in sources.items():
+                        clf = HFClassifier(
+                            source_dirs[s, first], arity=data.arity, max_length=self.args.max_length
+                        )
+                        got[s] = cached_mte(
+                            space, clf, (clf.identity(),), s, "model", self.args.targets
+                        )
+                    out[method, seed] = got
+        return out
+
+    def truth_of(self, t: str, train, dev, sources: dict, source_dirs: dict) -> dict:
+        args = self.args
+        with self.stages(f"{t}: target fine-tuning ({len(args.seeds)} seeds x {len(sources) + 1})"):
+            base = {}
+            per_source: dict = {s: [] for s in sources}
+            for seed in args.seeds:
+                base[seed] = cached_target_accuracy(None, train, dev, seed, args.recipe)
+                for s in sources:
+                    acc = cached_target_accuracy(
+                        source_dirs[s, seed], train, dev, seed, args.recipe
+                    )
+                    per_source[s].append(acc - base[seed])
+        return {
+            "n_train": len(train),
+            "n_dev": len(dev),
+            "target_only": mean_std(base.values()),
+            "target_only_per_seed": list(base.values()),
+            "gains": {s: mean_std(v) for s, v in per_source.items()},
+            "gains_per_seed": per_source,
         }
-        trains = {
-            t: load_dataset(t, split="train").sample(recipe.target_examples, seed=0).validate()
-            for t in targets_run
-        }
-        devs = {
-            t: load_dataset(t, split="dev").sample(recipe.dev_examples, seed=0).validate()
-            for t in targets_run
-        }
-    ctx: dict = {
-        "sources": sources,
-        "targets": trains,
-        "all_targets": list(args.targets),
-        "preregistered": read_preregistered(args.preregistered),
-    }
-    source_dirs = {}
-    if any(need(s) for s in ("sources", "truth", "mtes", "features")):
-        # the embedding half needs only the MTEs' classifiers (the first fine-tuning seed)
-        first_only = args.rows == "embeddings"
-        source_dirs = run.source_dirs(sources, args.seeds[:1] if first_only else None)
-    if need("dtes"):
-        ctx["dtes"] = run.source_dtes(sources)
-    if need("mtes"):
-        ctx["mtes"] = run.mtes(sources, source_dirs)
-    # LogME reads the features only in the rows from k labels (none in a --dev run)
-    features = run.features(trains, sources, source_dirs) if need("features") and args.ks else {}
-    truth: dict = {}
-    scores: dict = {}
-    done: list = []
-    for t in targets_run:
-        train, dev = trains[t], devs[t]
-        local: dict = {
-            "draws": k_draws(t, len(train), args.ks, args.k_draws),
-            "dtes_k": {},
-        }
+
+    def features(self, trains: dict, sources: dict, source_dirs: dict) -> dict:
+        """{target: {seed: {source: (n_train, D) encoder features}}} for LogME; each source
+        model is loaded once for all targets."""
+        out: dict = {t: {} for t in trains}
+        with self.stages(
+            f"source encoders' features ({len(self.args.seeds)} seeds x {len(sources)} sources "
+            f"x {len(trains)} targets)"
+        ):
+            for seed in self.args.seeds:
+                for s in sources:
+                    got = cached_features(source_dirs[s, seed], trains, self.args.recipe)
+                    for t, f in got.items():
+                        out[t].setdefault(seed, {})[s] = f
+        return out
+
+    # ------------------------------------------------------------------ the run
+
+    def prepare(self) -> list[str]:
+        from fute.data.catalog import load_dataset
+
+        args, need, recipe = self.args, self.need, self.args.recipe
+        self.targets = [t for t in args.targets if args.only is None or t in args.only]
+        with self.stages("load data"):
+            self.sources = {
+                s: load_dataset(s, split="train").sample(recipe.source_examples, seed=0).validate()
+                for s in args.sources
+            }
+            self.trains = {
+                t: load_dataset(t, split="train").sample(recipe.target_examples, seed=0).validate()
+                for t in self.targets
+            }
+            self.devs = {
+                t: load_dataset(t, split="dev").sample(recipe.dev_examples, seed=0).validate()
+                for t in self.targets
+            }
+        self.source_dir_of: dict = {}
+        if any(need(s) for s in ("sources", "truth", "mtes", "features")):
+            # the embedding half needs only the MTEs' classifiers (the first fine-tuning seed)
+            first_only = args.rows == "embeddings"
+            self.source_dir_of = self.source_dirs(
+                self.sources, args.seeds[:1] if first_only else None
+            )
+        self.dtes = self.source_dtes(self.sources) if need("dtes") else {}
+        self.source_mtes = self.mtes(self.sources, self.source_dir_of) if need("mtes") else {}
+        # LogME reads the features only in the rows from k labels (none in a --dev run)
+        self.target_features = (
+            self.features(self.trains, self.sources, self.source_dir_of)
+            if need("features") and args.ks
+            else {}
+        )
+        return self.targets
+
+    def target_stages(self, t: str) -> dict:
+        args, need = self.args, self.need
+        train, dev = self.trains[t], self.devs[t]
+        made: dict = {"draws": k_draws(t, len(train), args.ks, args.k_draws), "dtes_k": {}}
         if need("truth"):
-            truth_t = run.truth(t, train, dev, sources, source_dirs)
+            made["truth"] = self.truth_of(t, train, dev, self.sources, self.source_dir_of)
         if need("dtes"):
-            local["dtes"] = run.target_dtes(t, train)
+            made["dtes"] = self.target_dtes(t, train)
         if need("dtes-k"):
-            local["dtes_k"] = run.target_dtes_k(t, train, local["draws"])
-        local["features"] = features.get(t, {})
-        if not full:
-            continue
-        with stages(f"{t}: scores"):
-            if need("truth"):
-                truth[t] = truth_t
-            for name, by_key in score_target(run, t, ctx, local).items():
-                scores.setdefault(name, {})[t] = by_key
-        done.append(t)
-        result = assemble(run, ctx, truth, scores, env, done)
-        if args.part is None:
-            text = markdown(result, env, result["settings"], stages)
-            write_results("transfer", result, text, out_dir)
-        else:
-            write_part("transfer", args.part, result, part_markdown(result), out_dir)
-    if not full:
-        print(f"stages {', '.join(args.stage)} done for {', '.join(targets_run)}; nothing written")
-    return 0
+            made["dtes_k"] = self.target_dtes_k(t, train, made["draws"])
+        made["features"] = self.target_features.get(t, {})
+        return made
+
+    def score(self, t: str, made: dict) -> tuple[dict | None, dict]:
+        """(truth, {row: {key: [score per source]}}) of one target, of the half `--rows`
+        names (the embedding half has no truth)."""
+        args = self.args
+        rows = self.fute_scores(made) if args.rows != "truth" else {}
+        if args.rows == "embeddings":
+            return made.get("truth"), rows
+        # the old benchmark's draw of `random`
+        rows["random"] = random_scores(args.seeds, args.targets.index(t), len(self.sources))
+        train = self.trains[t]
+        gold = np.array([train.label_names.index(y) for y in train.labels])
+        for k, idx in made["draws"].items():
+            for seed in args.seeds:
+                for d, sel in enumerate(idx):
+                    values, bad = logme_scores(made["features"][seed], gold, sel)
+                    rows.setdefault(f"logme-{k}", {})[f"{seed}/{d}"] = values
+                    if bad:
+                        self.notes.append(
+                            f"{t} / logme-{k}, seed {seed}, draw {d}: {bad} source(s) with a "
+                            "non-finite LogME placed last"
+                        )
+        return made.get("truth"), rows
+
+    def fute_scores(self, made: dict) -> dict:
+        """{row: {key: [score per source]}} of the FUTE and mean-embedding rows of one target;
+        keys: the space seed, or "seed/draw" for the rows from k labels."""
+        rows: dict = {}
+        for seed in self.args.space_seeds:
+            for key, method, anchor in DTE_SPACES:
+                if method not in FUTE_METHODS:
+                    continue
+                # an anchored target is compared with anchored DTEs and with the same MTEs
+                dtes = [self.dtes[key, seed][s] for s in self.sources]
+                mtes = [self.source_mtes[method, seed][s] for s in self.sources]
+                centres = centres_for(dtes, mtes)
+                target = made["dtes"][key, seed]
+                k_targets = made["dtes_k"].get((key, seed), {})  # none for anchored keys
+                for cands_kind, cands in (("dte", dtes), ("mte", mtes)):
+                    for similarity in SIMILARITIES[method]:
+                        name = fute_row(cands_kind, method, similarity, anchor=anchor)
+                        rows.setdefault(name, {})[str(seed)] = similarity_scores(
+                            similarity, target, cands, centres, self.notes
+                        )
+                        for (k, d), dte in k_targets.items():
+                            name = fute_row(cands_kind, method, similarity, k)
+                            rows.setdefault(name, {})[f"{seed}/{d}"] = similarity_scores(
+                                similarity, dte, cands, centres, self.notes
+                            )
+            dtes = [self.dtes["mean-embedding", seed][s] for s in self.sources]
+            rows.setdefault("mean-embedding", {})[str(seed)] = similarity_scores(
+                "cosine", made["dtes"]["mean-embedding", seed], dtes
+            )
+            for (k, d), dte in made["dtes_k"].get(("mean-embedding", seed), {}).items():
+                rows.setdefault(f"mean-embedding-k{k}", {})[f"{seed}/{d}"] = similarity_scores(
+                    "cosine", dte, dtes
+                )
+        return rows
+
+    def assemble(self) -> dict:
+        args, recipe = self.args, self.args.recipe
+        settings = {
+            "sources": list(self.sources),
+            "targets": list(args.targets),
+            "seeds": args.seeds,
+            "space_seeds": args.space_seeds,
+            "pool_size": args.pool_size,
+            "mte_classifier_seed": args.seeds[0],
+            "mte_pool_excludes": "every target",
+            **asdict(recipe),
+            "target_dte": "the same limited target training set",
+            "ks": args.ks,
+            "k_draws": args.k_draws,
+            "k_examples": "draws of k distinct examples of the target's limited training set",
+            "logme_features": "pooler output of each source-fine-tuned encoder (the head's input)",
+            "similarities": SIMILARITIES,
+            "centres": "dataset: unit mean of the sources' DTEs; model: of the sources' MTEs",
+            "reserved_targets": list(reserved_sets()),
+            "quick": args.quick,
+            "run": "development" if args.dev else "full",
+            "rows": args.rows,
+            "part": args.part,
+        }
+        prereg = self.preregistered
+        rows, note = default_rows(prereg.get("default"))
+        return {
+            "benchmark": "transfer",
+            "default": prereg.get("default"),
+            "preregistered": prereg,
+            "default_rows": rows,
+            "default_note": note,
+            "environment": self.env,
+            "settings": settings,
+            "complete": set(self.done) == set(self.targets),  # the targets of --only
+            "targets_done": list(self.done),
+            "truth": self.truth,
+            "scores": self.scores,
+            **scored(self.scores, self.truth, settings),
+            "notes": list(dict.fromkeys(self.notes)),
+            "stages_seconds": self.stages.seconds,
+        }
+
+    def completed(self, result: dict) -> dict:
+        settings = result["settings"]
+        if "cost" not in result:  # a result of the benchmark before issue 12
+            n_train = settings.get("target_examples", 0)
+            result["cost"] = {
+                m: cost_of(m, len(settings["sources"]), n_train, str(settings.get("pool_size")))
+                for m in result["metrics"]
+            }
+        return result
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(Transfer().main())

@@ -7,10 +7,10 @@ chat prompt over a fixed pool sample with 1 and 2 servers and 1 / 4 / 16 request
 flight per server. Every configuration answers the same inputs, and its answers are
 checked to be bit-identical to those of the first configuration (one server, one request).
 
-    python benchmarks/bench_fleet.py                    # results/fleet.{json,md}
-    python benchmarks/bench_fleet.py --inputs 16 --in-flight 1,4
+    python -m benchmarks.scale_fleet                    # results/fleet.{json,md}
+    python -m benchmarks.scale_fleet --inputs 16 --in-flight 1,4
 
-`section_fleet(args, stages)` follows the section convention of bench_scale.py, so the
+`section_fleet(args, stages)` follows the section convention of scale.py, so the
 same measurement can be run as a section of that benchmark.
 """
 
@@ -28,15 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from common import (
-    Stages,
-    add_common_args,
-    environment,
-    markdown_table,
-    provenance_markdown,
-    results_dir,
-    write_results,
-)
+from benchmarks.harness.provenance import environment, provenance_markdown
+from benchmarks.harness.results import add_common_args, results_dir, write_results
+from benchmarks.harness.stages import Stages
+from benchmarks.harness.tables import markdown_table
 
 PROMPT = {
     "id": "bench-fleet-chat",
