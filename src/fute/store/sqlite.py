@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -116,7 +117,27 @@ class StoreWarning(UserWarning):
 
 
 class DamagedEmbeddingError(StoreError):
-    """A stored row whose vector cannot be trusted (checksum, encoding or values)."""
+    """A stored row whose vector cannot be trusted (checksum, encoding or values).
+
+    `row` is (id, name, why); `skip_note` the line a reader of many rows says when it
+    leaves the row out."""
+
+    row: tuple[int, str, str] = ()
+    skip_note: str = ""
+
+    @classmethod
+    def of_row(cls, id_: int, name: str, kind: str, why: str) -> DamagedEmbeddingError:
+        """The error of the stored row #`id_` (`kind` `name`), damaged because `why`."""
+        exc = cls(
+            f"the stored {kind} {name!r} (#{id_}) is damaged ({why}); "
+            f"delete it with `fute store delete '#{id_}'` and embed it again"
+        )
+        exc.row = (id_, name, why)
+        exc.skip_note = (
+            f"left out {kind} {name!r} (#{id_}): its stored vector is damaged ({why}); "
+            f"delete it with `fute store delete '#{id_}'` and embed it again"
+        )
+        return exc
 
 
 @dataclass(frozen=True)
@@ -675,11 +696,13 @@ class Store:
                     raise self._error("cannot read", exc) from None
                 why = f"SQLite: {str(exc).splitlines()[0][:80]}"
                 rest = (json.dumps({"damaged": why}), 0.0)
-                self._report_damage(_damaged(head[0], head[2], head[1], why), left_out=False)
+                self.report_damage(
+                    DamagedEmbeddingError.of_row(head[0], head[2], head[1], why), left_out=False
+                )
             rows.append((*head, *rest))
         return rows
 
-    def _report_damage(self, exc: DamagedEmbeddingError, left_out: bool = True) -> None:
+    def report_damage(self, exc: DamagedEmbeddingError, left_out: bool = True) -> None:
         """Say once per row that it is damaged, and remember it in `skipped`."""
         if exc.row[0] not in {s[0] for s in self.skipped}:
             self.skipped.append(exc.row)
@@ -712,14 +735,16 @@ class Store:
         None for a store of schema 1 or 2 read as it is: it keeps no generation, so
         nothing derived from it can be checked for staleness.
         """
-        if "vector" in self._columns:
-            return None
-        rows = dict(
-            self._query("SELECT key, value FROM store_info WHERE key IN ('uuid', 'generation')")
-        )
-        if "uuid" not in rows or "generation" not in rows:
-            return None
-        return rows["uuid"], int(rows["generation"])
+        with self.snapshot() as snap:
+            return snap.generation()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[StoreSnapshot]:
+        """One read transaction (`StoreSnapshot`): what it reads is one state of the store,
+        whatever other processes commit meanwhile. What derived files (the vector index)
+        read a store through."""
+        with self._snapshot() as con:
+            yield StoreSnapshot(self, con)
 
     def spaces(self) -> dict[str, int]:
         """Space keys in the store with their number of embeddings."""
@@ -798,7 +823,7 @@ class Store:
                 try:
                     out.append(self._read(con, head, extras=extras))
                 except DamagedEmbeddingError as exc:
-                    self._report_damage(exc)
+                    self.report_damage(exc)
         return out
 
     def _heads(self, con: sqlite3.Connection, where: str, params: tuple) -> list[tuple]:
@@ -831,10 +856,10 @@ class Store:
             if not _is_damage(exc):
                 raise self._error("cannot read", exc) from None
             why = f"SQLite: {str(exc).splitlines()[0][:80]}"
-            raise _damaged(head[0], head[2], head[1], why) from None
+            raise DamagedEmbeddingError.of_row(head[0], head[2], head[1], why) from None
         if row is None:  # deleted by another process since the listing
             raise StoreError(f"embedding #{head[0]} was deleted from {self.path} meanwhile")
-        e = _row_to_embedding((*head, *row))
+        e = _row_to_embedding((*head[:4], *row))
         if extras is not False and "extras" in self._tables:
             e.extras = self._read_extras(con, head, None if extras is True else list(extras))
         return e
@@ -976,6 +1001,64 @@ class Store:
         return out
 
 
+class RowHead(NamedTuple):
+    """A stored row without its vector or metadata (`StoreSnapshot.heads`): `checksum` and
+    `created` change whenever the row is replaced."""
+
+    id: int
+    kind: str
+    name: str
+    space_key: str
+    checksum: str | None
+    created: float
+
+
+class StoreSnapshot:
+    """The rows of a store as one read transaction saw them (`Store.snapshot()`).
+
+    `heads(space_key)` streams the rows of a space without their vectors, `embedding(head)`
+    reads one row's vector (a damaged row raises `DamagedEmbeddingError`, which the caller
+    may hand to `Store.report_damage`), `generation()` the store's write generation then.
+    """
+
+    def __init__(self, store: Store, con: sqlite3.Connection) -> None:
+        self.store, self._con = store, con
+
+    def generation(self) -> tuple[str, int] | None:
+        """(store uuid, write generation) in this snapshot; None for a schema-1/2 store."""
+        if "vector" in self.store._columns:
+            return None
+        try:
+            rows = dict(
+                self._con.execute(
+                    "SELECT key, value FROM store_info WHERE key IN ('uuid', 'generation')"
+                ).fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise self.store._error("cannot read", exc) from None
+        if "uuid" not in rows or "generation" not in rows:
+            return None
+        return rows["uuid"], int(rows["generation"])
+
+    def heads(self, space_key: str) -> Iterator[RowHead]:
+        """The rows of a space in id order, read as they are iterated (no vectors)."""
+        check = "checksum" if "checksum" in self.store._columns else "NULL"
+        try:
+            cursor = self._con.execute(
+                f"SELECT id, kind, name, space_key, {check}, created FROM embeddings"
+                " WHERE space_key = ? ORDER BY id",
+                (space_key,),
+            )
+            for row in cursor:
+                yield RowHead(*row)
+        except sqlite3.Error as exc:
+            raise self.store._error("cannot read", exc) from None
+
+    def embedding(self, head: RowHead, extras: bool | Iterable[str] = False) -> TaskEmbedding:
+        """The embedding of one row; `DamagedEmbeddingError` when its vector is damaged."""
+        return self.store._read(self._con, head, extras=extras)
+
+
 # -- helpers -------------------------------------------------------------------------
 
 
@@ -1045,24 +1128,13 @@ def _row_to_embedding(row: tuple) -> TaskEmbedding:
         vector = decode_vector(blob, dtype, shape)
         meta = json.loads(meta)
     except DamagedEmbeddingError as exc:
-        raise _damaged(id_, name, kind, str(exc)) from None
+        raise DamagedEmbeddingError.of_row(id_, name, kind, str(exc)) from None
     except ValueError as exc:
-        raise _damaged(id_, name, kind, f"its metadata is not valid JSON: {exc}") from None
+        raise DamagedEmbeddingError.of_row(
+            id_, name, kind, f"its metadata is not valid JSON: {exc}"
+        ) from None
     meta["store_id"] = id_
     return TaskEmbedding(vector, space_key, kind, name, meta)
-
-
-def _damaged(id_: int, name: str, kind: str, why: str) -> DamagedEmbeddingError:
-    exc = DamagedEmbeddingError(
-        f"the stored {kind} {name!r} (#{id_}) is damaged ({why}); "
-        f"delete it with `fute store delete '#{id_}'` and embed it again"
-    )
-    exc.row = (id_, name, why)
-    exc.skip_note = (
-        f"left out {kind} {name!r} (#{id_}): its stored vector is damaged ({why}); "
-        f"delete it with `fute store delete '#{id_}'` and embed it again"
-    )
-    return exc
 
 
 def _meta(text: str) -> dict:
