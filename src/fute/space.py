@@ -40,7 +40,7 @@ import numpy as np
 from fute.core.embedding import TaskEmbedding
 from fute.core.errors import FuteError, ModelError
 from fute.core.examples import Examples, warn_if_small
-from fute.core.kinds import KINDS
+from fute.core.kinds import KINDS, Kind
 
 DEFAULT_POOL_SIZE = 1000
 #: space-defining options kept in `Space.hparams` (and the key) only when not at this default
@@ -432,7 +432,9 @@ class Space:
         for attr in ("labels", "arity", "predict_proba"):
             if not hasattr(model, attr):
                 raise ModelError(f"{model_name(model)!r} has no {attr!r}; see fute.models.protocol")
-        kind = kind or ("prompted-lm" if getattr(model, "prompt", None) is not None else "model")
+        kind = kind or (
+            Kind.PROMPTED_LM if getattr(model, "prompt", None) is not None else Kind.MODEL
+        )
         if kind not in KINDS:
             raise FuteError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         arity = int(model.arity)

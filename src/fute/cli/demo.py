@@ -44,6 +44,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from fute.core.errors import FuteError
+from fute.core.kinds import Kind
 from fute.core.paths import cache_subdir
 from fute.core.progress import progress_bar
 
@@ -342,19 +343,19 @@ def run_demo(
                             backend = default_lm()
                     model = cut(PromptedLM(backend, prompt))
                     return space.model_embedding(
-                        model, name=name, kind="prompted-lm", exclude=exclude
+                        model, name=name, kind=Kind.PROMPTED_LM, exclude=exclude
                     )
 
-                store_embedding("prompted-lm", name, embed_prompt)
+                store_embedding(Kind.PROMPTED_LM, name, embed_prompt)
 
         with run.phase("ranking"):
             embeddings = store.load(space_key=key)
             target = next(e for e in embeddings if e.kind == "dataset" and e.name == plan.target)
             ranked = {
                 kind: rank(target, [e for e in embeddings if e.kind == kind], top=plan.top)
-                for kind in ("prompted-lm", "model", "dataset")
+                for kind in (Kind.PROMPTED_LM, Kind.MODEL, Kind.DATASET)
             }
-            prompt_order = rank(target, [e for e in embeddings if e.kind == "prompted-lm"])
+            prompt_order = rank(target, [e for e in embeddings if e.kind == Kind.PROMPTED_LM])
             from fute.ranking.centres import space_centres
 
             # freeze each kind's centred-cosine centre now that the space is complete, so
@@ -373,7 +374,7 @@ def run_demo(
     console.print()
     console.print(
         _ranking_table(
-            f"Prompts for SmolLM2 on {plan.target} (most similar first)", ranked["prompted-lm"]
+            f"Prompts for SmolLM2 on {plan.target} (most similar first)", ranked[Kind.PROMPTED_LM]
         )
     )
     console.print(_ranking_table(f"Models for {plan.target}", ranked["model"]))

@@ -25,6 +25,7 @@ from fute.cli.output import (
     working,
 )
 from fute.core.errors import FuteError, ModelError
+from fute.core.kinds import Kind
 
 app = typer.Typer(help="Compute task embeddings and store them.", no_args_is_help=True)
 
@@ -214,7 +215,7 @@ def embed_model(
     space = _space(method, seed, max_examples, fisher_examples, pool_size, pool_anchor, clip_pool)
     if prompt:
         backend = load_lm_backend(spec)
-        models = [(PromptedLM(backend, p), "prompted-lm") for p in _prompts(prompt)]
+        models = [(PromptedLM(backend, p), Kind.PROMPTED_LM) for p in _prompts(prompt)]
         if name and len(models) > 1:
             raise FuteError(
                 "--name names one embedding; leave it out when embedding several prompts"

@@ -37,7 +37,7 @@ import numpy as np
 
 from fute.core.embedding import TaskEmbedding, check_same_space
 from fute.core.errors import FuteError
-from fute.core.kinds import KIND_ALIASES
+from fute.core.kinds import KINDS, Kind
 
 #: The order of `fute recommend` and `fute.recommend`: issue 12's pre-registered default
 #: (benchmarks/preregistered.json), chosen on 2026-12-02 on the development benchmarks by
@@ -81,8 +81,7 @@ NOISE_GAP = 0.25
 #: the top places compared with #1 for the caution
 CAUTION_DEPTH = 3
 #: kinds tried, in order, when no kind is asked for
-KIND_ORDER = ("prompted-lm", "model", "dataset")
-KIND_WORDS = {"prompted-lm": "prompt", "model": "model", "dataset": "data set"}
+KIND_ORDER = (Kind.PROMPTED_LM, Kind.MODEL, Kind.DATASET)
 
 Notify = Callable[[str], None]
 
@@ -272,7 +271,7 @@ def recommend_among(
 
         centres = centres_of([target, *pool])
     signals = _similarity_signals(target, pool, centres, notes)
-    if kind != "dataset":
+    if kind != Kind.DATASET:
         priors = _prior_scores(pool)
         lacking = len(pool) - len(priors["pool-mi"])
         if lacking:
@@ -338,7 +337,7 @@ def _order_scores(fused_by: list[Signal], n: int) -> np.ndarray:
 def order_words(kind: str) -> str:
     """What makes the order, in words, for the terminal and the report."""
     sim = DEFAULT["similarity"]
-    prior = DEFAULT["prior"] if kind != "dataset" and DEFAULT["fusion"] == "rrf" else None
+    prior = DEFAULT["prior"] if kind != Kind.DATASET and DEFAULT["fusion"] == "rrf" else None
     fused = f"{sim} + {prior} by reciprocal rank (k={DEFAULT['k']})" if prior else sim
     if DEFAULT["provisional"]:
         return f"{fused}; a provisional default until issue 12's pre-registered choice"
@@ -350,7 +349,7 @@ def _space_note(target: TaskEmbedding, kind: str) -> str | None:
     space = target.meta.get("space") or {}
     method = space.get("method")
     anchored = bool((space.get("hparams") or {}).get("pool_anchor", False))
-    if kind == "dataset" or method is None:
+    if kind == Kind.DATASET or method is None:
         return None  # source data sets: the default was measured on plain DTEs
     if method == DEFAULT["method"] and anchored == DEFAULT["pool_anchor"]:
         return None
@@ -420,8 +419,8 @@ def _target(st, dataset, space_key: str | None) -> TaskEmbedding:
     ref = st.resolve(ref)  # `#12` is the id 12, as in `fute rank`; ambiguity is an error
     other = []
     try:
-        found = st.get(ref, kind="dataset", space_key=space_key, extras=True)
-        if found.kind == "dataset":
+        found = st.get(ref, kind=Kind.DATASET, space_key=space_key, extras=True)
+        if found.kind == Kind.DATASET:
             return found
         other = [found]  # an id names one row whatever the kind
     except StoreError as exc:
@@ -434,7 +433,7 @@ def _target(st, dataset, space_key: str | None) -> TaskEmbedding:
             f"{other[0].name!r} is a {other[0].kind} embedding; `fute recommend` ranks "
             "candidates for a data set (use `fute rank` to rank against anything)"
         )
-    names = sorted({r.name for r in st.list(kind="dataset")})
+    names = sorted({r.name for r in st.list(kind=Kind.DATASET)})
     known = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
     raise FuteError(
         f"no data set {str(dataset)!r} in {st.path}"
@@ -516,7 +515,7 @@ def stored_candidates(st, space_key: str, kind: str) -> tuple[list, dict, list[s
     needs = sorted({n for names in NEEDS.values() for n in names})
     rows = st.load(kind=kind, space_key=space_key, extras=needs)
     centres, notes = {}, []
-    for k in sorted({"dataset", kind}):
+    for k in sorted({Kind.DATASET, kind}):
         found = st.centre(space_key, k)
         if found is not None:
             centres[k] = found[0]
@@ -531,11 +530,15 @@ def stored_candidates(st, space_key: str, kind: str) -> tuple[list, dict, list[s
     return rows, centres, notes
 
 
-def _kind_word(kind: str | None) -> str | None:
+def kind_noun(kind: str) -> str:
+    """How a sentence names a kind (``data set``); any other word as it is."""
+    return Kind(kind).noun if kind in KINDS else kind
+
+
+def _kind_word(kind: str | None) -> Kind | None:
     if kind is None:
         return None
-    words = {**KIND_ALIASES, "data-set": "dataset"}
     try:
-        return words[str(kind).strip().lower()]
-    except KeyError:
+        return Kind.parse(kind)
+    except ValueError:
         raise FuteError(f"kind {kind!r}: use one of prompt, model, dataset") from None

@@ -46,7 +46,7 @@ from fute.core.embedding import TaskEmbedding
 from fute.core.errors import StoreError
 from fute.core.extras import ExtraError, check_extras, decode_extra, encode_extra
 from fute.core.jsonio import json_default
-from fute.core.kinds import KINDS
+from fute.core.kinds import KINDS, Kind
 from fute.core.paths import cache_subdir, default_store_path
 from fute.store.exports import atomic_write, export_npz, export_parquet, read_npz, write_npz
 
@@ -633,7 +633,7 @@ class Store:
         """Records (without vectors), newest last; optionally filtered, and paged with
         `limit` / `offset` (`count` gives the total)."""
         if kind is not None and kind not in KINDS:
-            raise StoreError(f"unknown kind {kind!r}; use one of {list(KINDS)}")
+            raise StoreError(f"unknown kind {kind!r}; use one of {[k.value for k in Kind]}")
         clauses, params = [], []
         for col, val in (("kind", kind), ("space_key", space_key), ("name", name)):
             if val is not None:
@@ -1067,7 +1067,7 @@ def _check_embedding(e: TaskEmbedding) -> None:
         raise StoreError(f"can only store TaskEmbedding objects, got {type(e).__name__}")
     if e.kind not in KINDS:
         raise StoreError(
-            f"embedding {e.name!r} has unknown kind {e.kind!r}; use one of {list(KINDS)}"
+            f"embedding {e.name!r} has unknown kind {e.kind!r}; use one of {[k.value for k in Kind]}"
         )
     if not e.name or not e.space_key:
         raise StoreError("an embedding needs a name and a space_key to be stored")

@@ -52,7 +52,7 @@ import numpy as np
 
 from fute.core.embedding import TaskEmbedding
 from fute.core.errors import SpaceMismatchError
-from fute.core.kinds import KINDS
+from fute.core.kinds import Kind
 from fute.store.sqlite import DamagedEmbeddingError, RowHead, StoreSnapshot
 
 FORMAT = 2  # 2: per-row versions, for updates that copy unchanged rows
@@ -63,14 +63,14 @@ BLOCK_BYTES = 64 << 20  # rows scored per block: bounds memory whatever the inde
 WHOLE_MAP_MB = 2048
 HALF_RESCORE_MAX = 4096  # near-ties past this (and n/8): a float32 pass instead of re-scoring
 SUFFIX = ".index"
-_KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+_KIND_CODE = {k: k.code for k in Kind}
 _OPEN: dict[Path, tuple[tuple, SpaceIndex]] = {}  # loaded indexes, by meta file and its stat
 
 
 @dataclass
 class SpaceIndex:
     """Unit rows of one space: `ids[i]` (store ids, or positions for in-memory embeddings)
-    and `kinds[i]` (codes of `fute.core.kinds.KINDS`) describe row i of the matrix."""
+    and `kinds[i]` (`Kind.code`) describe row i of the matrix."""
 
     space_key: str
     dim: int
