@@ -356,11 +356,8 @@ def run_demo(
                 for kind in (Kind.PROMPTED_LM, Kind.MODEL, Kind.DATASET)
             }
             prompt_order = rank(target, [e for e in embeddings if e.kind == Kind.PROMPTED_LM])
-            from fute.ranking.centres import space_centres
-
-            # freeze each kind's centred-cosine centre now that the space is complete, so
-            # `fute recommend` and `fute rank --similarity centred-cosine` use these ones
-            space_centres(store, key, ("dataset", "model", "prompted-lm"))
+            if not store.centres(key):  # every write keeps them; a store an older fute made
+                store.remake_centres(key)  # gets them here, as `fute store centre --reset`
             run.step("cosine similarities", False, lambda: None)
 
         with run.phase("report"):

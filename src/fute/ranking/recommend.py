@@ -205,13 +205,11 @@ def _prior_scores(candidates: Sequence[TaskEmbedding]) -> dict[str, dict[int, fl
 
 
 def _similarity_signals(target, candidates, centres, notes: list[str]) -> list[Signal]:
-    from fute.core.extras import NEEDS
-    from fute.ranking.signals import scores
-    from fute.ranking.similarity import SIMILARITIES, SimilarityError
+    from fute.ranking.similarity import SIMILARITIES, SimilarityError, scores
 
     out = []
-    for name in SIMILARITIES:
-        needs = NEEDS[name]
+    for name, sim in SIMILARITIES.items():
+        needs = sim.reads
         if needs and not all(n in target.extras for n in needs):
             if any(all(n in c.extras for n in needs) for c in candidates):
                 notes.append(
@@ -477,8 +475,8 @@ def recommend(
     `candidates` in memory, or the `store`'s rows of its space). `kind`: ``prompt`` /
     ``prompted-lm``, ``model`` or ``dataset``; None takes the first of those with
     candidates in the data set's space. `space` narrows a name held in several spaces.
-    `top` is kept for `to_dict`/printing; every candidate is ranked. Read-only: a missing
-    centre of ``centred-cosine`` is made for this call only, never frozen.
+    `top` is kept for `to_dict`/printing; every candidate is ranked. Read-only: where the
+    store keeps no centre of ``centred-cosine``, one is made for this call only.
     """
     if top is not None and top < 1:
         raise FuteError(f"top must be a positive number of candidates, got {top}")
@@ -507,26 +505,16 @@ def recommend(
 
 def stored_candidates(st, space_key: str, kind: str) -> tuple[list, dict, list[str]]:
     """The stored `kind` embeddings of a space with every extra a signal reads, the centres
-    of ``centred-cosine`` (dataset and `kind`), and notes. Never writes: a centre not frozen
-    yet is made from the embeddings stored now, for this use only."""
-    from fute.core.extras import NEEDS
-    from fute.ranking.centres import _make
+    of ``centred-cosine`` (dataset and `kind`), and notes. Never writes: where the store
+    keeps no centre, one is made from the embeddings stored now, for this use only."""
+    from fute.ranking.centres import space_centres
+    from fute.ranking.similarity import SIMILARITIES
 
-    needs = sorted({n for names in NEEDS.values() for n in names})
+    needs = sorted({n for sim in SIMILARITIES.values() for n in sim.reads})
     rows = st.load(kind=kind, space_key=space_key, extras=needs)
-    centres, notes = {}, []
-    for k in sorted({Kind.DATASET, kind}):
-        found = st.centre(space_key, k)
-        if found is not None:
-            centres[k] = found[0]
-            continue
-        centres[k], meta = _make(st, space_key, k)
-        if centres[k] is not None:
-            notes.append(
-                f"centred-cosine: the {k} embeddings are centred on the {meta['n']} stored now, "
-                "for this recommendation only (`fute rank NAME --similarity centred-cosine` "
-                "freezes the centre)"
-            )
+    heard: list[str] = []
+    centres = space_centres(st, space_key, {Kind.DATASET, kind}, notify=heard.append)
+    notes = [f"centred-cosine: {n}" for n in heard if "not centred" not in n]
     return rows, centres, notes
 
 

@@ -48,6 +48,7 @@ from fute.core.extras import ExtraError, check_extras, decode_extra, encode_extr
 from fute.core.jsonio import json_default
 from fute.core.kinds import KINDS, Kind
 from fute.core.paths import cache_subdir, default_store_path
+from fute.store.centres import CentreChange, provenance
 from fute.store.exports import atomic_write, export_npz, export_parquet, read_npz, write_npz
 
 # 2: per-row vector checksum; 3: vectors in their own table, a generation counter;
@@ -488,16 +489,29 @@ class Store:
             extras,
         )
 
-    @staticmethod
-    def _put(con: sqlite3.Connection, row: tuple, notes: list[str]) -> int:
+    def _put(
+        self,
+        con: sqlite3.Connection,
+        row: tuple,
+        notes: list[str],
+        changes: dict[tuple[str, str], CentreChange] | None = None,
+    ) -> int:
         """Insert a row, or update the row of the same (kind, name, space) in place (same id);
-        the row's extras are replaced by the new ones."""
+        the row's extras are replaced by the new ones. `changes` collects what the write does
+        to the centre of its (space, kind) (`fute.store.centres`)."""
         row, extras = row[:10], row[10]
         old = con.execute(
             "SELECT id, meta, checksum FROM embeddings WHERE kind = ? AND name = ? AND space_key = ?",
             row[:3],
         ).fetchone()
         small, blob = (*row[:6], *row[7:]), row[6]
+        if changes is not None:
+            change = changes.setdefault((row[2], row[0]), CentreChange())
+            change.add(decode_vector(blob, row[3], row[4]))
+            if old is None:
+                change.rows += 1
+            else:
+                self._remove_from_centre(con, (old[0], row[0], row[1], row[2]), change)
         if old is None:
             cur = con.execute(
                 "INSERT INTO embeddings"
@@ -542,7 +556,9 @@ class Store:
         notes: list[str] = []
         try:
             with self._transaction("write to") as con:
-                ids = [self._put(con, row, notes) for row in rows]
+                changes: dict[tuple[str, str], CentreChange] = {}
+                ids = [self._put(con, row, notes, changes) for row in rows]
+                self._refresh_centres(con, changes)
         except StoreError as exc:
             if self.readonly:
                 raise
@@ -609,7 +625,14 @@ class Store:
         ref = self.resolve(ref)
         where, params = _where(ref, kind, space_key)
         with self._transaction("delete from") as con:
-            return con.execute(f"DELETE FROM embeddings WHERE {where}", params).rowcount
+            changes: dict[tuple[str, str], CentreChange] = {}
+            for head in self._heads(con, where, params):
+                change = changes.setdefault((head[3], head[1]), CentreChange())
+                self._remove_from_centre(con, head, change)
+                change.rows -= 1
+            n = con.execute(f"DELETE FROM embeddings WHERE {where}", params).rowcount
+            self._refresh_centres(con, changes)
+            return n
 
     def import_file(self, path: str | os.PathLike) -> list[int]:
         """Store every embedding of an `.npz` written by `export` or kept after a failed write.
@@ -913,13 +936,21 @@ class Store:
         """
         if "centres" not in self._tables:
             return None
-        rows = self._query(
+        with self._connect() as con:
+            try:
+                return self._centre_in(con, space_key, kind)
+            except sqlite3.Error as exc:
+                raise self._error("cannot read", exc) from None
+
+    @staticmethod
+    def _centre_in(con, space_key: str, kind: str) -> tuple[np.ndarray, dict] | None:
+        row = con.execute(
             "SELECT vector, checksum, meta FROM centres WHERE space_key = ? AND kind = ?",
             (space_key, kind),
-        )
-        if not rows:
+        ).fetchone()
+        if row is None:
             return None
-        blob, check, meta = rows[0]
+        blob, check, meta = row
         try:
             if checksum(blob) != check:
                 raise ExtraError("its bytes do not match their checksum")
@@ -943,31 +974,68 @@ class Store:
             {"space_key": k, "kind": kd, "created": c, "meta": _meta(m)} for k, kd, c, m in rows
         ]
 
-    def freeze_centre(
-        self, space_key: str, kind: str, vector: np.ndarray, meta: dict, *, replace: bool = False
-    ) -> bool:
-        """Keep a centre; an existing one stays (returns False) unless `replace`."""
-        data = encode_extra(np.asarray(vector, dtype=np.float64))
-        meta_json = json.dumps(meta, default=json_default, sort_keys=True)
-        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+    def remake_centres(self, space_key: str | None = None, kind: str | None = None) -> int:
+        """Recompute the centres (of one space and / or kind, or all) from the rows stored
+        now, in one transaction (what `fute store centre --reset` does: a store written by
+        an older fute gets its centres); returns how many centres the store keeps after."""
         with self._transaction("write to") as con:
-            cur = con.execute(
-                f"{verb} INTO centres (space_key, kind, vector, checksum, meta, created)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (space_key, kind, data, checksum(data), meta_json, time.time()),
-            )
-            return cur.rowcount > 0
+            pairs = set(self._centre_pairs(con, "embeddings", space_key, kind))
+            pairs |= set(self._centre_pairs(con, "centres", space_key, kind))
+            changes = {pair: CentreChange(unknown=True) for pair in pairs}
+            return self._refresh_centres(con, changes)
 
-    def delete_centres(self, space_key: str | None = None, kind: str | None = None) -> int:
-        """Forget frozen centres (all, of one space and / or kind); returns how many."""
+    @staticmethod
+    def _centre_pairs(con, table: str, space_key: str | None, kind: str | None) -> list[tuple]:
         clauses, params = ["1"], []
         for col, val in (("space_key", space_key), ("kind", kind)):
             if val is not None:
                 clauses.append(f"{col} = ?")
                 params.append(val)
-        with self._transaction("delete from") as con:
-            sql = f"DELETE FROM centres WHERE {' AND '.join(clauses)}"
-            return con.execute(sql, tuple(params)).rowcount
+        sql = f"SELECT DISTINCT space_key, kind FROM {table} WHERE {' AND '.join(clauses)}"
+        return con.execute(sql, tuple(params)).fetchall()
+
+    def _remove_from_centre(self, con, head: tuple, change: CentreChange) -> None:
+        """Count a stored vector about to be replaced or deleted out of its centre."""
+        try:
+            change.add(self._read(con, head).vector, sign=-1)
+        except StoreError:  # damaged: was it in the centre? only a recompute can tell
+            change.unknown = True
+
+    def _refresh_centres(self, con, changes: dict[tuple[str, str], CentreChange]) -> int:
+        """Bring the centre of each changed (space, kind) up to date inside the write's
+        transaction (`fute.store.centres`); returns how many of them are kept."""
+        kept = 0
+        for (space_key, kind), change in sorted(changes.items()):
+            heads = con.execute(
+                "SELECT id, name FROM embeddings WHERE space_key = ? AND kind = ? ORDER BY id",
+                (space_key, kind),
+            ).fetchall()
+            try:
+                before = self._centre_in(con, space_key, kind)
+            except DamagedEmbeddingError:
+                before = None
+            state = change.applied(*before, len(heads)) if before is not None else None
+            if state is None:  # recompute from every row of the (space, kind)
+                state = CentreChange()
+                for id_, name in heads:  # damaged rows are left out, as out of a ranking
+                    with suppress(StoreError):
+                        state.add(self._read(con, (id_, kind, name, space_key)).vector)
+                state = (state.total, state.n) if not state.unknown else (None, 0)
+            total, n = state
+            if total is None or n < 2:
+                con.execute(
+                    "DELETE FROM centres WHERE space_key = ? AND kind = ?", (space_key, kind)
+                )
+                continue
+            meta = provenance(kind, n, len(heads), [h[1] for h in heads], [h[0] for h in heads])
+            data = encode_extra(np.asarray(total / n, dtype=np.float64))
+            con.execute(
+                "INSERT OR REPLACE INTO centres (space_key, kind, vector, checksum, meta, created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (space_key, kind, data, checksum(data), json.dumps(meta), time.time()),
+            )
+            kept += 1
+        return kept
 
     # -- export ----------------------------------------------------------------------
 
