@@ -38,6 +38,7 @@ import numpy as np
 from fute.core.embedding import TaskEmbedding, check_same_space
 from fute.core.errors import FuteError
 from fute.core.kinds import KINDS, Kind
+from fute.ranking.similarity import SIMILARITIES
 
 #: The order of `fute recommend` and `fute.recommend`: issue 12's pre-registered default
 #: (benchmarks/preregistered.json), chosen on 2026-12-02 on the development benchmarks by
@@ -62,14 +63,9 @@ PRIORS = {
     "pool-cbm-mi": "MI of the CBM-calibrated pool answers (Yang et al., TACL 2024)",
 }
 
-#: short column names of the terminal table
+#: short column names of the terminal table: each similarity's `short`, and the priors'
 SHORT = {
-    "cosine": "cos",
-    "centred-cosine": "ccos",
-    "task2vec": "t2v",
-    "rrf-components": "rrfc",
-    "maxsim": "msim",
-    "behaviour": "beh",
+    **{name: sim.short or name for name, sim in SIMILARITIES.items()},
     "pool-mi": "mi",
     "pool-cbm-mi": "cmi",
 }
@@ -205,7 +201,7 @@ def _prior_scores(candidates: Sequence[TaskEmbedding]) -> dict[str, dict[int, fl
 
 
 def _similarity_signals(target, candidates, centres, notes: list[str]) -> list[Signal]:
-    from fute.ranking.similarity import SIMILARITIES, SimilarityError, scores
+    from fute.ranking.similarity import SimilarityError, scores
 
     out = []
     for name, sim in SIMILARITIES.items():
@@ -508,7 +504,6 @@ def stored_candidates(st, space_key: str, kind: str) -> tuple[list, dict, list[s
     of ``centred-cosine`` (dataset and `kind`), and notes. Never writes: where the store
     keeps no centre, one is made from the embeddings stored now, for this use only."""
     from fute.ranking.centres import space_centres
-    from fute.ranking.similarity import SIMILARITIES
 
     needs = sorted({n for sim in SIMILARITIES.values() for n in sim.reads})
     rows = st.load(kind=kind, space_key=space_key, extras=needs)

@@ -154,5 +154,6 @@ register(
         reads=(POOL_ANSWERS, ANSWER_LABELS, POOL_ITEMS),
         reads_words="answers on the pool (extras pool_answers, answer_labels, pool_items)",
         order=60,
+        short="beh",
     )
 )

@@ -116,5 +116,6 @@ register(
         _embeddings,
         needs_centres=True,
         order=20,
+        short="ccos",
     )
 )

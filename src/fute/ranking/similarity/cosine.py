@@ -40,5 +40,6 @@ register(
         _embeddings,
         uses_index=True,
         order=10,
+        short="cos",
     )
 )

@@ -95,5 +95,6 @@ register(
         reads_words="a per-position prefix (extra prefix_positions)",
         fits=_fits,
         order=50,
+        short="msim",
     )
 )

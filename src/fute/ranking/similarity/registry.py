@@ -38,7 +38,8 @@ class Similarity:
     keyword arguments `batch` takes (`required`: those without a default). `pairwise` is
     False for a score defined only over a candidate set (rank fusion). `reads` names the
     extras (`fute.core.extras`) it compares, `reads_words` says that in words; `order` is its
-    place among the similarities (`SIMILARITIES`, the CLI's choices, recommendations).
+    place among the similarities (`SIMILARITIES`, the CLI's choices, recommendations) and
+    `short` its column name in narrow tables.
     """
 
     name: str
@@ -54,6 +55,7 @@ class Similarity:
     uses_index: bool = False
     needs_centres: bool = False
     order: int = 100
+    short: str = ""
 
     @property
     def options(self) -> tuple[str, ...]:

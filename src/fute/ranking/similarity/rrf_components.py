@@ -72,5 +72,6 @@ register(
         reads_words="per-layer sketches (extras components, component_bounds)",
         fits=lambda t, c: c[0].shape == t[0].shape and np.array_equal(c[1], t[1]),
         order=40,
+        short="rrfc",
     )
 )

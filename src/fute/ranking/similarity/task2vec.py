@@ -57,5 +57,6 @@ register(
         reads_words="per-unit Fisher means (extra fisher_units)",
         fits=lambda t, c: c[0].shape == t[0].shape,
         order=30,
+        short="t2v",
     )
 )
