@@ -297,7 +297,7 @@ def _jobs(entry: Any, where: str) -> list[Job]:
 
 
 def _dataset_name(source: str) -> str:
-    from fute.models.adapters import looks_like_path
+    from fute.models.specs import looks_like_path
 
     return Path(source).stem if looks_like_path(source) or Path(source).suffix else source
 
