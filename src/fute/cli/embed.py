@@ -49,10 +49,13 @@ FisherExamplesOption = typer.Option(
     help="fisher only: examples whose gradients are averaged (default: 256; same space).",
 )
 PoolAnchorOption = typer.Option(
-    False,
-    "--pool-anchor",
-    help="A pool-anchored space (defines the space): data-set embeddings are made on the "
-    "pool, as model embeddings are (docs/methods.md).",
+    None,
+    "--pool-anchor/--no-pool-anchor",
+    help="Pool-anchored space (defines the space; the default for fisher and prefix, the "
+    "space `fute recommend` was chosen for): data-set embeddings are made on the pool, as "
+    "model embeddings are; --no-pool-anchor makes them on the data set alone "
+    "(docs/methods.md).",
+    show_default=False,
 )
 
 
@@ -62,7 +65,7 @@ def _space(
     max_examples: int | None,
     fisher_examples: int | None,
     pool_size: int | None = None,
-    pool_anchor: bool = False,
+    pool_anchor: bool | None = None,
     clip_pool: bool = False,
 ):
     from fute.space import DEFAULT_POOL_SIZE, Space
@@ -114,7 +117,7 @@ def embed_dataset(
     seed: int = SeedOption,
     max_examples: int = MaxExamplesOption,
     fisher_examples: int = FisherExamplesOption,
-    pool_anchor: bool = PoolAnchorOption,
+    pool_anchor: bool | None = PoolAnchorOption,
     split: str = typer.Option("train", "--split", help="Split of a catalogue data set."),
     text: str = typer.Option(None, "--text", help="Text column of a file."),
     pair: str = typer.Option(None, "--pair", help="Second-text column of a file (pair tasks)."),
@@ -187,7 +190,7 @@ def embed_model(
         min=2,
         help="Pool inputs the model answers (default: 1000; stays in the same space).",
     ),
-    pool_anchor: bool = PoolAnchorOption,
+    pool_anchor: bool | None = PoolAnchorOption,
     clip_pool: bool = typer.Option(
         False,
         "--clip-pool",

@@ -176,7 +176,9 @@ _FLAGS = {"method": "--method", "seed": "--seed", "pool_anchor": "--pool-anchor"
 def _fix(settings: list[tuple[str, Any]]) -> str:
     """How to embed into a space with these values: CLI flags, else a `Space(...)` call."""
     flags = [
-        (_FLAGS[k] if v else f"no {_FLAGS[k]}") if isinstance(v, bool) else f"{_FLAGS[k]} {v}"
+        (_FLAGS[k] if v else _FLAGS[k].replace("--", "--no-", 1))
+        if isinstance(v, bool)
+        else f"{_FLAGS[k]} {v}"
         for k, v in settings
         if k in _FLAGS
     ]
