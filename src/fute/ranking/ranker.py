@@ -68,8 +68,8 @@ def rank(
 
     `similarity` names one of `fute.ranking.similarity.SIMILARITIES` (unknown: `SimilarityError`).
     `centres` (kind -> centre vector) are for ``centred-cosine``; without them each kind is
-    centred on the given embeddings of that kind (`rank_stored` uses the store's frozen
-    centres instead, so scores stay put). Candidates without the extras a similarity needs
+    centred on the given embeddings of that kind (`rank_stored` uses the centres the store
+    keeps instead). Candidates without the extras a similarity needs
     are left out and named through `notify` (default: a `RankingWarning`).
     `exclude_self` drops candidates with the target's own (kind, name); ties keep the
     candidates' order, so the result is deterministic.

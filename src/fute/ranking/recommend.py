@@ -247,7 +247,7 @@ def recommend_among(
 ) -> Recommendation:
     """The recommendation for `target` among `candidates` (one space, any extras loaded).
 
-    `centres` (kind -> centre) are for ``centred-cosine`` (a store's frozen centres; None:
+    `centres` (kind -> centre) are for ``centred-cosine`` (the centres a store keeps; None:
     each kind is centred on the embeddings given, as `fute.ranking.rank` does). What a
     signal left out is collected in `notes` (and told to `notify`).
     """

@@ -14,7 +14,8 @@ reported by name and skipped by the readers of many rows (rank, export, report) 
 turning into NaN similarities. Schema 4 adds an embedding's named *extras* (`fute.core.extras`:
 what similarities other than cosine read) in their own table, each with its own checksum,
 read only when asked for (a damaged one is named and left out, the embedding stays usable),
-and the frozen per-space centres of `centred-cosine` (`fute.ranking.centres`). Every write bumps a generation counter in `store_info` in
+and the per-space centres of `centred-cosine`, which every write refreshes in its own
+transaction (`fute.store.centres`). Every write bumps a generation counter in `store_info` in
 its own transaction, which is how derived files (`fute.store.vector_index`) know they are stale.
 
 Readers (`Store(path, readonly=True)`) open the file read-only and never create, migrate or
@@ -52,7 +53,7 @@ from fute.store.centres import CentreChange, provenance
 from fute.store.exports import atomic_write, export_npz, export_parquet, read_npz, write_npz
 
 # 2: per-row vector checksum; 3: vectors in their own table, a generation counter;
-# 4: named extras per embedding and frozen per-space centres, each with a checksum
+# 4: named extras per embedding and per-space centres, each with a checksum
 # (stores of versions 1 to 3 are migrated on the first write)
 SCHEMA_VERSION = 4
 STORED_DTYPES = ("float16", "float32")
