@@ -150,7 +150,7 @@ def test_every_write_keeps_the_centres_and_they_are_checked(tmp_path):
     store.add_many([b, c])
     got, meta = store.centre(SPACE, "model")
     np.testing.assert_allclose(got, unit_mean_of(a, b, c), rtol=1e-12)
-    assert (meta["n"], meta["rows"], meta["names"]) == (3, 3, ["a", "b", "c"])
+    assert (meta["n"], meta["rows"], meta["kind"]) == (3, 3, "model")
     assert [x["kind"] for x in store.centres()] == ["model"]
     b2 = emb("b", seed=7, kind="model")
     store.add(b2)  # replaced in place: its old vector leaves the centre, the new one joins

@@ -16,7 +16,6 @@ This module holds the arithmetic; the SQL is `fute.store.sqlite`'s.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,8 +24,6 @@ import numpy as np
 
 #: what `meta["rule"]` says of a centre this fute keeps up to date
 RULE = "mean of the unit vectors of every embedding of its kind in the space, kept at each write"
-#: names kept in a centre's provenance (all ids are hashed)
-MAX_NAMES = 100
 
 
 def unit(vector) -> np.ndarray | None:
@@ -86,9 +83,10 @@ class CentreChange:
         return total, n_before + self.n
 
 
-def provenance(kind: str, n: int, rows: int, names: list[str], ids: list[int]) -> dict:
-    """What a kept centre records: the rule, how many vectors and rows, some names, a hash of
-    every id, when and by which fute."""
+def provenance(kind: str, n: int, rows: int) -> dict:
+    """What a kept centre records: the rule, how many vectors it averages and how many rows
+    of its kind the space held (every one of them, damaged ones left out), when and by
+    which fute."""
     from fute._version import __version__
 
     return {
@@ -96,8 +94,6 @@ def provenance(kind: str, n: int, rows: int, names: list[str], ids: list[int]) -
         "kind": kind,
         "n": n,
         "rows": rows,
-        "names": names[:MAX_NAMES],
-        "ids_sha256": hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest(),
         "made": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "fute": __version__,
     }

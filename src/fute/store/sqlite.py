@@ -1007,20 +1007,20 @@ class Store:
         transaction (`fute.store.centres`); returns how many of them are kept."""
         kept = 0
         for (space_key, kind), change in sorted(changes.items()):
-            heads = con.execute(
-                "SELECT id, name FROM embeddings WHERE space_key = ? AND kind = ? ORDER BY id",
-                (space_key, kind),
-            ).fetchall()
+            rows = con.execute(  # counted on the (kind, name, space) index: no row is read
+                "SELECT COUNT(*) FROM embeddings WHERE kind = ? AND space_key = ?",
+                (kind, space_key),
+            ).fetchone()[0]
             try:
                 before = self._centre_in(con, space_key, kind)
             except DamagedEmbeddingError:
                 before = None
-            state = change.applied(*before, len(heads)) if before is not None else None
+            state = change.applied(*before, rows) if before is not None else None
             if state is None:  # recompute from every row of the (space, kind)
                 state = CentreChange()
-                for id_, name in heads:  # damaged rows are left out, as out of a ranking
-                    with suppress(StoreError):
-                        state.add(self._read(con, (id_, kind, name, space_key)).vector)
+                for head in self._heads(con, "kind = ? AND space_key = ?", (kind, space_key)):
+                    with suppress(StoreError):  # damaged rows are left out, as from a ranking
+                        state.add(self._read(con, head).vector)
                 state = (state.total, state.n) if not state.unknown else (None, 0)
             total, n = state
             if total is None or n < 2:
@@ -1028,7 +1028,7 @@ class Store:
                     "DELETE FROM centres WHERE space_key = ? AND kind = ?", (space_key, kind)
                 )
                 continue
-            meta = provenance(kind, n, len(heads), [h[1] for h in heads], [h[0] for h in heads])
+            meta = provenance(kind, n, rows)
             data = encode_extra(np.asarray(total / n, dtype=np.float64))
             con.execute(
                 "INSERT OR REPLACE INTO centres (space_key, kind, vector, checksum, meta, created)"
