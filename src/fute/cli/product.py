@@ -437,7 +437,7 @@ def store_centre(
     if reset:
         n = st.remake_centres(space_key, kind_of(kind))
         if as_json:
-            emit_json({"centres": n})
+            emit_json({"remade": n})
         else:
             out.print(f"remade the centres: {n} kept in {st.path}")
         return

@@ -978,7 +978,8 @@ class Store:
     def remake_centres(self, space_key: str | None = None, kind: str | None = None) -> int:
         """Recompute the centres (of one space and / or kind, or all) from the rows stored
         now, in one transaction (what `fute store centre --reset` does: a store written by
-        an older fute gets its centres); returns how many centres the store keeps after."""
+        an older fute gets its centres); returns how many of them it keeps (a kind with
+        fewer than two embeddings in a space has none)."""
         with self._transaction("write to") as con:
             pairs = set(self._centre_pairs(con, "embeddings", space_key, kind))
             pairs |= set(self._centre_pairs(con, "centres", space_key, kind))
