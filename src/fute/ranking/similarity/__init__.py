@@ -39,7 +39,7 @@ from fute.ranking.similarity.registry import (
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-from fute.ranking.similarity.behaviour import behaviour  # noqa: E402
+from fute.ranking.similarity.answers import behaviour  # noqa: E402
 from fute.ranking.similarity.centred_cosine import reference_centre  # noqa: E402
 
 __all__ = [

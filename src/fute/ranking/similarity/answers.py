@@ -1,5 +1,6 @@
 """``behaviour``: for two answer matrices on the same pool (items x labels), the mean over shared
-label names of the Pearson correlation of that label's probability across items.
+label names of the Pearson correlation of that label's probability across items. (The module
+is named for what it compares, so that `fute.ranking.similarity.behaviour` stays the function.)
 
 This project's own (issue 12). It reads ``pool_answers`` with ``answer_labels``, lined up on
 the pool items both sides answered (``pool_items``): an MTE made with `exclude=` or another
