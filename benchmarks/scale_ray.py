@@ -69,6 +69,7 @@ FISHER = {
     "projection_dim": 512,
     "max_examples": 32,
     "fisher_examples": 8,
+    "pool_anchor": False,  # the DTE of the data set alone, as measured (`Space` anchors by default)
 }
 NOOP = {"method": "mean-embedding", "seed": 0, "max_examples": 2}
 WORKERS = 2

@@ -36,7 +36,7 @@ The rows (issue 12 points 1-4), each ranking the sources for each target:
   ``mte-<method>`` (cosine, the old rows: the sources' DTEs, and the MTEs of the classifier
   fine-tuned on each source, seed 0, computed on the pool with every target excluded), and
   ``dte-<method>:<similarity>`` / ``mte-<method>:<similarity>`` for every other
-  similarity that applies (`fute.ranking.signals`): ``centred-cosine`` (centres: the unit
+  similarity that applies (`fute.ranking.similarity.scores`): ``centred-cosine`` (centres: the unit
   mean of the sources' DTEs for data sets, of the sources' MTEs for models; never the
   target), ``task2vec`` (fisher), ``rrf-components``, ``maxsim`` (prefix) and
   ``behaviour`` (the fine-tuned surrogate's answers on the pool, kept with each DTE; a

@@ -58,10 +58,15 @@ def uncached(monkeypatch):
 
 
 def test_pool_anchor_defines_the_space_and_old_keys_stay():
-    plain, anchored = Space(), Space(pool_anchor=True)
+    plain, anchored = Space(pool_anchor=False), Space(pool_anchor=True)
     assert "pool_anchor" not in plain.hparams  # spaces made before the option keep their key
     assert anchored.hparams["pool_anchor"] is True
     assert anchored.key != plain.key
+    # anchored is the default where the method can be anchored (fisher, prefix)
+    assert Space().pool_anchor and Space().key == anchored.key
+    assert Space(method="prefix").pool_anchor
+    assert not Space(method="mean-embedding").pool_anchor
+    assert plain.with_settings(max_examples=8).key == plain.key  # stays not anchored
     assert anchored.with_settings(max_examples=8).key == anchored.key
     with pytest.raises(FuteError, match="defines the space"):
         plain.with_settings(pool_anchor=True)
@@ -70,7 +75,7 @@ def test_pool_anchor_defines_the_space_and_old_keys_stay():
     with pytest.raises(FuteError, match="True or False"):
         Space(pool_anchor="yes")
     # clipping is per embedding: recorded in the settings, not in the key
-    assert Space(clip_pool=True).key == plain.key
+    assert Space(clip_pool=True, pool_anchor=False).key == plain.key
     assert Space(clip_pool=True).settings["clip_pool"] is True
     assert plain.with_settings(clip_pool=True).clip_pool
 
@@ -102,7 +107,7 @@ def test_anchored_dte_is_the_mte_of_its_own_classifier(method, uncached):
     np.testing.assert_allclose(mte.extras[POOL_ANSWERS], answers, atol=1e-6)
     assert cosine(dte, mte) > 0.9999, cosine(dte, mte)
 
-    plain = Space(method=method, pool_size=POOL, progress=False, **TINY[method])
+    plain = Space(method=method, pool_anchor=False, pool_size=POOL, progress=False, **TINY[method])
     again = plain.dataset_embedding(movies())
     assert again.space_key != dte.space_key
     # the unanchored DTE's surrogate answers the pool the same way (same training on the data)
@@ -179,11 +184,11 @@ def test_no_candidates_names_the_pool_anchor_and_its_flag():
         meta = {"space": {**space.describe(), "key": space.key}}
         return SimpleNamespace(space_key=space.key, kind=kind, name=name, meta=meta)
 
-    plain, anchored = Space(), Space(pool_anchor=True)
+    plain, anchored = Space(pool_anchor=False), Space(pool_anchor=True)
     target = record(anchored, "dataset", "imdb")
     message = no_candidates_message(target, [record(plain, "model", "vader")], "model")
     assert "pool_anchor (True vs False)" in message, message
     assert (
-        "with no --pool-anchor" in message and "(or the candidates with --pool-anchor)" in message
+        "with --no-pool-anchor" in message and "(or the candidates with --pool-anchor)" in message
     )
     assert "older fute" not in message

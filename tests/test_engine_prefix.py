@@ -10,7 +10,7 @@ from fute.space import load_surrogate
 
 def test_every_prefix_element_gets_a_gradient():
     surrogate = load_surrogate()
-    model, head = PrefixMethod(positions=4).build(surrogate, ["negative", "positive"], seed=0)
+    model, head = PrefixMethod(positions=4).build(surrogate, ["negative", "positive"], 0).modules
     # padding in the batch exercises the mask extension
     items = surrogate.tokenize(["a great film", "dull, slow and far too long", "ok"], None, 32)
     batch = surrogate.collate(items)
@@ -39,7 +39,7 @@ def test_without_a_prefix_the_attention_is_unchanged():
 def test_prefix_changes_the_output_and_leaves_the_surrogate_alone():
     surrogate = load_surrogate()
     before = surrogate.weights_sha256
-    model, _ = PrefixMethod(positions=2).build(surrogate, ["a", "b"], seed=1)
+    model, _ = PrefixMethod(positions=2).build(surrogate, ["a", "b"], seed=1).modules
     batch = surrogate.collate(surrogate.tokenize(["hello world"], None, 16))
     with torch.no_grad():
         assert not torch.allclose(

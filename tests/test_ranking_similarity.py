@@ -161,7 +161,7 @@ def test_an_unknown_similarity_lists_the_known_ones():
         rank(emb("t", [1, 0]), [emb("c", [1, 0])], similarity="cosin")
 
 
-# -- the store: extras read back, centres frozen once ------------------------------------
+# -- the store: extras read back, centres kept by writes, read by rankings ----------------
 
 
 def filled_store(path) -> Store:
@@ -194,23 +194,53 @@ def test_rank_stored_equals_rank_of_the_loaded_rows(tmp_path, similarity):
     np.testing.assert_allclose([r.similarity for r in got], [r.similarity for r in want])
 
 
-def test_centres_are_frozen_on_first_use_so_an_unrelated_vector_changes_no_score(tmp_path):
-    store = filled_store(tmp_path / "s.sqlite")
-    said: list[str] = []
+def centred_scores(store, **kw) -> dict[str, float]:
     target = store.get("d0")
-    first = rank_stored(store, target, top=None, similarity="centred-cosine", notify=said.append)
-    assert sum("froze the centre" in s for s in said) == 2  # dataset and model
+    ranked = rank_stored(store, target, top=None, similarity="centred-cosine", **kw)
+    return {r.embedding.name: r.similarity for r in ranked}
+
+
+def test_centres_are_kept_by_writes_and_rankings_only_read_them(tmp_path):
+    from fute.ranking.centres import centres_of
+
+    store = filled_store(tmp_path / "s.sqlite")
     assert {c["kind"]: c["meta"]["n"] for c in store.centres()} == {"dataset": 3, "model": 4}
-    store.add(emb("unrelated", np.full(8, 50.0)))
-    said.clear()
-    again = rank_stored(store, target, top=None, similarity="centred-cosine", notify=said.append)
-    assert said == []  # read back, not remade
-    before = {r.embedding.name: r.similarity for r in first}
-    after = {r.embedding.name: r.similarity for r in again if r.embedding.name != "unrelated"}
-    assert after == before
-    store.delete_centres(SPACE)
-    remade = rank_stored(store, target, top=None, similarity="centred-cosine", notify=silent)
-    assert {r.embedding.name: r.similarity for r in remade}["m0"] != before["m0"]
+    said: list[str] = []
+    generation = store.generation()
+    first = centred_scores(store, notify=said.append)
+    assert said == [] and store.generation() == generation  # read, never written
+    # the centre of each kind is the one of the rows stored: as ranking them in memory
+    want = rank(store.get("d0"), store.load(), similarity="centred-cosine")
+    assert first == pytest.approx({r.embedding.name: r.similarity for r in want}, rel=1e-9)
+    # another kind or another space leaves these centres, so these scores, as they were
+    store.add(emb("p0", np.full(8, 50.0), kind="prompted-lm"))
+    other = TaskEmbedding(np.full(8, 9.0, np.float32), "other/space", "model", "m9", {})
+    store.add(other)
+    again = centred_scores(store, notify=silent)
+    assert {k: v for k, v in again.items() if k != "p0"} == first
+    # a model written refreshes the model centre: the mean of the models stored now
+    store.add(emb("m-new", np.full(8, 50.0)))
+    kept = store.centre(SPACE, "model")[0]
+    np.testing.assert_allclose(kept, centres_of(store.load(kind="model", space_key=SPACE))["model"])
+    assert centred_scores(store, notify=silent)["m0"] != first["m0"]
+
+
+def test_a_store_without_centres_is_centred_in_memory_and_not_written(tmp_path):
+    import sqlite3
+
+    store = filled_store(tmp_path / "s.sqlite")
+    kept = centred_scores(store, notify=silent)
+    con = sqlite3.connect(store.path)  # as a store written by an older fute
+    con.execute("DELETE FROM centres")
+    con.commit()
+    con.close()
+    said: list[str] = []
+    generation = store.generation()
+    assert centred_scores(store, notify=said.append) == pytest.approx(kept, rel=1e-9)
+    assert len(said) == 2 and all("for this ranking only" in s for s in said)
+    assert all("fute store centre --reset" in s for s in said)
+    assert store.generation() == generation and store.centres() == []
+    assert store.remake_centres() == 2 and len(store.centres()) == 2
 
 
 # -- the command line ------------------------------------------------------------------
@@ -240,11 +270,11 @@ def test_cli_similarity_flag(tmp_path, capsys):
             assert code == 2
             lines = err.strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith("error: ") and name in lines[0]
-    # the centres frozen by the centred-cosine run, then forgotten
+    # the centres the writes kept, then remade from the rows
     code, out, _ = cli(capsys, "store", "centre", "--store", str(path), "--json")
     assert [c["kind"] for c in json.loads(out)["centres"]] == ["dataset", "model"]
     code, out, _ = cli(capsys, "store", "centre", "--reset", "--store", str(path))
-    assert code == 0 and "forgot 2 centres" in out
+    assert code == 0 and "2 kept" in out
     code, out, err = cli(capsys, "rank", "d0", "--similarity", "task2vec", "--store", str(path))
     assert code == 0 and "task2vec" in out
     code, _, err = cli(capsys, "rank", "d0", "--similarity", "cosin", "--store", str(path))
@@ -332,18 +362,30 @@ USABLE = {
 }
 
 
-def test_cli_writes_only_to_freeze_a_missing_centre(tmp_path, capsys):
+@pytest.mark.parametrize("centres", ["kept", "none"])
+def test_cli_centred_cosine_on_a_read_only_store_writes_nothing(tmp_path, capsys, centres):
     import sqlite3
 
-    path = tmp_path / "s.sqlite"
-    filled_store(path)
-    con = sqlite3.connect(path)  # a store kept in rollback-journal mode stays so
+    from readonly import read_only_folder
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    path = folder / "s.sqlite"
+    want = centred_scores(filled_store(path), notify=silent)
+    con = sqlite3.connect(path)  # rollback-journal mode: every write would change the file
     assert con.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+    if centres == "none":  # as a store written by an older fute
+        con.execute("DELETE FROM centres")
+        con.commit()
     con.close()
-    args = ("rank", "d0", "--similarity", "centred-cosine", "--store", str(path))
-    code, _, err = cli(capsys, *args)
-    assert code == 0 and err.count("froze the centre") == 2
     before = path.read_bytes()
-    code, _, err = cli(capsys, *args)
-    assert code == 0 and "froze" not in err
+    with read_only_folder(folder) as ro:  # chmod 0444 / 0555, or a read-only mount as root
+        args = ("rank", "d0", "--similarity", "centred-cosine", "--store", str(ro / path.name))
+        code, out, err = cli(capsys, *args, "--json")
+        assert code == 0, err
+        got = {r["name"]: r["similarity"] for r in json.loads(out)["results"]}
+        assert got == pytest.approx(want, rel=1e-9)
+        said = err.count("for this ranking only")
+        assert said == (2 if centres == "none" else 0)
     assert path.read_bytes() == before
+    assert sorted(p.name for p in folder.iterdir()) == ["s.sqlite"]

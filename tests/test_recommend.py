@@ -167,7 +167,8 @@ def store_path(tmp_path):
 def test_recommend_from_a_store_reads_only(store_path):
     import fute
 
-    before = Store(store_path, readonly=True).generation()
+    before = Store(store_path, readonly=True)
+    generation, centres = before.generation(), before.centres()
     rec = fute.recommend("target", kind="prompt", top=3, store=store_path)
     assert rec.kind == "prompted-lm" and len(rec.candidates) == 5
     assert rec.to_dict()["candidates"][0]["id"] is not None
@@ -178,7 +179,7 @@ def test_recommend_from_a_store_reads_only(store_path):
     assert recommend("target", store=str(store_path)).kind == "prompted-lm"  # kind: first found
     assert recommend("target", kind="dataset", store=store_path).candidates[0].name == "other-set"
     after = Store(store_path, readonly=True)
-    assert after.generation() == before and after.centres() == []  # nothing frozen
+    assert after.generation() == generation and after.centres() == centres  # nothing written
 
 
 def test_errors_are_one_line(store_path, tmp_path):
@@ -201,7 +202,7 @@ def test_errors_are_one_line(store_path, tmp_path):
         recommend("target", store=empty)
 
 
-def fute_cli(*args: str, columns: int = 80) -> subprocess.CompletedProcess:
+def fute_cli(*args: str, columns: int = 80, timeout: int = 120) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
@@ -209,7 +210,11 @@ def fute_cli(*args: str, columns: int = 80) -> subprocess.CompletedProcess:
         "COLUMNS": str(columns),
     }
     return subprocess.run(
-        [sys.executable, "-m", "fute", *args], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "fute", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
     )
 
 
@@ -297,3 +302,43 @@ def test_show_recommendation_prints_the_table_in_80_columns(store_path):
     text = console.export_text()
     assert rec.candidates[0].name in text and "caution:" in text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_the_default_space_of_space_and_the_cli_is_the_one_recommend_was_chosen_for():
+    from fute.cli.embed import _space
+    from fute.ranking.recommend import _space_note
+    from fute.space import Space
+
+    target, _ = toy(twin=False)
+
+    def note(space) -> str | None:
+        meta = {**target.meta, "space": space.describe()}
+        return _space_note(TaskEmbedding(target.vector, space.key, "dataset", "t", meta), "model")
+
+    default = Space()
+    assert default.pool_anchor and default.method.name == DEFAULT["method"]
+    assert note(default) is None
+    assert _space("fisher", 0, None, None).key == default.key  # `fute embed ...` as typed
+    plain = _space("fisher", 0, None, None, pool_anchor=False)  # --no-pool-anchor
+    assert not plain.pool_anchor and "pool_anchor" not in plain.hparams
+    assert "chosen for fisher --pool-anchor spaces" in note(plain)
+    assert not _space("mean-embedding", 0, None, None).pool_anchor  # cannot be anchored
+
+
+@pytest.mark.slow  # a real DTE and MTE with small caps (~1-2 min on 2 busy cores)
+def test_the_readmes_commands_give_a_recommendation_in_the_measured_space(tmp_path):
+    """README, "Command line": embed a data set, embed a model, `fute recommend`: no note
+    that the space is not the one the default order was chosen for."""
+    store = str(tmp_path / "s.sqlite")
+    for args in (
+        ("embed", "dataset", "sentiment-imdb", "--max-examples", "32"),
+        ("embed", "model", "vader", "--max-examples", "32", "--pool-size", "64"),
+    ):
+        proc = fute_cli(*args, "--store", store, timeout=900)
+        assert proc.returncode == 0, proc.stderr
+    proc = fute_cli("recommend", "sentiment-imdb", "--json", "--store", store)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert [c["name"] for c in doc["candidates"]] == ["vader"]
+    assert not any("chosen for" in n for n in doc["notes"]), doc["notes"]
+    assert "chosen for" not in proc.stderr

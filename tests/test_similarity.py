@@ -95,7 +95,7 @@ def test_batches_split_rows_without_changing_scores(monkeypatch):
     rng = np.random.default_rng(0)
     t, c = rng.normal(size=6), rng.normal(size=(50, 6))
     whole = cosine.scores(t, c)
-    monkeypatch.setattr("fute.ranking.similarity._BLOCK_ELEMENTS", 13)  # blocks of 2 rows
+    monkeypatch.setattr("fute.ranking.similarity.arrays._BLOCK_ELEMENTS", 13)  # blocks of 2 rows
     np.testing.assert_allclose(cosine.scores(t, c), whole, rtol=1e-12)
     np.testing.assert_allclose(whole, [cosine(t, row) for row in c], rtol=1e-12)
     # float32 candidates are scored in float32, without a float64 copy: 6-7 digits

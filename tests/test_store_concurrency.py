@@ -83,7 +83,7 @@ def _killed_mid_write(path: str, in_transaction: mp.Event) -> None:
     store = Store(path)
     with store._transaction("write") as con:
         con.execute("DELETE FROM embeddings")
-        Store._put(
+        store._put(
             con, store._row(TaskEmbedding(np.zeros(10), SPACE, "dataset", "half-written")), []
         )
         in_transaction.set()

@@ -138,22 +138,51 @@ def test_export_import_and_pending_keep_extras(tmp_path):
     np.testing.assert_array_equal(other.get("a").extras["fisher_units"], extras(1)["fisher_units"])
 
 
-def test_centres_are_frozen_kept_and_checked(tmp_path):
+def unit_mean_of(*embeddings) -> np.ndarray:
+    return np.mean([e.vector / np.linalg.norm(e.vector.astype(np.float64)) for e in embeddings], 0)
+
+
+def test_every_write_keeps_the_centres_and_they_are_checked(tmp_path):
     store = quiet(tmp_path / "s.sqlite")
-    c = np.array([0.5, 0.25])
-    assert store.freeze_centre(SPACE, "model", c, {"n": 2})
-    assert not store.freeze_centre(SPACE, "model", c * 2, {"n": 3})  # frozen: kept as it was
+    a, b, c = (emb(n, seed=i, kind="model") for i, n in enumerate("abc"))
+    store.add(a)
+    assert store.centre(SPACE, "model") is None  # one embedding: no centre
+    store.add_many([b, c])
     got, meta = store.centre(SPACE, "model")
-    np.testing.assert_array_equal(got, c)
-    assert meta == {"n": 2}
+    np.testing.assert_allclose(got, unit_mean_of(a, b, c), rtol=1e-12)
+    assert (meta["n"], meta["rows"], meta["kind"]) == (3, 3, "model")
     assert [x["kind"] for x in store.centres()] == ["model"]
+    b2 = emb("b", seed=7, kind="model")
+    store.add(b2)  # replaced in place: its old vector leaves the centre, the new one joins
+    np.testing.assert_allclose(store.centre(SPACE, "model")[0], unit_mean_of(a, b2, c), rtol=1e-12)
+    store.delete("c")
+    np.testing.assert_allclose(store.centre(SPACE, "model")[0], unit_mean_of(a, b2), rtol=1e-12)
+    store.delete("b")
+    assert store.centre(SPACE, "model") is None and store.centres() == []
+    store.add_many([b, c])
     con = sqlite3.connect(store.path)
     con.execute("UPDATE centres SET checksum = 'crc32:00000000'")
     con.commit()
     con.close()
     with pytest.raises(StoreError, match="frozen model centre .* is damaged"):
         store.centre(SPACE, "model")
-    assert store.delete_centres(SPACE) == 1 and store.centre(SPACE, "model") is None
+    assert store.remake_centres(SPACE) == 1
+    np.testing.assert_allclose(store.centre(SPACE, "model")[0], unit_mean_of(a, b, c), rtol=1e-12)
+
+
+def test_a_centre_an_older_fute_left_is_recomputed_at_the_next_write(tmp_path):
+    store = quiet(tmp_path / "s.sqlite")
+    a, b, c = (emb(n, seed=i, kind="model") for i, n in enumerate("abc"))
+    store.add_many([a, b])
+    con = sqlite3.connect(store.path)  # as a fute that froze it at the first ranking left it
+    con.execute("UPDATE centres SET meta = '{\"n\": 2}'")
+    con.commit()
+    con.close()
+    assert store.centre(SPACE, "model")[1] == {"n": 2}
+    store.add(c)
+    got, meta = store.centre(SPACE, "model")
+    np.testing.assert_allclose(got, unit_mean_of(a, b, c), rtol=1e-12)
+    assert meta["n"] == 3 and meta["rows"] == 3
 
 
 def make_schema3(path, n: int = 4) -> list[TaskEmbedding]:

@@ -17,6 +17,7 @@ from fute.cli import main
 from fute.core.embedding import TaskEmbedding
 from fute.ranking import rank, rank_stored
 from fute.store import Store
+from fute.store.sqlite import StoreSnapshot
 from fute.store.vector_index import SUFFIX, index_folder, open_index
 from readonly import read_only_folder
 
@@ -241,13 +242,13 @@ def test_an_update_reads_only_new_and_replaced_rows(tmp_path, monkeypatch):
     target = store.get("e0")
     open_index(store, SPACE)
     reads = []
-    read = Store._read
+    read = StoreSnapshot.embedding
 
-    def counting(self, con, head):
-        reads.append(head[2])
-        return read(self, con, head)
+    def counting(self, head, extras=False):
+        reads.append(head.name)
+        return read(self, head, extras)
 
-    monkeypatch.setattr(Store, "_read", counting)
+    monkeypatch.setattr(StoreSnapshot, "embedding", counting)
     store.add(emb("fresh", seed=500))
     store.add(emb("e3", seed=501))  # replaced in place: same id, new vector
     store.delete("e5")

@@ -86,9 +86,9 @@ def complete_scores(n: int, kept, scores) -> tuple[list[float], int]:
 
 
 def similarity_scores(similarity, target, candidates, centres=None, notes=None) -> list[float]:
-    """Scores of the candidates by a named similarity (`fute.ranking.signals.scores`); what
+    """Scores of the candidates by a named similarity (`fute.ranking.similarity.scores`); what
     the similarity left out (and why) is appended to `notes` as one line."""
-    from fute.ranking.signals import scores
+    from fute.ranking.similarity import scores
 
     said: list[str] = []
     kept, values = scores(similarity, target, candidates, centres=centres, notify=said.append)

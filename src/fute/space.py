@@ -1,14 +1,17 @@
 """A space: surrogate + method + hyper-parameters + seed. Embeddings of one space compare.
 
-    space = Space()                                   # MiniLM, fisher, seed 0
-    imdb = space.dataset_embedding("sentiment-imdb")  # DTE: trained on the labels
+    space = Space()                                   # MiniLM, fisher, pool-anchored, seed 0
+    imdb = space.dataset_embedding("sentiment-imdb")  # DTE: from the labels, on the pool
     vader = space.model_embedding(VaderModel())       # MTE: trained on VADER's soft answers
     imdb.similarity(vader)
 
-A DTE trains the method on a labelled data set. An MTE samples the unlabelled pool (seeded
-by the space, shaped like the model's inputs: one text or a pair), asks the model for its
-probabilities over its label names (cached on disk), and trains the same method on those
-soft targets. Heads are tied to label *names* in canonical order, so the DTE of a
+An MTE samples the unlabelled pool (seeded by the space, shaped like the model's inputs: one
+text or a pair), asks the model for its probabilities over its label names (cached on disk),
+and trains the method on those soft targets. A DTE trains the method on a labelled data set;
+in a pool-anchored space (the default for ``fisher`` and ``prefix``, the space `fute
+recommend`'s default order was chosen for) that trained surrogate then answers the pool and
+the method is trained on those answers, as for an MTE. `Space(pool_anchor=False)` makes the
+DTE from the data set alone (the default space of earlier fute, whose key it keeps). Heads are tied to label *names* in canonical order, so the DTE of a
 positive/negative data set and the MTE of a negative/positive model line up.
 
 The space key names everything the coordinates depend on: the surrogate's name and weight
@@ -40,7 +43,7 @@ import numpy as np
 from fute.core.embedding import TaskEmbedding
 from fute.core.errors import FuteError, ModelError
 from fute.core.examples import Examples, warn_if_small
-from fute.core.kinds import KINDS
+from fute.core.kinds import KINDS, Kind
 
 DEFAULT_POOL_SIZE = 1000
 #: space-defining options kept in `Space.hparams` (and the key) only when not at this default
@@ -136,10 +139,13 @@ class Space:
     ~1000; per-embedding). `progress=False` silences progress bars (None: shown on a
     terminal).
 
-    `pool_anchor=True` (space-defining, ``fisher`` and ``prefix``): a DTE is made on the
+    `pool_anchor` (space-defining; default: True for ``fisher`` and ``prefix``, which train a
+    classifier, False for ``mean-embedding``, which cannot be anchored): a DTE is made on the
     space's pool inputs, as an MTE is: the surrogate trained on the data set answers the
     pool, and the method is trained on those soft answers, so a DTE and an MTE differ only in
-    the function learned, not in the text seen. `clip_pool=True` (per embedding): an MTE's
+    the function learned, not in the text seen. `pool_anchor=False` makes it from the data
+    set alone (such a space's key has no ``pool_anchor``, as before the option existed).
+    `clip_pool=True` (per embedding): an MTE's
     model answers each pool input cut to the `max_length` tokens the surrogate reads. Both
     are in docs/methods.md ("Pool-anchored DTEs", "Clipping the pool").
     """
@@ -151,7 +157,7 @@ class Space:
         seed: int = 0,
         pool_size: int = DEFAULT_POOL_SIZE,
         progress: bool | None = None,
-        pool_anchor: bool = False,
+        pool_anchor: bool | None = None,
         clip_pool: bool = False,
         pool: str | None = None,
         **hparams: Any,
@@ -170,6 +176,8 @@ class Space:
         if int(pool_size) < 2:
             raise FuteError(f"pool_size must be at least 2, got {pool_size}")
         self.method = make_method(method, **hparams)
+        if pool_anchor is None:  # the default: anchored where the method can be
+            pool_anchor = bool(getattr(self.method, "answers_probe", False))
         for flag, value in (("pool_anchor", pool_anchor), ("clip_pool", clip_pool)):
             if not isinstance(value, bool | np.bool_):
                 raise FuteError(f"{flag} must be True or False, got {value!r}")
@@ -235,12 +243,14 @@ class Space:
                     f"method {self.method.name!r} has no per-embedding setting {name!r}; "
                     f"known: {', '.join(sorted(known))}"
                 )
+        hparams = {k: v for k, v in self.hparams.items() if k != "pool_anchor"}
         return Space(
             self._surrogate,  # a loaded surrogate is shared, not loaded again
             method=self.method.name,
             seed=self.seed,
             progress=self.progress,
-            **{**self.hparams, **self.settings, **settings},
+            pool_anchor=self.pool_anchor,
+            **{**hparams, **self.settings, **settings},
         )  # ``pool`` in hparams is checked against the installed pool version
 
     @property
@@ -345,7 +355,8 @@ class Space:
             if self.pool_anchor:  # no pool, no anchored DTE: never a DTE of another geometry
                 raise FuteError(
                     f"a pool-anchored space makes data-set embeddings on its pool, which "
-                    f"cannot be read: {str(exc).splitlines()[0]}"
+                    f"cannot be read: {str(exc).splitlines()[0]} (a space made with "
+                    "pool_anchor=False, `--no-pool-anchor`, needs no pool)"
                 ) from None
             warnings.warn(
                 f"the pool cannot be read ({str(exc).splitlines()[0]}); this data-set "
@@ -432,7 +443,9 @@ class Space:
         for attr in ("labels", "arity", "predict_proba"):
             if not hasattr(model, attr):
                 raise ModelError(f"{model_name(model)!r} has no {attr!r}; see fute.models.protocol")
-        kind = kind or ("prompted-lm" if getattr(model, "prompt", None) is not None else "model")
+        kind = kind or (
+            Kind.PROMPTED_LM if getattr(model, "prompt", None) is not None else Kind.MODEL
+        )
         if kind not in KINDS:
             raise FuteError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         arity = int(model.arity)

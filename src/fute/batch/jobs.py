@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from fute.core.errors import FuteError
+from fute.core.kinds import Kind
 
-KIND_OF = {"dataset": "dataset", "model": "model", "llm": "prompted-lm"}
+#: the kind of each entry of a jobs file (an ``llm`` entry: one prompted LM per prompt)
+KIND_OF = {"dataset": Kind.DATASET, "model": Kind.MODEL, "llm": Kind.PROMPTED_LM}
 SECTIONS = {"datasets": "dataset", "models": "model", "llms": "llm"}
 COMMON_FIELDS = ("name", "settings")
 FIELDS = {
@@ -287,13 +289,15 @@ def _jobs(entry: Any, where: str) -> list[Job]:
             f"{where}: name names one embedding but the prompts give {len(prompts)}; drop name"
         )
     return [
-        Job("prompted-lm", name or "", source, f"{where} prompt {p.id}", p, {}, settings, exclude)
+        Job(
+            Kind.PROMPTED_LM, name or "", source, f"{where} prompt {p.id}", p, {}, settings, exclude
+        )
         for p in prompts
     ]
 
 
 def _dataset_name(source: str) -> str:
-    from fute.models.adapters import looks_like_path
+    from fute.models.specs import looks_like_path
 
     return Path(source).stem if looks_like_path(source) or Path(source).suffix else source
 

@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from fute.batch.jobs import Job
+from fute.core.kinds import Kind
 
 DEFAULT_THREADS = 1
 _MODELS: dict[str, Any] = {}  # per process: LM backends and classifiers, loaded once
@@ -20,7 +21,7 @@ def _model(job: Job):
     from fute.models.loading import load_backend, load_model
     from fute.models.prompted import PromptedLM
 
-    if job.kind == "prompted-lm":
+    if job.kind == Kind.PROMPTED_LM:
         key = f"lm {job.source}"
         if key not in _MODELS:
             _MODELS[key] = load_backend(job.source)

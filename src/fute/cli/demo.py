@@ -44,6 +44,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from fute.core.errors import FuteError
+from fute.core.kinds import Kind
 from fute.core.paths import cache_subdir
 from fute.core.progress import progress_bar
 
@@ -342,24 +343,21 @@ def run_demo(
                             backend = default_lm()
                     model = cut(PromptedLM(backend, prompt))
                     return space.model_embedding(
-                        model, name=name, kind="prompted-lm", exclude=exclude
+                        model, name=name, kind=Kind.PROMPTED_LM, exclude=exclude
                     )
 
-                store_embedding("prompted-lm", name, embed_prompt)
+                store_embedding(Kind.PROMPTED_LM, name, embed_prompt)
 
         with run.phase("ranking"):
             embeddings = store.load(space_key=key)
             target = next(e for e in embeddings if e.kind == "dataset" and e.name == plan.target)
             ranked = {
                 kind: rank(target, [e for e in embeddings if e.kind == kind], top=plan.top)
-                for kind in ("prompted-lm", "model", "dataset")
+                for kind in (Kind.PROMPTED_LM, Kind.MODEL, Kind.DATASET)
             }
-            prompt_order = rank(target, [e for e in embeddings if e.kind == "prompted-lm"])
-            from fute.ranking.centres import space_centres
-
-            # freeze each kind's centred-cosine centre now that the space is complete, so
-            # `fute recommend` and `fute rank --similarity centred-cosine` use these ones
-            space_centres(store, key, ("dataset", "model", "prompted-lm"))
+            prompt_order = rank(target, [e for e in embeddings if e.kind == Kind.PROMPTED_LM])
+            if not store.centres(key):  # every write keeps them; a store an older fute made
+                store.remake_centres(key)  # gets them here, as `fute store centre --reset`
             run.step("cosine similarities", False, lambda: None)
 
         with run.phase("report"):
@@ -373,7 +371,7 @@ def run_demo(
     console.print()
     console.print(
         _ranking_table(
-            f"Prompts for SmolLM2 on {plan.target} (most similar first)", ranked["prompted-lm"]
+            f"Prompts for SmolLM2 on {plan.target} (most similar first)", ranked[Kind.PROMPTED_LM]
         )
     )
     console.print(_ranking_table(f"Models for {plan.target}", ranked["model"]))

@@ -25,6 +25,7 @@ from fute.cli.output import (
     working,
 )
 from fute.core.errors import FuteError, ModelError
+from fute.core.kinds import Kind
 
 app = typer.Typer(help="Compute task embeddings and store them.", no_args_is_help=True)
 
@@ -48,10 +49,13 @@ FisherExamplesOption = typer.Option(
     help="fisher only: examples whose gradients are averaged (default: 256; same space).",
 )
 PoolAnchorOption = typer.Option(
-    False,
-    "--pool-anchor",
-    help="A pool-anchored space (defines the space): data-set embeddings are made on the "
-    "pool, as model embeddings are (docs/methods.md).",
+    None,
+    "--pool-anchor/--no-pool-anchor",
+    help="Pool-anchored space (defines the space; the default for fisher and prefix, the "
+    "space `fute recommend` was chosen for): data-set embeddings are made on the pool, as "
+    "model embeddings are; --no-pool-anchor makes them on the data set alone "
+    "(docs/methods.md).",
+    show_default=False,
 )
 
 
@@ -61,7 +65,7 @@ def _space(
     max_examples: int | None,
     fisher_examples: int | None,
     pool_size: int | None = None,
-    pool_anchor: bool = False,
+    pool_anchor: bool | None = None,
     clip_pool: bool = False,
 ):
     from fute.space import DEFAULT_POOL_SIZE, Space
@@ -113,7 +117,7 @@ def embed_dataset(
     seed: int = SeedOption,
     max_examples: int = MaxExamplesOption,
     fisher_examples: int = FisherExamplesOption,
-    pool_anchor: bool = PoolAnchorOption,
+    pool_anchor: bool | None = PoolAnchorOption,
     split: str = typer.Option("train", "--split", help="Split of a catalogue data set."),
     text: str = typer.Option(None, "--text", help="Text column of a file."),
     pair: str = typer.Option(None, "--pair", help="Second-text column of a file (pair tasks)."),
@@ -186,7 +190,7 @@ def embed_model(
         min=2,
         help="Pool inputs the model answers (default: 1000; stays in the same space).",
     ),
-    pool_anchor: bool = PoolAnchorOption,
+    pool_anchor: bool | None = PoolAnchorOption,
     clip_pool: bool = typer.Option(
         False,
         "--clip-pool",
@@ -214,7 +218,7 @@ def embed_model(
     space = _space(method, seed, max_examples, fisher_examples, pool_size, pool_anchor, clip_pool)
     if prompt:
         backend = load_lm_backend(spec)
-        models = [(PromptedLM(backend, p), "prompted-lm") for p in _prompts(prompt)]
+        models = [(PromptedLM(backend, p), Kind.PROMPTED_LM) for p in _prompts(prompt)]
         if name and len(models) > 1:
             raise FuteError(
                 "--name names one embedding; leave it out when embedding several prompts"

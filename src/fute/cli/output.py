@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from fute.core.errors import FuteError
-from fute.core.kinds import KIND_ALIASES
+from fute.core.kinds import Kind
 from fute.core.progress import progress_bar
 
 out = Console(highlight=False, soft_wrap=True)
@@ -59,15 +59,16 @@ def warn(message: str) -> None:
     sys.stderr.flush()
 
 
-def kind_of(value: str | None, option: str = "--kind") -> str | None:
-    """Map the CLI's kind words (`prompt` is short for `prompted-lm`) to stored kinds; an
-    unknown word is a one-line error naming the option."""
+def kind_of(value: str | None, option: str = "--kind") -> Kind | None:
+    """The kind a CLI word names (`Kind.parse`: `prompt` is `prompted-lm`); an unknown word
+    is a one-line error naming the option."""
     if value is None:
         return None
     try:
-        return KIND_ALIASES[value.strip().lower()]
-    except KeyError:
-        raise FuteError(f"{option} must be one of dataset, model, prompt (got {value!r})") from None
+        return Kind.parse(value)
+    except ValueError:
+        words = ", ".join(k.word for k in Kind)
+        raise FuteError(f"{option} must be one of {words} (got {value!r})") from None
 
 
 def emit_json(obj: object) -> None:

@@ -380,7 +380,6 @@ def rank_cmd(
         kind=kind_of(kind),
         top=top,
         similarity=name,
-        writer=lambda: _centre_writer(st),  # opened only to freeze a missing centre
         notify=note,
     )
     # nothing to rank against: say which setting separates the target from the candidates
@@ -418,52 +417,44 @@ def rank_cmd(
     out.print(table)
 
 
-def _centre_writer(st):
-    """A writable handle on a read-only-opened store, to freeze a missing centre of
-    `centred-cosine` (fute.ranking.centres); None where the file cannot be written."""
-    import os
-
-    from fute.store import Store
-
-    if not (os.access(st.path, os.W_OK) and os.access(st.path.parent, os.W_OK)):
-        return None
-    try:
-        return Store(st.path, create=False, notify=warn)
-    except FuteError:
-        return None
-
-
 @store_app.command("centre")
 def store_centre(
     space: str = SpaceOption,
     kind: str = KindOption,
     reset: bool = typer.Option(
-        False, "--reset", help="Forget them: the next centred-cosine ranking makes new ones."
+        False,
+        "--reset",
+        help="Remake them from the embeddings stored now (a store written by an older fute "
+        "gets its centres).",
     ),
     store: Path = StoreOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """List the frozen centres of centred-cosine (per space and kind), or --reset them."""
+    """List the centres of centred-cosine the store keeps (per space and kind; every write
+    keeps them up to date), or --reset them."""
     st = open_store(store, create=False) if reset else open_store(store, readonly=True)
     space_key = space_key_of(st, space)
     if reset:
-        n = st.delete_centres(space_key, kind_of(kind))
+        n = st.remake_centres(space_key, kind_of(kind))
         if as_json:
-            emit_json({"deleted": n})
+            emit_json({"remade": n})
         else:
-            out.print(f"forgot {n} centre{'s' if n != 1 else ''} in {st.path}")
+            out.print(f"remade the centres: {n} kept in {st.path}")
         return
     rows = [c for c in st.centres(space_key) if kind is None or c["kind"] == kind_of(kind)]
     if as_json:
         emit_json({"centres": rows})
         return
     if not rows:
-        out.print("no frozen centres: `fute rank NAME --similarity centred-cosine` makes them")
+        out.print(
+            "no centres: a kind gets one when 2 of its embeddings are stored in a space "
+            "(`fute store centre --reset` makes them for a store written by an older fute)"
+        )
     for c in rows:
         meta = c["meta"]
         out.print(
             f"{c['space_key']}  {c['kind']}: mean of {meta.get('n')} unit vectors, "
-            f"frozen {_when(c['created'])} (fute {meta.get('fute')})"
+            f"made {_when(c['created'])} (fute {meta.get('fute')})"
         )
 
 

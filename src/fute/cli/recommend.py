@@ -48,13 +48,13 @@ def recommend_cmd(
 
 def print_recommendation(rec, top: int | None = None, console=None) -> None:
     """The recommendation as a rich table plus its legend, agreement and caution lines."""
-    from fute.ranking.recommend import DEFAULT, KIND_WORDS, PRIORS, SHORT, order_words
+    from fute.ranking.recommend import DEFAULT, PRIORS, SHORT, kind_noun, order_words
     from fute.space import short_key
 
     console = console or out
     width = min(console.width or 80, 100)
     shown = rec.candidates if top is None else rec.candidates[:top]
-    words = KIND_WORDS.get(rec.kind, rec.kind)
+    words = kind_noun(rec.kind)
     table = Table(
         title=f"Recommended {words}s for {rec.target.name} (space {short_key(rec.target.space_key)})",
         title_justify="left",

@@ -44,16 +44,6 @@ POOL_ANSWERS = "pool_answers"
 ANSWER_LABELS = "answer_labels"
 POOL_ITEMS = "pool_items"
 
-#: the extras each similarity reads (cosine and centred-cosine read the vector only)
-NEEDS: dict[str, tuple[str, ...]] = {
-    "cosine": (),
-    "centred-cosine": (),
-    "task2vec": (FISHER_UNITS,),
-    "rrf-components": (COMPONENTS, COMPONENT_BOUNDS),
-    "maxsim": (PREFIX_POSITIONS,),
-    "behaviour": (POOL_ANSWERS, ANSWER_LABELS, POOL_ITEMS),
-}
-
 #: which methods make each extra (what to tell a user whose embedding lacks one)
 MADE_BY: dict[str, tuple[str, ...]] = {
     FISHER_UNITS: ("fisher",),

@@ -17,6 +17,7 @@ import numpy as np
 from fute.core.errors import ModelError
 from fute.core.examples import normalise_label
 from fute.models.protocol import Input
+from fute.models.specs import check_hub_name_or_folder, looks_like_path, register_model
 
 
 def _file_sha256(path: Path) -> str:
@@ -25,12 +26,6 @@ def _file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 22), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def looks_like_path(name: str) -> bool:
-    """True for what can only be a file system path: a hub repo id is `NAME` or `ORG/NAME`."""
-    starts = ("/", "./", "../", "~", "\\")
-    return name.startswith(starts) or name.count("/") > 1 or (os.sep != "/" and os.sep in name)
 
 
 class HFClassifier:
@@ -271,3 +266,16 @@ class VaderModel:
         compound = np.array([self._analyzer.polarity_scores(x)["compound"] for x in inputs])
         pos = np.clip((compound + 1.0) / 2.0, 0.0, 1.0)
         return np.stack([1.0 - pos, pos], axis=1)
+
+
+# the specs these adapters answer to (`fute.models.loading.load_model`)
+register_model("vader", lambda rest, spec, arity: VaderModel(), "vader", order=10)
+register_model(
+    "hf:",
+    lambda rest, spec, arity: HFClassifier(check_hub_name_or_folder(rest, spec), arity=arity),
+    "hf:NAME_OR_DIR",
+    order=20,
+)
+register_model(
+    "sklearn:", lambda rest, spec, arity: SklearnModel(rest, arity=arity), "sklearn:PATH.joblib", 30
+)

@@ -15,69 +15,41 @@ spec                           model
 ``openai:@FLEET.yaml``         a fleet described by a file (`read_fleet_file`)
 =============================  ==============================================
 
-LM specs need `prompt` (an id from the prompt library or a JSON file).
+LM specs need `prompt` (an id from the prompt library or a JSON file). Each adapter and
+backend module registers the specs it answers to (`fute.models.specs`); a spec no module
+registered is a path (a ``.joblib`` file, a Hugging Face model folder).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+import fute.models.adapters  # noqa: F401  (registers vader, hf:, sklearn:)
+import fute.models.backends  # noqa: F401  (registers lm:, gguf:, openai:)
 from fute.core.errors import ModelError
-from fute.models.adapters import HFClassifier, SklearnModel, VaderModel, looks_like_path
+from fute.models.adapters import HFClassifier, SklearnModel
 from fute.models.prompted import PromptedLM
 from fute.models.prompts import Prompt
+from fute.models.specs import (
+    BACKENDS,
+    MODELS,
+    check_hub_name_or_folder,
+    find,
+    is_lm_spec,
+    looks_like_path,
+    usages,
+)
 
-LM_PREFIXES = ("lm:", "gguf:", "openai:")
+__all__ = ["check_hub_name_or_folder", "is_lm_spec", "load_backend", "load_model"]
 
 
 def load_backend(spec: str):
     """The LM backend named by an LM spec (without the prompt)."""
-    from fute.models.backends import LlamaCppLM, OpenAILM, TransformersLM, default_lm
-
-    if spec in ("lm:smollm2", "lm:default", "lm"):
-        return default_lm()
-    if spec.startswith("lm:hf:"):
-        return TransformersLM(check_hub_name_or_folder(spec[len("lm:hf:") :], spec))
-    if spec.startswith("gguf:"):
-        return LlamaCppLM(spec[len("gguf:") :])
-    if spec.startswith("openai:@"):
-        return OpenAILM.from_fleet_file(spec[len("openai:@") :])
-    if spec.startswith("openai:"):
-        urls, sep, model = spec[len("openai:") :].rpartition("#")
-        if not sep or not urls or not model:
-            raise ModelError(
-                f"spec {spec!r}: write openai:BASE_URL#MODEL (several servers: "
-                "openai:URL1,URL2#MODEL, or a fleet file: openai:@FLEET.yaml), e.g. "
-                "openai:http://127.0.0.1:8000/v1#smollm2"
-            )
-        # the OpenAI client's convention: the key, if any, is in OPENAI_API_KEY
-        api_key = os.environ.get("OPENAI_API_KEY") or None
-        return OpenAILM([u for u in urls.split(",") if u.strip()], model, api_key=api_key)
-    raise ModelError(
-        f"unknown LM spec {spec!r}; use lm:smollm2, lm:hf:NAME, gguf:PATH or openai:URL#MODEL"
-    )
-
-
-def check_hub_name_or_folder(name: str, spec: str) -> str:
-    """`name` if it may be a hub repo id or is an existing folder; a `ModelError` naming the
-    missing folder otherwise (instead of the hub's message about repo id syntax)."""
-    path = Path(name).expanduser()
-    if not name.strip():
-        raise ModelError(f"{spec!r} names no model; write hf:ORG/NAME or hf:PATH/TO/FOLDER")
-    if path.is_dir():
-        return name
-    if looks_like_path(name):
-        what = "is a file, not a model folder" if path.exists() else "does not exist"
-        raise ModelError(
-            f"{spec}: folder {path} {what}; give a folder holding config.json, or a hub name "
-            "ORG/NAME"
-        )
-    return name
-
-
-def is_lm_spec(spec: str) -> bool:
-    return spec == "lm" or spec.startswith(LM_PREFIXES)
+    found = find(BACKENDS, spec)
+    if found is None:
+        raise ModelError(f"unknown LM spec {spec!r}; use {usages(BACKENDS)}")
+    registered, rest = found
+    return registered.load(rest, spec=spec)
 
 
 def load_model(spec: str, prompt: str | Prompt | None = None, *, arity: int = 1):
@@ -93,12 +65,15 @@ def load_model(spec: str, prompt: str | Prompt | None = None, *, arity: int = 1)
         raise ModelError(
             f"{spec} is not a language model; a prompt applies only to lm:/gguf:/openai: specs"
         )
-    if spec == "vader":
-        return VaderModel()
-    if spec.startswith("hf:"):
-        return HFClassifier(check_hub_name_or_folder(spec[3:], spec), arity=arity)
-    if spec.startswith("sklearn:"):
-        return SklearnModel(spec[len("sklearn:") :], arity=arity)
+    found = find(MODELS, spec)
+    if found is not None:
+        registered, rest = found
+        return registered.load(rest, spec=spec, arity=arity)
+    return _from_path(spec, arity)
+
+
+def _from_path(spec: str, arity: int):
+    """A spec no module registered: a scikit-learn file or a Hugging Face model folder."""
     path = Path(spec).expanduser()
     if path.suffix in (".joblib", ".pkl"):
         if not path.exists():
@@ -113,7 +88,4 @@ def load_model(spec: str, prompt: str | Prompt | None = None, *, arity: int = 1)
         )
     if looks_like_path(spec) and not path.exists():
         raise ModelError(f"model file or folder not found: {path}; check the path")
-    raise ModelError(
-        f"cannot tell what model {spec!r} is; use vader, hf:NAME_OR_DIR, sklearn:PATH.joblib, "
-        "lm:smollm2, lm:hf:NAME, gguf:PATH or openai:URL#MODEL"
-    )
+    raise ModelError(f"cannot tell what model {spec!r} is; use {usages(MODELS, BACKENDS)}")

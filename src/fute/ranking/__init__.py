@@ -1,5 +1,5 @@
-"""The ranking wing: similarities on plain arrays (`similarity`), what each one reads from an
-embedding (`signals`), frozen per-space centres (`centres`), ranking candidates in memory or
+"""The ranking wing: the similarities (`similarity`: one module each, with its formula and
+what it reads from an embedding), per-space centres (`centres`), ranking candidates in memory or
 in a store (`ranker`) and the recommendation a user acts on (`recommend`).
 
     from fute.ranking import rank, rank_stored

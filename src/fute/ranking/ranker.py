@@ -4,7 +4,7 @@
 chosen by name (`fute.ranking.similarity.SIMILARITIES`, docs/similarity.md); ``cosine``, the
 default, ranks a store through the space's vector index (`fute.store.vector_index`), exactly,
 without reading every vector. The others read the space's rows with the extras they need
-(`fute.ranking.signals`); a candidate without them is left out and named in one line.
+(`Similarity.reads`); a candidate without them is left out and named in one line.
 
 Every function here refuses to compare vectors of different spaces (`SpaceMismatchError`):
 two spaces differ in surrogate, method, seed or a space-defining hyper-parameter, so their
@@ -68,13 +68,13 @@ def rank(
 
     `similarity` names one of `fute.ranking.similarity.SIMILARITIES` (unknown: `SimilarityError`).
     `centres` (kind -> centre vector) are for ``centred-cosine``; without them each kind is
-    centred on the given embeddings of that kind (`rank_stored` uses the store's frozen
-    centres instead, so scores stay put). Candidates without the extras a similarity needs
+    centred on the given embeddings of that kind (`rank_stored` uses the centres the store
+    keeps instead). Candidates without the extras a similarity needs
     are left out and named through `notify` (default: a `RankingWarning`).
     `exclude_self` drops candidates with the target's own (kind, name); ties keep the
     candidates' order, so the result is deterministic.
     """
-    from fute.ranking.signals import scores
+    from fute.ranking.similarity import scores
 
     if top is not None and top < 1:
         raise FuteError(f"top must be a positive number of candidates, got {top}")
@@ -101,39 +101,36 @@ def rank_stored(
     kind: str | None = None,
     top: int | None = 10,
     similarity: str = DEFAULT_SIMILARITY,
-    writer=None,
     notify: Callable[[str], None] | None = None,
 ) -> list[Ranked]:
     """`rank` of the stored candidates in `target`'s space (optionally of one `kind`).
 
-    ``cosine`` with `top`: the space's vector index (`fute.store.vector_index`, rebuilt when the
-    store changed) scores every stored row in one pass, and the rows that can be in the
-    top-k (the float32 top-k and all within a rounding margin of it) are read from the store
-    and ranked by `rank`: the result is the same as ranking every row, exactly. Without an
-    index (a store of schema 1 or 2 opened read-only, nowhere to write one) or with
-    `top=None`, every row of the space is read.
+    A similarity the vector index can shortlist (``cosine``), with `top`: the space's vector
+    index (`fute.store.vector_index`, rebuilt when the store changed) scores every stored
+    row in one pass, and the rows that can be in the top-k (the float32 top-k and all within
+    a rounding margin of it) are read from the store and ranked by `rank`: the result is the
+    same as ranking every row, exactly. Without an index (a store of schema 1 or 2 opened
+    read-only, nowhere to write one) or with `top=None`, every row of the space is read.
 
-    Any other similarity reads every row of the space (of `kind`) with the extras it needs
-    (`fute.core.extras.NEEDS`). ``centred-cosine`` uses the space's frozen centre of each kind
-    (`fute.ranking.centres.space_centres`), made and frozen on first use through `writer` (a
-    writable `Store` of the same file, or a function opening one) or `store` when it is
-    writable. `notify` (default:
-    the store's) hears what was left out or frozen.
+    Any other similarity reads every row of the space (of `kind`) with the extras it reads
+    (`Similarity.reads`). ``centred-cosine`` uses the centre of each kind the store keeps
+    (`fute.ranking.centres.space_centres`; where it keeps none, one computed from the rows
+    for this ranking only). Never writes to the store. `notify` (default: the store's)
+    hears what was left out.
     """
-    from fute.core.extras import NEEDS
     from fute.ranking.similarity import get_similarity
     from fute.store.vector_index import stored_rank_candidates
 
     if top is not None and top < 1:
         raise FuteError(f"top must be a positive number of candidates, got {top}")
-    get_similarity(similarity)
+    sim = get_similarity(similarity)
     notify = notify or store.notify
-    if similarity == DEFAULT_SIMILARITY:
+    if sim.uses_index:
         candidates = None if top is None else stored_rank_candidates(store, target, top, kind)
         if candidates is None:
             candidates = store.load(kind=kind, space_key=target.space_key)
-        return rank(target, candidates, top=top, notify=notify)
-    needs = NEEDS[similarity]
+        return rank(target, candidates, top=top, similarity=similarity, notify=notify)
+    needs = sim.reads
     candidates = store.load(kind=kind, space_key=target.space_key, extras=needs)
     if needs and not all(n in target.extras for n in needs) and "store_id" in target.meta:
         again = store.get(int(target.meta["store_id"]), extras=needs)  # read without extras?
@@ -144,11 +141,11 @@ def rank_stored(
         ):
             target = again
     centres = None
-    if similarity == "centred-cosine":
+    if sim.needs_centres:
         from fute.ranking.centres import space_centres
 
         kinds = {target.kind, *(c.kind for c in candidates)}
-        centres = space_centres(store, target.space_key, kinds, writer=writer, notify=notify)
+        centres = space_centres(store, target.space_key, kinds, notify=notify)
     return rank(target, candidates, top=top, similarity=similarity, centres=centres, notify=notify)
 
 
@@ -179,7 +176,9 @@ _FLAGS = {"method": "--method", "seed": "--seed", "pool_anchor": "--pool-anchor"
 def _fix(settings: list[tuple[str, Any]]) -> str:
     """How to embed into a space with these values: CLI flags, else a `Space(...)` call."""
     flags = [
-        (_FLAGS[k] if v else f"no {_FLAGS[k]}") if isinstance(v, bool) else f"{_FLAGS[k]} {v}"
+        (_FLAGS[k] if v else _FLAGS[k].replace("--", "--no-", 1))
+        if isinstance(v, bool)
+        else f"{_FLAGS[k]} {v}"
         for k, v in settings
         if k in _FLAGS
     ]

@@ -37,7 +37,8 @@ import numpy as np
 
 from fute.core.embedding import TaskEmbedding, check_same_space
 from fute.core.errors import FuteError
-from fute.core.kinds import KIND_ALIASES
+from fute.core.kinds import KINDS, Kind
+from fute.ranking.similarity import SIMILARITIES
 
 #: The order of `fute recommend` and `fute.recommend`: issue 12's pre-registered default
 #: (benchmarks/preregistered.json), chosen on 2026-12-02 on the development benchmarks by
@@ -62,14 +63,9 @@ PRIORS = {
     "pool-cbm-mi": "MI of the CBM-calibrated pool answers (Yang et al., TACL 2024)",
 }
 
-#: short column names of the terminal table
+#: short column names of the terminal table: each similarity's `short`, and the priors'
 SHORT = {
-    "cosine": "cos",
-    "centred-cosine": "ccos",
-    "task2vec": "t2v",
-    "rrf-components": "rrfc",
-    "maxsim": "msim",
-    "behaviour": "beh",
+    **{name: sim.short or name for name, sim in SIMILARITIES.items()},
     "pool-mi": "mi",
     "pool-cbm-mi": "cmi",
 }
@@ -81,8 +77,7 @@ NOISE_GAP = 0.25
 #: the top places compared with #1 for the caution
 CAUTION_DEPTH = 3
 #: kinds tried, in order, when no kind is asked for
-KIND_ORDER = ("prompted-lm", "model", "dataset")
-KIND_WORDS = {"prompted-lm": "prompt", "model": "model", "dataset": "data set"}
+KIND_ORDER = (Kind.PROMPTED_LM, Kind.MODEL, Kind.DATASET)
 
 Notify = Callable[[str], None]
 
@@ -206,13 +201,11 @@ def _prior_scores(candidates: Sequence[TaskEmbedding]) -> dict[str, dict[int, fl
 
 
 def _similarity_signals(target, candidates, centres, notes: list[str]) -> list[Signal]:
-    from fute.core.extras import NEEDS
-    from fute.ranking.signals import scores
-    from fute.ranking.similarity import SIMILARITIES, SimilarityError
+    from fute.ranking.similarity import SimilarityError, scores
 
     out = []
-    for name in SIMILARITIES:
-        needs = NEEDS[name]
+    for name, sim in SIMILARITIES.items():
+        needs = sim.reads
         if needs and not all(n in target.extras for n in needs):
             if any(all(n in c.extras for n in needs) for c in candidates):
                 notes.append(
@@ -254,7 +247,7 @@ def recommend_among(
 ) -> Recommendation:
     """The recommendation for `target` among `candidates` (one space, any extras loaded).
 
-    `centres` (kind -> centre) are for ``centred-cosine`` (a store's frozen centres; None:
+    `centres` (kind -> centre) are for ``centred-cosine`` (the centres a store keeps; None:
     each kind is centred on the embeddings given, as `fute.ranking.rank` does). What a
     signal left out is collected in `notes` (and told to `notify`).
     """
@@ -272,7 +265,7 @@ def recommend_among(
 
         centres = centres_of([target, *pool])
     signals = _similarity_signals(target, pool, centres, notes)
-    if kind != "dataset":
+    if kind != Kind.DATASET:
         priors = _prior_scores(pool)
         lacking = len(pool) - len(priors["pool-mi"])
         if lacking:
@@ -338,7 +331,7 @@ def _order_scores(fused_by: list[Signal], n: int) -> np.ndarray:
 def order_words(kind: str) -> str:
     """What makes the order, in words, for the terminal and the report."""
     sim = DEFAULT["similarity"]
-    prior = DEFAULT["prior"] if kind != "dataset" and DEFAULT["fusion"] == "rrf" else None
+    prior = DEFAULT["prior"] if kind != Kind.DATASET and DEFAULT["fusion"] == "rrf" else None
     fused = f"{sim} + {prior} by reciprocal rank (k={DEFAULT['k']})" if prior else sim
     if DEFAULT["provisional"]:
         return f"{fused}; a provisional default until issue 12's pre-registered choice"
@@ -350,7 +343,7 @@ def _space_note(target: TaskEmbedding, kind: str) -> str | None:
     space = target.meta.get("space") or {}
     method = space.get("method")
     anchored = bool((space.get("hparams") or {}).get("pool_anchor", False))
-    if kind == "dataset" or method is None:
+    if kind == Kind.DATASET or method is None:
         return None  # source data sets: the default was measured on plain DTEs
     if method == DEFAULT["method"] and anchored == DEFAULT["pool_anchor"]:
         return None
@@ -420,8 +413,8 @@ def _target(st, dataset, space_key: str | None) -> TaskEmbedding:
     ref = st.resolve(ref)  # `#12` is the id 12, as in `fute rank`; ambiguity is an error
     other = []
     try:
-        found = st.get(ref, kind="dataset", space_key=space_key, extras=True)
-        if found.kind == "dataset":
+        found = st.get(ref, kind=Kind.DATASET, space_key=space_key, extras=True)
+        if found.kind == Kind.DATASET:
             return found
         other = [found]  # an id names one row whatever the kind
     except StoreError as exc:
@@ -434,7 +427,7 @@ def _target(st, dataset, space_key: str | None) -> TaskEmbedding:
             f"{other[0].name!r} is a {other[0].kind} embedding; `fute recommend` ranks "
             "candidates for a data set (use `fute rank` to rank against anything)"
         )
-    names = sorted({r.name for r in st.list(kind="dataset")})
+    names = sorted({r.name for r in st.list(kind=Kind.DATASET)})
     known = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
     raise FuteError(
         f"no data set {str(dataset)!r} in {st.path}"
@@ -478,8 +471,8 @@ def recommend(
     `candidates` in memory, or the `store`'s rows of its space). `kind`: ``prompt`` /
     ``prompted-lm``, ``model`` or ``dataset``; None takes the first of those with
     candidates in the data set's space. `space` narrows a name held in several spaces.
-    `top` is kept for `to_dict`/printing; every candidate is ranked. Read-only: a missing
-    centre of ``centred-cosine`` is made for this call only, never frozen.
+    `top` is kept for `to_dict`/printing; every candidate is ranked. Read-only: where the
+    store keeps no centre of ``centred-cosine``, one is made for this call only.
     """
     if top is not None and top < 1:
         raise FuteError(f"top must be a positive number of candidates, got {top}")
@@ -508,34 +501,27 @@ def recommend(
 
 def stored_candidates(st, space_key: str, kind: str) -> tuple[list, dict, list[str]]:
     """The stored `kind` embeddings of a space with every extra a signal reads, the centres
-    of ``centred-cosine`` (dataset and `kind`), and notes. Never writes: a centre not frozen
-    yet is made from the embeddings stored now, for this use only."""
-    from fute.core.extras import NEEDS
-    from fute.ranking.centres import _make
+    of ``centred-cosine`` (dataset and `kind`), and notes. Never writes: where the store
+    keeps no centre, one is made from the embeddings stored now, for this use only."""
+    from fute.ranking.centres import space_centres
 
-    needs = sorted({n for names in NEEDS.values() for n in names})
+    needs = sorted({n for sim in SIMILARITIES.values() for n in sim.reads})
     rows = st.load(kind=kind, space_key=space_key, extras=needs)
-    centres, notes = {}, []
-    for k in sorted({"dataset", kind}):
-        found = st.centre(space_key, k)
-        if found is not None:
-            centres[k] = found[0]
-            continue
-        centres[k], meta = _make(st, space_key, k)
-        if centres[k] is not None:
-            notes.append(
-                f"centred-cosine: the {k} embeddings are centred on the {meta['n']} stored now, "
-                "for this recommendation only (`fute rank NAME --similarity centred-cosine` "
-                "freezes the centre)"
-            )
+    heard: list[str] = []
+    centres = space_centres(st, space_key, {Kind.DATASET, kind}, notify=heard.append)
+    notes = [f"centred-cosine: {n}" for n in heard if "not centred" not in n]
     return rows, centres, notes
 
 
-def _kind_word(kind: str | None) -> str | None:
+def kind_noun(kind: str) -> str:
+    """How a sentence names a kind (``data set``); any other word as it is."""
+    return Kind(kind).noun if kind in KINDS else kind
+
+
+def _kind_word(kind: str | None) -> Kind | None:
     if kind is None:
         return None
-    words = {**KIND_ALIASES, "data-set": "dataset"}
     try:
-        return words[str(kind).strip().lower()]
-    except KeyError:
+        return Kind.parse(kind)
+    except ValueError:
         raise FuteError(f"kind {kind!r}: use one of prompt, model, dataset") from None

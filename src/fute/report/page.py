@@ -31,6 +31,7 @@ import numpy as np
 from fute._version import __version__
 from fute.core.embedding import TaskEmbedding
 from fute.core.errors import FuteError
+from fute.core.kinds import Kind
 from fute.ranking import group_by_space
 from fute.report.plots import KIND_STYLE, heatmap_png, map_png
 from fute.store.vector_index import SpaceIndex, from_embeddings, open_index
@@ -198,9 +199,9 @@ def _space_section(
     )
     section.more_datasets = [items[i].name for i in datasets[MAX_TARGETS:]]
     columns = (
-        ("Models", "model"),
-        ("LLM + prompt", "prompted-lm"),
-        ("Nearest data sets", "dataset"),
+        ("Models", Kind.MODEL),
+        ("LLM + prompt", Kind.PROMPTED_LM),
+        ("Nearest data sets", Kind.DATASET),
     )
     for k, d in enumerate(shown):
         section.datasets.append(
@@ -239,7 +240,6 @@ def _recommendations(source, key: str, items: list[Item], targets: list[str]) ->
     from fute.ranking.recommend import (
         DEFAULT,
         KIND_ORDER,
-        KIND_WORDS,
         SHORT,
         recommend_among,
         stored_candidates,
@@ -255,7 +255,7 @@ def _recommendations(source, key: str, items: list[Item], targets: list[str]) ->
     if len(targets) > REC_TARGETS:
         notes.append(f"for the first {REC_TARGETS} of {len(targets)} data sets")
     if big:
-        said = ", ".join(f"{counts[k]:,} {KIND_WORDS[k]}s" for k in big)
+        said = ", ".join(f"{counts[k]:,} {k.noun}s" for k in big)
         notes.append(f"none among {said} (over {REC_MAX_CANDIDATES:,}: use `fute recommend`)")
     if not kinds or not chosen:
         return [], "; ".join(notes)
@@ -284,7 +284,7 @@ def _recommendations(source, key: str, items: list[Item], targets: list[str]) ->
             signals = [s.name for s in rec.signals]
             tables.append(
                 {
-                    "caption": f"{KIND_WORDS[k].capitalize()}s ({len(rec.candidates)})",
+                    "caption": f"{k.noun.capitalize()}s ({len(rec.candidates)})",
                     "signals": [SHORT.get(n, n) for n in signals],
                     "signal_names": signals,
                     "rows": [
@@ -474,7 +474,7 @@ def _draw(spaces: Spaces, out: Path, title: str, top: int, source: object = None
     from fute.ranking.recommend import DEFAULT, SHORT, order_words
 
     html = env.get_template("template.html").render(
-        rec_default=order_words("prompted-lm"),
+        rec_default=order_words(Kind.PROMPTED_LM),
         rec_short=SHORT.get(DEFAULT["similarity"], DEFAULT["similarity"]),
         title=title,
         sections=sections,

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from fute.core.embedding import TaskEmbedding
-from fute.core.kinds import KINDS
+from fute.core.kinds import Kind
 
 KIND_STYLE = {  # colour-blind-safe (Okabe-Ito) colour and a marker per kind
-    "dataset": ("#0072B2", "o", "data set"),
-    "model": ("#E69F00", "s", "model"),
-    "prompted-lm": ("#009E73", "^", "LLM + prompt"),
+    Kind.DATASET: ("#0072B2", "o", "data set"),
+    Kind.MODEL: ("#E69F00", "s", "model"),
+    Kind.PROMPTED_LM: ("#009E73", "^", "LLM + prompt"),
 }
 
 
@@ -36,7 +36,7 @@ def short_label(name: str, width: int = 28) -> str:
 
 def display_order(embeddings: Sequence[TaskEmbedding]) -> list[int]:
     """Indices sorted by kind (data sets, models, prompts) then name: blocks read at a glance."""
-    rank = {k: i for i, k in enumerate(KINDS)}
+    rank = {k: k.code for k in Kind}
     return sorted(
         range(len(embeddings)), key=lambda i: (rank.get(embeddings[i].kind, 9), embeddings[i].name)
     )

@@ -14,7 +14,8 @@ reported by name and skipped by the readers of many rows (rank, export, report) 
 turning into NaN similarities. Schema 4 adds an embedding's named *extras* (`fute.core.extras`:
 what similarities other than cosine read) in their own table, each with its own checksum,
 read only when asked for (a damaged one is named and left out, the embedding stays usable),
-and the frozen per-space centres of `centred-cosine` (`fute.ranking.centres`). Every write bumps a generation counter in `store_info` in
+and the per-space centres of `centred-cosine`, which every write refreshes in its own
+transaction (`fute.store.centres`). Every write bumps a generation counter in `store_info` in
 its own transaction, which is how derived files (`fute.store.vector_index`) know they are stale.
 
 Readers (`Store(path, readonly=True)`) open the file read-only and never create, migrate or
@@ -38,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,12 +47,13 @@ from fute.core.embedding import TaskEmbedding
 from fute.core.errors import StoreError
 from fute.core.extras import ExtraError, check_extras, decode_extra, encode_extra
 from fute.core.jsonio import json_default
-from fute.core.kinds import KINDS
+from fute.core.kinds import KINDS, Kind
 from fute.core.paths import cache_subdir, default_store_path
+from fute.store.centres import CentreChange, provenance
 from fute.store.exports import atomic_write, export_npz, export_parquet, read_npz, write_npz
 
 # 2: per-row vector checksum; 3: vectors in their own table, a generation counter;
-# 4: named extras per embedding and frozen per-space centres, each with a checksum
+# 4: named extras per embedding and per-space centres, each with a checksum
 # (stores of versions 1 to 3 are migrated on the first write)
 SCHEMA_VERSION = 4
 STORED_DTYPES = ("float16", "float32")
@@ -116,7 +119,27 @@ class StoreWarning(UserWarning):
 
 
 class DamagedEmbeddingError(StoreError):
-    """A stored row whose vector cannot be trusted (checksum, encoding or values)."""
+    """A stored row whose vector cannot be trusted (checksum, encoding or values).
+
+    `row` is (id, name, why); `skip_note` the line a reader of many rows says when it
+    leaves the row out."""
+
+    row: tuple[int, str, str] = ()
+    skip_note: str = ""
+
+    @classmethod
+    def of_row(cls, id_: int, name: str, kind: str, why: str) -> DamagedEmbeddingError:
+        """The error of the stored row #`id_` (`kind` `name`), damaged because `why`."""
+        exc = cls(
+            f"the stored {kind} {name!r} (#{id_}) is damaged ({why}); "
+            f"delete it with `fute store delete '#{id_}'` and embed it again"
+        )
+        exc.row = (id_, name, why)
+        exc.skip_note = (
+            f"left out {kind} {name!r} (#{id_}): its stored vector is damaged ({why}); "
+            f"delete it with `fute store delete '#{id_}'` and embed it again"
+        )
+        return exc
 
 
 @dataclass(frozen=True)
@@ -467,16 +490,29 @@ class Store:
             extras,
         )
 
-    @staticmethod
-    def _put(con: sqlite3.Connection, row: tuple, notes: list[str]) -> int:
+    def _put(
+        self,
+        con: sqlite3.Connection,
+        row: tuple,
+        notes: list[str],
+        changes: dict[tuple[str, str], CentreChange] | None = None,
+    ) -> int:
         """Insert a row, or update the row of the same (kind, name, space) in place (same id);
-        the row's extras are replaced by the new ones."""
+        the row's extras are replaced by the new ones. `changes` collects what the write does
+        to the centre of its (space, kind) (`fute.store.centres`)."""
         row, extras = row[:10], row[10]
         old = con.execute(
             "SELECT id, meta, checksum FROM embeddings WHERE kind = ? AND name = ? AND space_key = ?",
             row[:3],
         ).fetchone()
         small, blob = (*row[:6], *row[7:]), row[6]
+        if changes is not None:
+            change = changes.setdefault((row[2], row[0]), CentreChange())
+            change.add(decode_vector(blob, row[3], row[4]))
+            if old is None:
+                change.rows += 1
+            else:
+                self._remove_from_centre(con, (old[0], row[0], row[1], row[2]), change)
         if old is None:
             cur = con.execute(
                 "INSERT INTO embeddings"
@@ -521,7 +557,9 @@ class Store:
         notes: list[str] = []
         try:
             with self._transaction("write to") as con:
-                ids = [self._put(con, row, notes) for row in rows]
+                changes: dict[tuple[str, str], CentreChange] = {}
+                ids = [self._put(con, row, notes, changes) for row in rows]
+                self._refresh_centres(con, changes)
         except StoreError as exc:
             if self.readonly:
                 raise
@@ -588,7 +626,14 @@ class Store:
         ref = self.resolve(ref)
         where, params = _where(ref, kind, space_key)
         with self._transaction("delete from") as con:
-            return con.execute(f"DELETE FROM embeddings WHERE {where}", params).rowcount
+            changes: dict[tuple[str, str], CentreChange] = {}
+            for head in self._heads(con, where, params):
+                change = changes.setdefault((head[3], head[1]), CentreChange())
+                self._remove_from_centre(con, head, change)
+                change.rows -= 1
+            n = con.execute(f"DELETE FROM embeddings WHERE {where}", params).rowcount
+            self._refresh_centres(con, changes)
+            return n
 
     def import_file(self, path: str | os.PathLike) -> list[int]:
         """Store every embedding of an `.npz` written by `export` or kept after a failed write.
@@ -612,7 +657,7 @@ class Store:
         """Records (without vectors), newest last; optionally filtered, and paged with
         `limit` / `offset` (`count` gives the total)."""
         if kind is not None and kind not in KINDS:
-            raise StoreError(f"unknown kind {kind!r}; use one of {list(KINDS)}")
+            raise StoreError(f"unknown kind {kind!r}; use one of {[k.value for k in Kind]}")
         clauses, params = [], []
         for col, val in (("kind", kind), ("space_key", space_key), ("name", name)):
             if val is not None:
@@ -675,11 +720,13 @@ class Store:
                     raise self._error("cannot read", exc) from None
                 why = f"SQLite: {str(exc).splitlines()[0][:80]}"
                 rest = (json.dumps({"damaged": why}), 0.0)
-                self._report_damage(_damaged(head[0], head[2], head[1], why), left_out=False)
+                self.report_damage(
+                    DamagedEmbeddingError.of_row(head[0], head[2], head[1], why), left_out=False
+                )
             rows.append((*head, *rest))
         return rows
 
-    def _report_damage(self, exc: DamagedEmbeddingError, left_out: bool = True) -> None:
+    def report_damage(self, exc: DamagedEmbeddingError, left_out: bool = True) -> None:
         """Say once per row that it is damaged, and remember it in `skipped`."""
         if exc.row[0] not in {s[0] for s in self.skipped}:
             self.skipped.append(exc.row)
@@ -712,14 +759,16 @@ class Store:
         None for a store of schema 1 or 2 read as it is: it keeps no generation, so
         nothing derived from it can be checked for staleness.
         """
-        if "vector" in self._columns:
-            return None
-        rows = dict(
-            self._query("SELECT key, value FROM store_info WHERE key IN ('uuid', 'generation')")
-        )
-        if "uuid" not in rows or "generation" not in rows:
-            return None
-        return rows["uuid"], int(rows["generation"])
+        with self.snapshot() as snap:
+            return snap.generation()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[StoreSnapshot]:
+        """One read transaction (`StoreSnapshot`): what it reads is one state of the store,
+        whatever other processes commit meanwhile. What derived files (the vector index)
+        read a store through."""
+        with self._snapshot() as con:
+            yield StoreSnapshot(self, con)
 
     def spaces(self) -> dict[str, int]:
         """Space keys in the store with their number of embeddings."""
@@ -798,7 +847,7 @@ class Store:
                 try:
                     out.append(self._read(con, head, extras=extras))
                 except DamagedEmbeddingError as exc:
-                    self._report_damage(exc)
+                    self.report_damage(exc)
         return out
 
     def _heads(self, con: sqlite3.Connection, where: str, params: tuple) -> list[tuple]:
@@ -831,10 +880,10 @@ class Store:
             if not _is_damage(exc):
                 raise self._error("cannot read", exc) from None
             why = f"SQLite: {str(exc).splitlines()[0][:80]}"
-            raise _damaged(head[0], head[2], head[1], why) from None
+            raise DamagedEmbeddingError.of_row(head[0], head[2], head[1], why) from None
         if row is None:  # deleted by another process since the listing
             raise StoreError(f"embedding #{head[0]} was deleted from {self.path} meanwhile")
-        e = _row_to_embedding((*head, *row))
+        e = _row_to_embedding((*head[:4], *row))
         if extras is not False and "extras" in self._tables:
             e.extras = self._read_extras(con, head, None if extras is True else list(extras))
         return e
@@ -888,13 +937,21 @@ class Store:
         """
         if "centres" not in self._tables:
             return None
-        rows = self._query(
+        with self._connect() as con:
+            try:
+                return self._centre_in(con, space_key, kind)
+            except sqlite3.Error as exc:
+                raise self._error("cannot read", exc) from None
+
+    @staticmethod
+    def _centre_in(con, space_key: str, kind: str) -> tuple[np.ndarray, dict] | None:
+        row = con.execute(
             "SELECT vector, checksum, meta FROM centres WHERE space_key = ? AND kind = ?",
             (space_key, kind),
-        )
-        if not rows:
+        ).fetchone()
+        if row is None:
             return None
-        blob, check, meta = rows[0]
+        blob, check, meta = row
         try:
             if checksum(blob) != check:
                 raise ExtraError("its bytes do not match their checksum")
@@ -918,31 +975,69 @@ class Store:
             {"space_key": k, "kind": kd, "created": c, "meta": _meta(m)} for k, kd, c, m in rows
         ]
 
-    def freeze_centre(
-        self, space_key: str, kind: str, vector: np.ndarray, meta: dict, *, replace: bool = False
-    ) -> bool:
-        """Keep a centre; an existing one stays (returns False) unless `replace`."""
-        data = encode_extra(np.asarray(vector, dtype=np.float64))
-        meta_json = json.dumps(meta, default=json_default, sort_keys=True)
-        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+    def remake_centres(self, space_key: str | None = None, kind: str | None = None) -> int:
+        """Recompute the centres (of one space and / or kind, or all) from the rows stored
+        now, in one transaction (what `fute store centre --reset` does: a store written by
+        an older fute gets its centres); returns how many of them it keeps (a kind with
+        fewer than two embeddings in a space has none)."""
         with self._transaction("write to") as con:
-            cur = con.execute(
-                f"{verb} INTO centres (space_key, kind, vector, checksum, meta, created)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (space_key, kind, data, checksum(data), meta_json, time.time()),
-            )
-            return cur.rowcount > 0
+            pairs = set(self._centre_pairs(con, "embeddings", space_key, kind))
+            pairs |= set(self._centre_pairs(con, "centres", space_key, kind))
+            changes = {pair: CentreChange(unknown=True) for pair in pairs}
+            return self._refresh_centres(con, changes)
 
-    def delete_centres(self, space_key: str | None = None, kind: str | None = None) -> int:
-        """Forget frozen centres (all, of one space and / or kind); returns how many."""
+    @staticmethod
+    def _centre_pairs(con, table: str, space_key: str | None, kind: str | None) -> list[tuple]:
         clauses, params = ["1"], []
         for col, val in (("space_key", space_key), ("kind", kind)):
             if val is not None:
                 clauses.append(f"{col} = ?")
                 params.append(val)
-        with self._transaction("delete from") as con:
-            sql = f"DELETE FROM centres WHERE {' AND '.join(clauses)}"
-            return con.execute(sql, tuple(params)).rowcount
+        sql = f"SELECT DISTINCT space_key, kind FROM {table} WHERE {' AND '.join(clauses)}"
+        return con.execute(sql, tuple(params)).fetchall()
+
+    def _remove_from_centre(self, con, head: tuple, change: CentreChange) -> None:
+        """Count a stored vector about to be replaced or deleted out of its centre."""
+        try:
+            change.add(self._read(con, head).vector, sign=-1)
+        except StoreError:  # damaged: was it in the centre? only a recompute can tell
+            change.unknown = True
+
+    def _refresh_centres(self, con, changes: dict[tuple[str, str], CentreChange]) -> int:
+        """Bring the centre of each changed (space, kind) up to date inside the write's
+        transaction (`fute.store.centres`); returns how many of them are kept."""
+        kept = 0
+        for (space_key, kind), change in sorted(changes.items()):
+            rows = con.execute(  # counted on the (kind, name, space) index: no row is read
+                "SELECT COUNT(*) FROM embeddings WHERE kind = ? AND space_key = ?",
+                (kind, space_key),
+            ).fetchone()[0]
+            try:
+                before = self._centre_in(con, space_key, kind)
+            except DamagedEmbeddingError:
+                before = None
+            state = change.applied(*before, rows) if before is not None else None
+            if state is None:  # recompute from every row of the (space, kind)
+                state = CentreChange()
+                for head in self._heads(con, "kind = ? AND space_key = ?", (kind, space_key)):
+                    with suppress(StoreError):  # damaged rows are left out, as from a ranking
+                        state.add(self._read(con, head).vector)
+                state = (state.total, state.n) if not state.unknown else (None, 0)
+            total, n = state
+            if total is None or n < 2:
+                con.execute(
+                    "DELETE FROM centres WHERE space_key = ? AND kind = ?", (space_key, kind)
+                )
+                continue
+            meta = provenance(kind, n, rows)
+            data = encode_extra(np.asarray(total / n, dtype=np.float64))
+            con.execute(
+                "INSERT OR REPLACE INTO centres (space_key, kind, vector, checksum, meta, created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (space_key, kind, data, checksum(data), json.dumps(meta), time.time()),
+            )
+            kept += 1
+        return kept
 
     # -- export ----------------------------------------------------------------------
 
@@ -976,6 +1071,64 @@ class Store:
         return out
 
 
+class RowHead(NamedTuple):
+    """A stored row without its vector or metadata (`StoreSnapshot.heads`): `checksum` and
+    `created` change whenever the row is replaced."""
+
+    id: int
+    kind: str
+    name: str
+    space_key: str
+    checksum: str | None
+    created: float
+
+
+class StoreSnapshot:
+    """The rows of a store as one read transaction saw them (`Store.snapshot()`).
+
+    `heads(space_key)` streams the rows of a space without their vectors, `embedding(head)`
+    reads one row's vector (a damaged row raises `DamagedEmbeddingError`, which the caller
+    may hand to `Store.report_damage`), `generation()` the store's write generation then.
+    """
+
+    def __init__(self, store: Store, con: sqlite3.Connection) -> None:
+        self.store, self._con = store, con
+
+    def generation(self) -> tuple[str, int] | None:
+        """(store uuid, write generation) in this snapshot; None for a schema-1/2 store."""
+        if "vector" in self.store._columns:
+            return None
+        try:
+            rows = dict(
+                self._con.execute(
+                    "SELECT key, value FROM store_info WHERE key IN ('uuid', 'generation')"
+                ).fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise self.store._error("cannot read", exc) from None
+        if "uuid" not in rows or "generation" not in rows:
+            return None
+        return rows["uuid"], int(rows["generation"])
+
+    def heads(self, space_key: str) -> Iterator[RowHead]:
+        """The rows of a space in id order, read as they are iterated (no vectors)."""
+        check = "checksum" if "checksum" in self.store._columns else "NULL"
+        try:
+            cursor = self._con.execute(
+                f"SELECT id, kind, name, space_key, {check}, created FROM embeddings"
+                " WHERE space_key = ? ORDER BY id",
+                (space_key,),
+            )
+            for row in cursor:
+                yield RowHead(*row)
+        except sqlite3.Error as exc:
+            raise self.store._error("cannot read", exc) from None
+
+    def embedding(self, head: RowHead, extras: bool | Iterable[str] = False) -> TaskEmbedding:
+        """The embedding of one row; `DamagedEmbeddingError` when its vector is damaged."""
+        return self.store._read(self._con, head, extras=extras)
+
+
 # -- helpers -------------------------------------------------------------------------
 
 
@@ -984,7 +1137,7 @@ def _check_embedding(e: TaskEmbedding) -> None:
         raise StoreError(f"can only store TaskEmbedding objects, got {type(e).__name__}")
     if e.kind not in KINDS:
         raise StoreError(
-            f"embedding {e.name!r} has unknown kind {e.kind!r}; use one of {list(KINDS)}"
+            f"embedding {e.name!r} has unknown kind {e.kind!r}; use one of {[k.value for k in Kind]}"
         )
     if not e.name or not e.space_key:
         raise StoreError("an embedding needs a name and a space_key to be stored")
@@ -1045,24 +1198,13 @@ def _row_to_embedding(row: tuple) -> TaskEmbedding:
         vector = decode_vector(blob, dtype, shape)
         meta = json.loads(meta)
     except DamagedEmbeddingError as exc:
-        raise _damaged(id_, name, kind, str(exc)) from None
+        raise DamagedEmbeddingError.of_row(id_, name, kind, str(exc)) from None
     except ValueError as exc:
-        raise _damaged(id_, name, kind, f"its metadata is not valid JSON: {exc}") from None
+        raise DamagedEmbeddingError.of_row(
+            id_, name, kind, f"its metadata is not valid JSON: {exc}"
+        ) from None
     meta["store_id"] = id_
     return TaskEmbedding(vector, space_key, kind, name, meta)
-
-
-def _damaged(id_: int, name: str, kind: str, why: str) -> DamagedEmbeddingError:
-    exc = DamagedEmbeddingError(
-        f"the stored {kind} {name!r} (#{id_}) is damaged ({why}); "
-        f"delete it with `fute store delete '#{id_}'` and embed it again"
-    )
-    exc.row = (id_, name, why)
-    exc.skip_note = (
-        f"left out {kind} {name!r} (#{id_}): its stored vector is damaged ({why}); "
-        f"delete it with `fute store delete '#{id_}'` and embed it again"
-    )
-    return exc
 
 
 def _meta(text: str) -> dict:

@@ -52,7 +52,8 @@ import numpy as np
 
 from fute.core.embedding import TaskEmbedding
 from fute.core.errors import SpaceMismatchError
-from fute.core.kinds import KINDS
+from fute.core.kinds import Kind
+from fute.store.sqlite import DamagedEmbeddingError, RowHead, StoreSnapshot
 
 FORMAT = 2  # 2: per-row versions, for updates that copy unchanged rows
 BLOCK_BYTES = 64 << 20  # rows scored per block: bounds memory whatever the index size
@@ -62,14 +63,14 @@ BLOCK_BYTES = 64 << 20  # rows scored per block: bounds memory whatever the inde
 WHOLE_MAP_MB = 2048
 HALF_RESCORE_MAX = 4096  # near-ties past this (and n/8): a float32 pass instead of re-scoring
 SUFFIX = ".index"
-_KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+_KIND_CODE = {k: k.code for k in Kind}
 _OPEN: dict[Path, tuple[tuple, SpaceIndex]] = {}  # loaded indexes, by meta file and its stat
 
 
 @dataclass
 class SpaceIndex:
     """Unit rows of one space: `ids[i]` (store ids, or positions for in-memory embeddings)
-    and `kinds[i]` (codes of `fute.core.kinds.KINDS`) describe row i of the matrix."""
+    and `kinds[i]` (`Kind.code`) describe row i of the matrix."""
 
     space_key: str
     dim: int
@@ -385,10 +386,10 @@ def open_index(store, space_key: str, *, folder: Path | None = None) -> SpaceInd
 
 
 def _announce(store, index: SpaceIndex) -> None:
-    from fute.store.sqlite import _damaged
-
     for row in index.skipped:
-        store._report_damage(_damaged(row["id"], row["name"], row["kind"], row["why"]))
+        store.report_damage(
+            DamagedEmbeddingError.of_row(row["id"], row["name"], row["kind"], row["why"])
+        )
 
 
 def _load(meta_path: Path, space_key: str) -> SpaceIndex | None:
@@ -448,9 +449,9 @@ def build_index(
     if previous is not None and previous.versions is not None:
         pairs = zip(previous.ids, previous.versions, strict=True)
         kept = {int(i): (p, v) for p, (i, v) in enumerate(pairs)}
-    copy: list[tuple[int, tuple]] = []  # (position in `previous`, row) waiting to be copied
+    copy: list[tuple[int, RowHead]] = []  # (position in `previous`, row) waiting to be copied
 
-    def flush(fh) -> None:
+    def flush(fh, snap: StoreSnapshot) -> None:
         """Copy the waiting rows whose bytes still match their crc32; read the others."""
         if not copy:
             return
@@ -462,21 +463,20 @@ def build_index(
                 crcs.append(int(previous.crcs[pos]))
                 add(row)
             else:  # the index file was damaged: the store has the truth
-                fresh(fh, row)
+                fresh(fh, snap, row)
         copy.clear()
 
-    def add(row: tuple) -> None:
-        ids.append(row[0])
-        kinds.append(_KIND_CODE.get(row[1], 255))
-        versions.append(_version(row[4], row[5]))
+    def add(row: RowHead) -> None:
+        ids.append(row.id)
+        kinds.append(_KIND_CODE.get(row.kind, 255))
+        versions.append(_version(row.checksum, row.created))
 
-    def fresh(fh, row: tuple) -> None:
+    def fresh(fh, snap: StoreSnapshot, row: RowHead) -> None:
         nonlocal dim
-        head = row[:4]
         try:
-            e = store._read(con, head)
-        except _damaged_error() as exc:
-            skipped.append({"id": head[0], "name": head[2], "kind": head[1], "why": _why(exc)})
+            e = snap.embedding(row)
+        except DamagedEmbeddingError as exc:
+            skipped.append({"id": row.id, "name": row.name, "kind": row.kind, "why": _why(exc)})
             return
         v = np.asarray(e.vector).ravel()
         if dim is None:
@@ -493,23 +493,18 @@ def build_index(
 
     tmp = folder / f".{data_name}.partial"
     try:
-        with open(tmp, "wb") as fh, store._snapshot() as con:
-            generation = _generation_in(con)
-            rows = con.execute(
-                "SELECT id, kind, name, space_key, checksum, created FROM embeddings"
-                " WHERE space_key = ? ORDER BY id",
-                (space_key,),
-            ).fetchall()
-            for row in rows:
-                old = kept.get(row[0])
-                if old is not None and old[1] == _version(row[4], row[5]):
+        with open(tmp, "wb") as fh, store.snapshot() as snap:
+            generation = snap.generation()
+            for row in snap.heads(space_key):
+                old = kept.get(row.id)
+                if old is not None and old[1] == _version(row.checksum, row.created):
                     copy.append((old[0], row))
                     if len(copy) >= 4096:
-                        flush(fh)
+                        flush(fh, snap)
                 else:
-                    flush(fh)
-                    fresh(fh, row)
-            flush(fh)
+                    flush(fh, snap)
+                    fresh(fh, snap, row)
+            flush(fh, snap)
         ids_arr = np.array(ids, dtype=np.int64)
         kinds_arr = np.array(kinds, dtype=np.uint8)
         versions_arr = np.array(versions, dtype=str)
@@ -556,21 +551,6 @@ def build_index(
     _tidy(folder, stem, keep={data_name, rows_name})
     _OPEN.pop(meta_path, None)
     return index
-
-
-def _generation_in(con) -> tuple[str, int]:
-    rows = dict(
-        con.execute(
-            "SELECT key, value FROM store_info WHERE key IN ('uuid', 'generation')"
-        ).fetchall()
-    )
-    return rows["uuid"], int(rows["generation"])
-
-
-def _damaged_error():
-    from fute.store.sqlite import DamagedEmbeddingError
-
-    return DamagedEmbeddingError
 
 
 def _why(exc) -> str:

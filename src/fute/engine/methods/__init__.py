@@ -31,8 +31,10 @@ from fute.core.errors import FuteError
 from fute.engine.methods.base import (
     METHODS,
     PER_EMBEDDING_SETTINGS,
+    Classifier,
     Method,
     MethodResult,
+    TrainedMethod,
     embedding_settings,
     positive,
     resolve_params,
@@ -42,8 +44,10 @@ from fute.engine.methods.base import (
 __all__ = [
     "METHODS",
     "PER_EMBEDDING_SETTINGS",
+    "Classifier",
     "Method",
     "MethodResult",
+    "TrainedMethod",
     "embedding_settings",
     "make_method",
     "positive",
@@ -52,19 +56,21 @@ __all__ = [
 ]
 
 
+#: where each method's class is (imported on first use: they load torch)
+_CLASSES = {
+    "fisher": ("fute.engine.methods.fisher", "FisherMethod"),
+    "prefix": ("fute.engine.methods.prefix", "PrefixMethod"),
+    "mean-embedding": ("fute.engine.methods.mean_embedding", "MeanEmbeddingMethod"),
+}
+
+
 def make_method(name: str, **hparams: Any) -> Method:
     """Build a method by name; hyper-parameters not given take the documented defaults."""
+    import importlib
+
     key = str(name).strip().lower().replace("_", "-")
-    if key == "fisher":
-        from fute.engine.methods.fisher import FisherMethod
-
-        return FisherMethod(**hparams)
-    if key == "prefix":
-        from fute.engine.methods.prefix import PrefixMethod
-
-        return PrefixMethod(**hparams)
-    if key in ("mean-embedding", "mean"):
-        from fute.engine.methods.mean_embedding import MeanEmbeddingMethod
-
-        return MeanEmbeddingMethod(**hparams)
-    raise FuteError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+    key = "mean-embedding" if key == "mean" else key
+    if key not in _CLASSES:
+        raise FuteError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+    module, cls = _CLASSES[key]
+    return getattr(importlib.import_module(module), cls)(**hparams)

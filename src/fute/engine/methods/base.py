@@ -1,4 +1,5 @@
-"""What every embedding method shares: its result (`MethodResult`), its protocol (`Method`),
+"""What every embedding method shares: its result (`MethodResult`), its base class (`Method`;
+`TrainedMethod` for the ones that train a classifier: build, fit, answer a probe, vectorise),
 and the checks and splits of its hyper-parameters (space-defining vs per-embedding).
 
 The registry (`make_method`) is the package's `__init__`; the methods import this module.
@@ -7,8 +8,9 @@ The registry (`make_method`) is the package's `__init__`; the methods import thi
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -33,22 +35,115 @@ class MethodResult:
     extras: dict = field(default_factory=dict)
 
 
-class Method(Protocol):
-    name: str
-    params: Any  # a frozen dataclass of hyper-parameters with a PER_EMBEDDING tuple
+class Method:
+    """What every method shares: its hyper-parameters (`Params`, a frozen dataclass with a
+    PER_EMBEDDING tuple; validated, defaults filled in), their split into space-defining
+    `hparams()` and per-embedding `settings()`, and the first step of `embed`: a seeded
+    sample of the examples, tokenised (`prepare`)."""
 
-    def hparams(self) -> dict: ...
+    name: ClassVar[str]
+    Params: ClassVar[type]
+    uses_labels: ClassVar[bool] = True  # False: every model would get the same vector
+    answers_probe: ClassVar[bool] = False  # True: `embed` takes probe= (see TrainedMethod)
 
-    def settings(self) -> dict: ...
+    def __init__(self, **hparams) -> None:
+        self.params = resolve_params(self.Params, self.name, hparams)
+
+    def hparams(self) -> dict:
+        """The space-defining hyper-parameters (the space key hashes these)."""
+        return space_hparams(self.params)
+
+    def settings(self) -> dict:
+        """The per-embedding settings (kept in each embedding's provenance)."""
+        return embedding_settings(self.params)
+
+    def prepare(self, surrogate, examples, seed: int) -> tuple[Any, list[dict]]:
+        """(a seeded sample of at most `max_examples` examples, their tokenised inputs)."""
+        from fute.engine.methods.training import derived_seed
+
+        p = self.params
+        data = examples.sample(p.max_examples, derived_seed(seed, "cap"))
+        return data, surrogate.tokenize(data.texts, data.text_pairs, p.max_length)
+
+    def embed(self, surrogate, examples, seed: int, progress: bool | None = None) -> MethodResult:
+        raise NotImplementedError
+
+
+@dataclass
+class Classifier:
+    """What a `TrainedMethod` trains: `forward` (a batch -> label logits), the `modules` whose
+    train / eval mode training sets, the `params` it trains, and what `vectorise` needs
+    besides them (`start`: the trained parameters' values before training)."""
+
+    forward: Callable
+    modules: list
+    params: list
+    start: Any = None
+
+
+class TrainedMethod(Method):
+    """A method that trains a classifier on the surrogate (fisher, prefix), in the steps every
+    such method takes: `build` the classifier (seeded, its head tied to label names), fit it
+    (`fute.engine.methods.training.fit`: early stopping on a dev split), answer the `probe`
+    (the space's pool, kept in the extras ``pool_answers`` / ``answer_labels`` /
+    ``pool_items``) and `vectorise` what was trained. `answers_only=True` stops after
+    answering the probe (an empty vector): the teacher of a pool-anchored DTE
+    (`Space(pool_anchor=True)`)."""
+
+    answers_probe = True
+    verb: ClassVar[str] = "training"  # the progress bar's words: "<name>: <verb> on <data>"
+
+    def build(self, surrogate, label_names, seed: int) -> Classifier:
+        raise NotImplementedError
+
+    def vectorise(
+        self, classifier: Classifier, surrogate, items, targets, seed: int, progress
+    ) -> tuple[np.ndarray, dict, dict]:
+        """(vector, what to add to the info, extras) of the trained classifier."""
+        raise NotImplementedError
 
     def embed(
-        self, surrogate, examples, seed: int, progress: bool | None = None
-    ) -> MethodResult: ...
+        self,
+        surrogate,
+        examples,
+        seed: int,
+        progress: bool | None = None,
+        probe=None,
+        answers_only: bool = False,
+    ) -> MethodResult:
+        import torch
 
+        from fute.engine.methods.training import fit, probe_answers
 
-# A method that trains a classifier (fisher, prefix) also takes ``probe=`` (unlabelled
-# `Examples`: the space's pool) and answers it once after training, kept in the extras
-# ``pool_answers`` / ``answer_labels`` / ``pool_items``; `answers_probe` says it does.
+        p = self.params
+        data, items = self.prepare(surrogate, examples, seed)
+        targets = torch.from_numpy(data.targets())
+        classifier = self.build(surrogate, data.label_names, seed)
+        info = fit(
+            classifier.forward,
+            classifier.modules,
+            classifier.params,
+            surrogate,
+            items,
+            targets,
+            p.training(),
+            seed,
+            progress=progress,
+            desc=f"{self.name}: {self.verb} on {data.name or 'data'}"[:60],
+        )
+
+        def answers() -> dict:
+            return probe_answers(classifier.forward, classifier.modules, surrogate, probe, data, p)
+
+        if answers_only:
+            return MethodResult(
+                np.zeros(0, np.float32), {**info, "n_examples": len(data)}, answers()
+            )
+        vector, more, extras = self.vectorise(classifier, surrogate, items, targets, seed, progress)
+        info.update(n_examples=len(data), **more)
+        if probe is not None:
+            extras.update(answers())
+        return MethodResult(vector=vector, info=info, extras=extras)
 
 
 def resolve_params(cls: type, method: str, hparams: dict) -> Any:

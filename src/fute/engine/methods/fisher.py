@@ -44,20 +44,16 @@ from fute.core.errors import FuteError, ModelError
 from fute.core.extras import FISHER_UNITS
 from fute.engine.methods.base import (
     PER_EMBEDDING_SETTINGS,
-    MethodResult,
-    embedding_settings,
+    Classifier,
+    TrainedMethod,
     positive,
-    resolve_params,
-    space_hparams,
 )
 from fute.engine.methods.sketches import component_sketch, fisher_unit_means, grouped_blocks
 from fute.engine.methods.training import (
     TrainSettings,
     derived_seed,
-    fit,
     label_head,
     length_batches,
-    probe_answers,
     soft_cross_entropy,
 )
 from fute.engine.surrogate import Batch, Surrogate, mean_pool
@@ -344,58 +340,25 @@ def fisher_diagonal_loop(
     return torch.cat([s.reshape(-1) for s in sums]).div_(len(items)).numpy()
 
 
-class FisherMethod:
+class FisherMethod(TrainedMethod):
     """Fine-tune surrogate + seeded head, then take the diagonal empirical Fisher."""
 
     name = "fisher"
-    answers_probe = True
+    Params = FisherParams
+    verb = "fine-tuning"
 
-    def __init__(self, **hparams) -> None:
-        self.params: FisherParams = resolve_params(FisherParams, self.name, hparams)
-
-    def hparams(self) -> dict:
-        """The space-defining hyper-parameters (the space key hashes these)."""
-        return space_hparams(self.params)
-
-    def settings(self) -> dict:
-        """The per-embedding settings (kept in each embedding's provenance)."""
-        return embedding_settings(self.params)
-
-    def embed(
-        self,
-        surrogate: Surrogate,
-        examples,
-        seed: int,
-        progress: bool | None = None,
-        probe=None,
-        answers_only: bool = False,
-    ) -> MethodResult:
-        """`probe` (unlabelled `Examples`, the space's pool): answered once by the fine-tuned
-        surrogate after the Fisher pass, kept in the extras (`fute.core.extras`).
-        `answers_only=True` stops after fine-tuning and answering `probe` (an empty vector):
-        the teacher of a pool-anchored DTE (`Space(pool_anchor=True)`)."""
-        p = self.params
-        data = examples.sample(p.max_examples, derived_seed(seed, "cap"))
-        items = surrogate.tokenize(data.texts, data.text_pairs, p.max_length)
-        targets = torch.from_numpy(data.targets())
+    def build(self, surrogate: Surrogate, label_names, seed: int) -> Classifier:
+        """The surrogate's fresh encoder and a seeded head, both trained."""
         encoder = surrogate.fresh_encoder()
-        head = label_head(surrogate.hidden_size, data.label_names, seed)
-        forward = classifier_forward(encoder, head)
-        info = fit(
-            forward,
-            [encoder, head],
-            [*encoder.parameters(), *head.parameters()],
-            surrogate,
-            items,
-            targets,
-            p.training(),
-            seed,
-            progress=progress,
-            desc=f"fisher: fine-tuning on {data.name or 'data'}"[:60],
-        )
-        if answers_only:
-            answers = probe_answers(forward, [encoder, head], surrogate, probe, data, p)
-            return MethodResult(np.zeros(0, np.float32), {**info, "n_examples": len(data)}, answers)
+        head = label_head(surrogate.hidden_size, label_names, seed)
+        params = [*encoder.parameters(), *head.parameters()]
+        return Classifier(classifier_forward(encoder, head), [encoder, head], params)
+
+    def vectorise(self, classifier, surrogate, items, targets, seed, progress):
+        """The Fisher diagonal over a seeded subset of the training examples (extras: its
+        per-unit means and per-layer sketches), projected to `projection_dim` values."""
+        p = self.params
+        encoder, head = classifier.modules
         order = np.random.default_rng(derived_seed(seed, "fisher-sample")).permutation(len(items))
         chosen = sorted(order[: p.fisher_examples].tolist())
         vector, fisher = fisher_diagonal(
@@ -408,8 +371,7 @@ class FisherMethod:
             word_embeddings=p.word_embeddings,
             progress=progress,
         )
-        info.update(
-            n_examples=len(data),
+        info = dict(
             fisher_examples=len(chosen),
             full_dim=int(vector.size),
             uncovered_parameters=fisher.uncovered,
@@ -426,6 +388,4 @@ class FisherMethod:
             proj = SparseProjection(vector.size, p.projection_dim, seed)
             info["projection"] = proj.describe()
             vector = proj(vector)
-        if probe is not None:
-            extras.update(probe_answers(forward, [encoder, head], surrogate, probe, data, p))
-        return MethodResult(vector=vector.astype(np.float32), info=info, extras=extras)
+        return vector.astype(np.float32), info, extras

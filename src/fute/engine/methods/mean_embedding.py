@@ -15,15 +15,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from fute.engine.methods.base import (
-    PER_EMBEDDING_SETTINGS,
-    MethodResult,
-    embedding_settings,
-    positive,
-    resolve_params,
-    space_hparams,
-)
-from fute.engine.methods.training import batches, derived_seed
+from fute.engine.methods.base import PER_EMBEDDING_SETTINGS, Method, MethodResult, positive
+from fute.engine.methods.training import batches
 from fute.engine.surrogate import Surrogate, mean_pool
 
 
@@ -50,20 +43,10 @@ class MeanEmbeddingParams:
             positive(name, getattr(self, name))
 
 
-class MeanEmbeddingMethod:
+class MeanEmbeddingMethod(Method):
     name = "mean-embedding"
+    Params = MeanEmbeddingParams
     uses_labels = False
-
-    def __init__(self, **hparams) -> None:
-        self.params: MeanEmbeddingParams = resolve_params(MeanEmbeddingParams, self.name, hparams)
-
-    def hparams(self) -> dict:
-        """The space-defining hyper-parameters (the space key hashes these)."""
-        return space_hparams(self.params)
-
-    def settings(self) -> dict:
-        """The per-embedding settings (kept in each embedding's provenance)."""
-        return embedding_settings(self.params)
 
     def embed(
         self, surrogate: Surrogate, examples, seed: int, progress: bool | None = None
@@ -71,8 +54,7 @@ class MeanEmbeddingMethod:
         from tqdm.auto import tqdm
 
         p = self.params
-        data = examples.sample(p.max_examples, derived_seed(seed, "cap"))
-        items = surrogate.tokenize(data.texts, data.text_pairs, p.max_length)
+        data, items = self.prepare(surrogate, examples, seed)
         total = torch.zeros(surrogate.hidden_size, dtype=torch.float64)
         encoder = surrogate.encoder
         with (

@@ -26,23 +26,9 @@ from torch import nn
 
 from fute.core.errors import ModelError
 from fute.core.extras import PREFIX_POSITIONS
-from fute.engine.methods.base import (
-    PER_EMBEDDING_SETTINGS,
-    MethodResult,
-    embedding_settings,
-    positive,
-    resolve_params,
-    space_hparams,
-)
+from fute.engine.methods.base import PER_EMBEDDING_SETTINGS, Classifier, TrainedMethod, positive
 from fute.engine.methods.sketches import component_sketch
-from fute.engine.methods.training import (
-    TrainSettings,
-    derived_seed,
-    fit,
-    generator,
-    label_head,
-    probe_answers,
-)
+from fute.engine.methods.training import TrainSettings, generator, label_head
 from fute.engine.surrogate import Batch, Surrogate, mean_pool
 
 ATTN_IMPLEMENTATION = "fute_prefix"
@@ -186,74 +172,34 @@ class PrefixParams:
         return TrainSettings.of(self)
 
 
-class PrefixMethod:
+class PrefixMethod(TrainedMethod):
     """Train a seeded prefix and head on a frozen surrogate; the prefix is the embedding."""
 
     name = "prefix"
-    answers_probe = True
+    Params = PrefixParams
 
-    def __init__(self, **hparams) -> None:
-        self.params: PrefixParams = resolve_params(PrefixParams, self.name, hparams)
-
-    def hparams(self) -> dict:
-        """The space-defining hyper-parameters (the space key hashes these)."""
-        return space_hparams(self.params)
-
-    def settings(self) -> dict:
-        """The per-embedding settings (kept in each embedding's provenance)."""
-        return embedding_settings(self.params)
-
-    def build(
-        self, surrogate: Surrogate, label_names, seed: int
-    ) -> tuple[PrefixedEncoder, nn.Linear]:
-        """The prefixed encoder and head, initialised from the seed (used by tests too)."""
+    def build(self, surrogate: Surrogate, label_names, seed: int) -> Classifier:
+        """The prefixed encoder and head, initialised from the seed; `modules` is (prefixed
+        encoder, head), only the prefix and the head are trained."""
         model = PrefixedEncoder(
             surrogate.fresh_encoder(), self.params.positions, seed, self.params.init_std
         )
-        return model, label_head(surrogate.hidden_size, label_names, seed)
-
-    def embed(
-        self,
-        surrogate: Surrogate,
-        examples,
-        seed: int,
-        progress: bool | None = None,
-        probe=None,
-        answers_only: bool = False,
-    ) -> MethodResult:
-        """`probe` (unlabelled `Examples`, the space's pool): answered once by the trained
-        model, kept in the extras (`fute.core.extras`). `answers_only=True` stops after training
-        and answering `probe` (an empty vector): the teacher of a pool-anchored DTE."""
-        p = self.params
-        data = examples.sample(p.max_examples, derived_seed(seed, "cap"))
-        items = surrogate.tokenize(data.texts, data.text_pairs, p.max_length)
-        targets = torch.from_numpy(data.targets())
-        model, head = self.build(surrogate, data.label_names, seed)
-        initial = model.prefix.detach().clone()
+        head = label_head(surrogate.hidden_size, label_names, seed)
+        start = model.prefix.detach().clone()  # the seeded start, before training
 
         def forward(batch: Batch) -> torch.Tensor:
             return head(mean_pool(model(batch), batch.attention_mask))
 
-        info = fit(
-            forward,
-            [model, head],
-            [model.prefix, *head.parameters()],
-            surrogate,
-            items,
-            targets,
-            p.training(),
-            seed,
-            progress=progress,
-            desc=f"prefix: training on {data.name or 'data'}"[:60],
-        )
-        if answers_only:
-            answers = probe_answers(forward, [model, head], surrogate, probe, data, p)
-            return MethodResult(np.zeros(0, np.float32), {**info, "n_examples": len(data)}, answers)
-        table = model.prefix.detach()
-        if p.relative:
-            table = table - initial
+        return Classifier(forward, [model, head], [model.prefix, *head.parameters()], start)
+
+    def vectorise(self, classifier, surrogate, items, targets, seed, progress):
+        """The trained prefix (minus its start: `relative`) averaged over layers; extras: the
+        prefix per position and per-layer sketches."""
+        table = classifier.modules[0].prefix.detach()
+        if self.params.relative:
+            table = table - classifier.start
         vector = table.mean(0).reshape(-1).numpy().astype(np.float32)
-        info.update(n_examples=len(data), layers=int(table.shape[0]), full_dim=int(vector.size))
+        info = dict(layers=int(table.shape[0]), full_dim=int(vector.size))
         layers = table.numpy().astype(np.float32)  # (L, 2, P, hidden)
         extras = {
             # per layer, one row per prefix position: its key and value side by side
@@ -262,6 +208,4 @@ class PrefixMethod:
             ),
             **component_sketch([(f"layer.{i}", t) for i, t in enumerate(layers)], seed),
         }
-        if probe is not None:
-            extras.update(probe_answers(forward, [model, head], surrogate, probe, data, p))
-        return MethodResult(vector=vector, info=info, extras=extras)
+        return vector, info, extras

