@@ -22,16 +22,7 @@ TEXTS = {
             "Brilliant direction and a great score.",
             "I walked out halfway.",
         ],
-        [
-            "positive",
-            "negative",
-            "positive",
-            "negative",
-            "positive",
-            "negative",
-            "positive",
-            "negative",
-        ],
+        ["positive", "negative"] * 4,
     ),
     "sentiment-products": (
         [
@@ -44,16 +35,7 @@ TEXTS = {
             "Fast shipping and a great price.",
             "Arrived damaged and support never answered.",
         ],
-        [
-            "positive",
-            "negative",
-            "positive",
-            "negative",
-            "positive",
-            "negative",
-            "positive",
-            "negative",
-        ],
+        ["positive", "negative"] * 4,
     ),
     "topic-news": (
         [

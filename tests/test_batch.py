@@ -22,21 +22,15 @@ import numpy as np
 import pytest
 
 import fute
+from benchmarks.scale_ray import FISHER as RAY_BENCH_SPACE
 from fute.batch import embed_batch
 from fute.batch.jobs import BatchFileError, read_jobs_file
 from fute.core.errors import FuteError
 from fute.store import Store
 
-# Tiny but real: one Fisher training step on a few examples, a small pool.
-FISHER = {
-    "method": "fisher",
-    "seed": 0,
-    "max_steps": 1,
-    "projection_dim": 512,
-    "max_examples": 32,
-    "fisher_examples": 8,
-    "pool_size": 16,
-}
+# Tiny but real: one Fisher training step on a few examples (the Ray benchmark's space),
+# a small pool.
+FISHER = {**RAY_BENCH_SPACE, "pool_size": 16}
 MEAN = {"method": "mean-embedding", "seed": 0, "max_examples": 16}
 
 

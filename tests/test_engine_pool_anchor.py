@@ -17,22 +17,9 @@ from fute.core.extras import ANSWER_LABELS, POOL_ANSWERS, POOL_ITEMS
 from fute.models import CallableModel
 from fute.space import Space, load_surrogate
 from reportdata import TEXTS
+from tinyspace import tiny_caps
 
-TINY = {
-    "fisher": dict(
-        max_examples=16,
-        max_steps=2,
-        batch_size=8,
-        fisher_examples=8,
-        fisher_batch_size=8,
-        dev_fraction=0.0,
-        max_length=32,
-        projection_dim=256,
-    ),
-    "prefix": dict(
-        max_examples=16, max_steps=2, batch_size=8, positions=4, dev_fraction=0.0, max_length=32
-    ),
-}
+TINY = tiny_caps(examples=16, steps=2, fisher_batch_size=8, max_length=32)
 POOL = 16
 
 

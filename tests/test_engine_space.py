@@ -8,19 +8,9 @@ from fute.core.embedding import cosine
 from fute.core.errors import FuteError, SpaceMismatchError
 from fute.core.examples import Examples
 from fute.space import Space, load_surrogate
+from tinyspace import tiny_caps
 
-# Tiny budgets: these tests check mechanics, not meaning (see test_engine_meaning.py).
-FAST = {
-    "fisher": dict(
-        max_examples=24,
-        max_steps=3,
-        batch_size=8,
-        fisher_examples=8,
-        dev_fraction=0.0,
-        projection_dim=256,
-    ),
-    "prefix": dict(max_examples=24, max_steps=3, batch_size=8, positions=4, dev_fraction=0.0),
-}
+FAST = tiny_caps()
 
 TEXTS = [
     f"{w} {n}"

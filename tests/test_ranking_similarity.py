@@ -15,6 +15,7 @@ from fute.core.errors import FuteError
 from fute.ranking import rank, rank_stored
 from fute.ranking.similarity import SIMILARITIES, SimilarityError
 from fute.store import Store
+from tinyspace import tiny_caps
 
 SPACE = "minilm@abc/fisher/123/seed0"
 
@@ -318,17 +319,7 @@ def test_real_fisher_and_prefix_embeddings_rank_by_every_similarity(tmp_path):
         return {"positive": 0.8 if good else 0.3, "negative": 0.2 if good else 0.7}
 
     model = CallableModel(keyword, ["positive", "negative"], per_input=True, name="keyword")
-    caps = {
-        "fisher": dict(
-            max_examples=36,
-            max_steps=3,
-            batch_size=12,
-            fisher_examples=12,
-            dev_fraction=0.0,
-            projection_dim=256,
-        ),  # fmt: skip
-        "prefix": dict(max_examples=36, max_steps=3, batch_size=12, positions=4, dev_fraction=0.0),
-    }
+    caps = tiny_caps(examples=36, batch=12)
     store = Store(tmp_path / "s.sqlite", notify=silent)
     for method, hp in caps.items():
         space = Space(method=method, seed=0, pool_size=48, progress=False, **hp)

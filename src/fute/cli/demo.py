@@ -1,7 +1,7 @@
 """`fute demo` (`make demo`): the whole product in one command, on the embedded defaults.
 
 It builds one pool-anchored fisher space over the bundled MiniLM surrogate (the space
-issue 12's pre-registered default ranks in: `fute.ranking.recommend.DEFAULT`) holding
+the selection benchmarks' pre-registered default ranks in: `fute.ranking.recommend.DEFAULT`) holding
 
 * the DTEs of eight catalogue data sets (sentiment, NLI, topic, spam),
 * the MTEs of three sentiment models of different kinds: VADER (rules), a TF-IDF logistic

@@ -125,7 +125,7 @@ def product_fusion(
     Unlike reciprocal-rank fusion, a candidate must do well on *every* list: one bottom
     place (u = 1/n) pulls the product down whatever the other lists say, so the product
     acts as a veto (a similar but unusable prompt, with a low prior, drops). This project's
-    documented alternative to RRF (issue 12), not taken from a paper.
+    documented alternative to RRF, not taken from a paper.
     """
     s, w = _score_lists(score_lists, weights)
     u = 1.0 - (descending_ranks(s) - 1.0) / s.shape[1]

@@ -40,7 +40,7 @@ from fute.core.errors import FuteError
 from fute.core.kinds import KINDS, Kind
 from fute.ranking.similarity import SIMILARITIES
 
-#: The order of `fute recommend` and `fute.recommend`: issue 12's pre-registered default
+#: The order of `fute recommend` and `fute.recommend`: the selection benchmarks' pre-registered default
 #: (benchmarks/preregistered.json), chosen on 2026-12-02 on the development benchmarks by
 #: the rule written there before they ran: plain cosine in a pool-anchored fisher space
 #: (row "fute-fisher+anchor"), no prior, no fusion. `method` and `pool_anchor` name the
@@ -334,7 +334,7 @@ def order_words(kind: str) -> str:
     prior = DEFAULT["prior"] if kind != Kind.DATASET and DEFAULT["fusion"] == "rrf" else None
     fused = f"{sim} + {prior} by reciprocal rank (k={DEFAULT['k']})" if prior else sim
     if DEFAULT["provisional"]:
-        return f"{fused}; a provisional default until issue 12's pre-registered choice"
+        return f"{fused}; a provisional default until the pre-registered choice"
     return f"{fused}; the pre-registered default, {DEFAULT['chosen']}"
 
 

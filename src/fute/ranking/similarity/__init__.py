@@ -2,7 +2,7 @@
 itself in `SIMILARITIES` (`fute.ranking.similarity.registry`).
 
 Ranking asks one question: how close is each candidate to the target? Plain cosine is one
-answer; the others are the ones issue 12 measures, picked by name by ranking, the CLI and
+answer; the others are the ones our selection benchmarks measure, picked by name by ranking, the CLI and
 the benchmarks::
 
     sim = get_similarity("centred-cosine")

@@ -2,7 +2,7 @@
 label names of the Pearson correlation of that label's probability across items. (The module
 is named for what it compares, so that `fute.ranking.similarity.behaviour` stays the function.)
 
-This project's own (issue 12). It reads ``pool_answers`` with ``answer_labels``, lined up on
+This project's own. It reads ``pool_answers`` with ``answer_labels``, lined up on
 the pool items both sides answered (``pool_items``): an MTE made with `exclude=` or another
 `pool_size` still compares on the shared items (at least 2, and one shared label name).
 """
@@ -148,7 +148,7 @@ register(
     Similarity(
         "behaviour",
         "mean over shared labels l of corr_items(p_a(l), p_b(l))",
-        "this project (issue 12): answers of both sides on the space's pool",
+        "this project: answers of both sides on the space's pool",
         behaviour_scores,
         _embeddings,
         pair=behaviour,

@@ -2,7 +2,7 @@
 best cosine with any position of the other.
 
 Khattab and Zaharia, SIGIR 2020 (ColBERT's late interaction); used for prefix embeddings by
-Lin et al. 2024 as cited in issue 12. It reads ``prefix_positions`` (layers x positions x
+Lin et al. 2024. It reads ``prefix_positions`` (layers x positions x
 dims, kept by `prefix`): MaxSim within each layer, averaged over the layers (positions of one
 layer have no order; positions of two layers live in different key and value spaces, so they
 are never matched with each other).
