@@ -33,18 +33,6 @@ def unit(vector) -> np.ndarray | None:
     return None if norm == 0 or not np.isfinite(norm) else v / norm
 
 
-def unit_mean(vectors: Iterable[np.ndarray]) -> tuple[np.ndarray | None, int]:
-    """The mean of the non-zero vectors scaled to unit length (float64), and how many."""
-    total, n = None, 0
-    for v in vectors:
-        u = unit(v)
-        if u is None:
-            continue
-        total = u if total is None else total + u
-        n += 1
-    return (None, 0) if total is None else (total / n, n)
-
-
 @dataclass
 class CentreChange:
     """What one write transaction did to the embeddings of one (space, kind)."""
@@ -81,6 +69,17 @@ class CentreChange:
                 return None
             total = total + self.total
         return total, n_before + self.n
+
+
+def unit_mean(vectors: Iterable[np.ndarray]) -> tuple[np.ndarray | None, int]:
+    """The mean of the non-zero vectors scaled to unit length (float64), and how many
+    (None, 0 for none, or for vectors of different sizes)."""
+    change = CentreChange()
+    for v in vectors:
+        change.add(v)
+    if change.total is None or change.unknown:
+        return None, 0
+    return change.total / change.n, change.n
 
 
 def provenance(kind: str, n: int, rows: int) -> dict:
