@@ -19,8 +19,6 @@ import numpy as np
 from fute.core.embedding import TaskEmbedding
 from fute.store.centres import unit_mean
 
-_CHUNK = 512
-
 __all__ = ["centres_of", "space_centres", "unit_mean"]
 
 
@@ -36,13 +34,19 @@ def centres_of(embeddings: Sequence[TaskEmbedding]) -> dict[str, np.ndarray]:
 
 
 def _stored_mean(store, space_key: str, kind: str) -> tuple[np.ndarray | None, int]:
-    """The unit mean of every stored `kind` embedding of the space, read in chunks."""
-    ids = [r.id for r in store.list(kind=kind, space_key=space_key)]
+    """The unit mean of every stored `kind` embedding of the space, read one row at a time
+    in one read transaction (a damaged row is named once and left out)."""
+    from fute.store import DamagedEmbeddingError
 
     def vectors():
-        for start in range(0, len(ids), _CHUNK):
-            for e in store.load(ids=ids[start : start + _CHUNK]):
-                yield e.vector
+        with store.snapshot() as snap:
+            for head in snap.heads(space_key):
+                if head.kind != kind:
+                    continue
+                try:
+                    yield snap.embedding(head).vector
+                except DamagedEmbeddingError as exc:
+                    store.report_damage(exc)
 
     return unit_mean(vectors())
 
